@@ -1,0 +1,2 @@
+
+urlpatterns: list = []  # type: ignore[type-arg]

@@ -1,0 +1,127 @@
+"""Error bodies. Each API family answers errors in the shape its seed documents use:
+
+- ``platform`` (native and voice-platform endpoints): ``{"detail": "...", ...extra}``
+- ``synthflow`` (``/v2/...``): ``{"detail": {"status": "error", "description", "request_id",
+  "category"}}``
+- ``sales``: ``{"error": "<code>", "message": "..."}``
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("callscope.api")
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "request_too_large"
+
+
+class InvalidRequest(exceptions.ValidationError):
+    """A 400 with a message and optional structured ``errors`` (item index, field, message)."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+class Unprocessable(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "Unprocessable request."
+    default_code = "unprocessable"
+
+
+SYNTHFLOW_CATEGORY = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    422: "unprocessable",
+    429: "rate_limited",
+}
+
+SALES_CODE = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    422: "unprocessable",
+    429: "rate_limited",
+}
+
+
+def request_id_of(request: HttpRequest | None) -> str:
+    return getattr(request, "request_id", "") if request is not None else ""
+
+
+def flatten_detail(detail: Any) -> str:
+    """One readable sentence from DRF's nested error details."""
+    if isinstance(detail, dict):
+        parts = []
+        for key, value in detail.items():
+            text = flatten_detail(value)
+            parts.append(text if key in ("non_field_errors", "detail") else f"{key}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return "; ".join(flatten_detail(v) for v in detail)
+    return str(detail)
+
+
+def error_body(
+    family: str,
+    status_code: int,
+    message: str,
+    request: HttpRequest | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    if family == "synthflow":
+        return {
+            "detail": {
+                "status": "error",
+                "description": message,
+                "request_id": request_id_of(request),
+                "category": SYNTHFLOW_CATEGORY.get(status_code, "error"),
+            }
+        }
+    if family == "sales":
+        return {"error": SALES_CODE.get(status_code, "error"), "message": message, **(extra or {})}
+    return {"detail": message, **(extra or {})}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler that renders the view's error family."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    view = context.get("view")
+    request = context.get("request")
+    family = getattr(view, "error_family", "platform")
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InvalidRequest):
+        message = exc.message
+        if exc.errors is not None:
+            extra["errors"] = exc.errors
+    elif isinstance(exc, exceptions.APIException):
+        message = flatten_detail(exc.detail)
+    else:  # pragma: no cover - DRF only returns responses for APIException/Http404/denied
+        message = str(exc)
+    response.data = error_body(family, response.status_code, message, request, extra)
+    return response

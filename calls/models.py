@@ -1,0 +1,448 @@
+"""The call log: tenants, their API keys, and every call with everything it carries.
+
+Every tenant-owned row carries ``tenant`` (children of a call reach it through ``call``, except the
+tables analytics scans by window, which carry ``tenant`` themselves). Indexes are named; each says
+which query needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zoneinfo
+from datetime import timedelta
+from typing import ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from calls.enums import (
+    ActivityType,
+    CallStatus,
+    CallType,
+    Channel,
+    ErrorLevel,
+    ErrorService,
+    LeadSource,
+    LeadStatus,
+    ProviderType,
+    Sentiment,
+    TelephonyHangup,
+    TurnRole,
+)
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not an IANA time zone name.") from None
+
+
+def _random_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Tenant(models.Model):
+    """A workspace. Its ``timezone`` defines the calendar days of its analytics."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # The post-call webhook URL carries this token; the secret signs each delivery.
+    webhook_token = models.CharField(max_length=64, unique=True, default=_random_token)
+    webhook_secret = models.CharField(max_length=128, default=_random_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class TenantMembership(models.Model):
+    """A staff user's access to a tenant in the admin. Superusers see every tenant."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_memberships"
+    )
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_tenant_user_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant}"
+
+
+API_KEY_PREFIX = "cs_"
+API_KEY_PUBLIC_PREFIX_LENGTH = 12  # "cs_" + 9 characters of the secret, shown in the admin
+
+
+def hash_api_key(raw_key: str) -> str:
+    """SHA-256 of the key. Keys carry 256 random bits, so a fast hash is as strong as a slow one."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def active(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A tenant's API credential, stored only as a hash plus a short public prefix."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=API_KEY_PUBLIC_PREFIX_LENGTH, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    # How stale ``last_used_at`` may get before a request rewrites it: one write per key a minute,
+    # not one per request.
+    LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Agent(models.Model):
+    """A voice agent (Synthflow's "model" / assistant), identified by its external ``model_id``."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="agents")
+    model_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=200, blank=True)
+    type = models.CharField(max_length=16, choices=CallType.choices, blank=True)
+
+    class Meta:
+        ordering = ("name", "model_id")
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "model_id"], name="agent_tenant_model_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.model_id
+
+
+class Workflow(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="workflows")
+    slug = models.CharField(max_length=100)
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ("name", "slug")
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "slug"], name="workflow_tenant_slug_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+
+class Lead(models.Model):
+    """A contact moving through the funnel new → qualified → demo_booked → converted (or lost)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="leads")
+    lead_id = models.CharField(max_length=64)
+    phone_number = models.CharField(max_length=32, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    status = models.CharField(max_length=16, choices=LeadStatus.choices, default=LeadStatus.NEW)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=LeadSource.choices, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True)
+    estimated_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # When the lead was created and reached each stage (in the time of the call that moved it).
+    created_at = models.DateTimeField(default=timezone.now)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    demo_booked_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    lost_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "lead_id"], name="lead_tenant_lead_id_uniq"),
+        ]
+        indexes: ClassVar = [
+            # Ingestion matches a call's lead by phone when it carries no lead id.
+            models.Index(fields=["tenant", "phone_number"], name="lead_tenant_phone_idx"),
+            # Sales overview/funnel: leads created in a window.
+            models.Index(fields=["tenant", "created_at"], name="lead_tenant_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.phone_number or self.lead_id
+
+
+class Call(models.Model):
+    """One conversation: a phone call, a widget or a chat session."""
+
+    tenant = models.ForeignKey(
+        # Every index below starts with tenant, so the FK's own index would be redundant.
+        Tenant,
+        on_delete=models.CASCADE,
+        related_name="calls",
+        db_index=False,
+    )
+    call_id = models.CharField(max_length=100)
+    agent = models.ForeignKey(
+        Agent, on_delete=models.PROTECT, null=True, blank=True, related_name="calls"
+    )
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.PROTECT, null=True, blank=True, related_name="calls"
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+    )
+
+    status = models.CharField(max_length=24, choices=CallStatus.choices)
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text="seconds")
+    end_call_reason = models.CharField(max_length=64, blank=True)
+    custom_end_call_reason = models.TextField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    type_of_call = models.CharField(max_length=16, choices=CallType.choices, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True)
+
+    name = models.CharField(max_length=200, blank=True)
+    lead_name = models.CharField(max_length=200, blank=True)
+    lead_phone_number = models.CharField(max_length=32, blank=True)
+    phone_number_from = models.CharField(max_length=32, blank=True)
+    phone_number_to = models.CharField(max_length=32, blank=True)
+    agent_phone_number = models.CharField(max_length=32, blank=True)
+
+    recording_url = models.URLField(max_length=1000, blank=True)
+    recording_duration = models.CharField(max_length=32, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    campaign_type = models.CharField(max_length=32, blank=True)
+    deployment_type = models.CharField(max_length=32, blank=True)
+    labels = models.JSONField(default=list, blank=True)
+    agents_used = models.JSONField(default=list, blank=True)
+    prompt_variables = models.JSONField(default=dict, blank=True)
+    judge_results = models.JSONField(null=True, blank=True)
+    intents = models.JSONField(default=list, blank=True)
+
+    telephony_hangup = models.CharField(max_length=16, choices=TelephonyHangup.choices, blank=True)
+    telephony_disconnect_reason = models.CharField(max_length=32, blank=True)
+    telephony_duration = models.PositiveIntegerField(null=True, blank=True, help_text="ms")
+    telephony_ringing_duration = models.PositiveIntegerField(null=True, blank=True, help_text="ms")
+    telephony_start = models.DateTimeField(null=True, blank=True)
+    telephony_end = models.DateTimeField(null=True, blank=True)
+
+    sentiment = models.CharField(max_length=16, choices=Sentiment.choices, null=True, blank=True)
+    # As the document said; null when it did not (analytics derives it, see DESIGN.md).
+    success = models.BooleanField(null=True, blank=True)
+    handoff = models.BooleanField(default=False)
+    total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    response_time_ms = models.FloatField(null=True, blank=True)
+
+    # Bookkeeping for idempotent upserts: the hash of the last document applied, and of each child
+    # list as stored, so a resend is recognised without re-reading the children.
+    document_hash = models.CharField(max_length=64, blank=True, editable=False)
+    child_hashes = models.JSONField(default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-start_time", "-id")
+        constraints: ClassVar = [
+            # Upsert key; also serves GET /v2/calls/{call_id}.
+            models.UniqueConstraint(fields=["tenant", "call_id"], name="call_tenant_call_id_uniq"),
+        ]
+        indexes: ClassVar = [
+            # Native call list (newest first), admin changelist, every analytics window.
+            models.Index(fields=["tenant", "-start_time", "-id"], name="call_tenant_start_idx"),
+            # GET /v2/calls?model_id=… newest first (model_id is required there).
+            models.Index(
+                fields=["tenant", "agent", "-start_time", "-id"], name="call_tenant_agent_start_idx"
+            ),
+            # call_status / status filters and active-calls (recent calls in live statuses).
+            models.Index(fields=["tenant", "status", "-start_time"], name="call_tenant_status_idx"),
+            # lead_phone_number filter and the admin's phone search.
+            models.Index(
+                fields=["tenant", "lead_phone_number", "-start_time"], name="call_tenant_phone_idx"
+            ),
+            # workflow filter of the native list and workflow-stats.
+            models.Index(
+                fields=["tenant", "workflow", "-start_time"], name="call_tenant_workflow_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.call_id
+
+
+class TranscriptTurn(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns", db_index=False)
+    position = models.PositiveIntegerField()
+    role = models.CharField(max_length=8, choices=TurnRole.choices)
+    text = models.TextField()
+    start_ms = models.PositiveIntegerField(null=True, blank=True)
+    end_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("call", "position")
+        constraints: ClassVar = [
+            # Also the index that reads a call's transcript in order.
+            models.UniqueConstraint(fields=["call", "position"], name="turn_call_position_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:40]}"
+
+
+class CollectedVariable(models.Model):
+    call = models.ForeignKey(
+        Call, on_delete=models.CASCADE, related_name="variables", db_index=False
+    )
+    agent_key = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    value = models.JSONField(null=True, blank=True)
+    collected = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ("call", "agent_key", "name")
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["call", "agent_key", "name"], name="variable_call_agent_name_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_key}.{self.name}"
+
+
+class ExecutedAction(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="actions", db_index=False)
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    action_type = models.CharField(max_length=64, blank=True)
+    success = models.BooleanField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    # The action as the platform sent it (Synthflow's description, parameters, return value…).
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("call", "position")
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["call", "position"], name="action_call_position_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LatencySample(models.Model):
+    """One provider latency measurement. ``tenant`` and ``start_time`` copy the call's, so the
+    provider-latency window is one index range scan instead of a join over every call."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="latencies")
+    start_time = models.DateTimeField()
+    position = models.PositiveIntegerField()
+    provider_type = models.CharField(max_length=8, choices=ProviderType.choices)
+    provider_name = models.CharField(max_length=64, blank=True)
+    latency_ms = models.FloatField()
+    tokens = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("call", "position")
+        indexes: ClassVar = [
+            # provider-latency: samples of a tenant by provider type in a call-start window.
+            models.Index(
+                fields=["tenant", "provider_type", "start_time"], name="latency_tenant_type_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_type}/{self.provider_name}: {self.latency_ms} ms"
+
+
+class ErrorLog(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    call = models.ForeignKey(
+        Call, on_delete=models.CASCADE, null=True, blank=True, related_name="errors"
+    )
+    position = models.PositiveIntegerField(default=0)
+    timestamp = models.DateTimeField()
+    service = models.CharField(max_length=16, choices=ErrorService.choices)
+    level = models.CharField(max_length=8, choices=ErrorLevel.choices, default=ErrorLevel.ERROR)
+    message = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    agent_name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ("-timestamp", "-id")
+        indexes: ClassVar = [
+            # analytics/errors: a tenant's errors in a window, newest first.
+            models.Index(fields=["tenant", "-timestamp", "-id"], name="errorlog_tenant_ts_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.level}: {self.message[:40]}"
+
+
+def new_event_id() -> str:
+    return "evt_" + secrets.token_hex(12)
+
+
+class ActivityEvent(models.Model):
+    """Something that happened, written by the service that made it happen."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    event_id = models.CharField(max_length=32, unique=True, default=new_event_id)
+    type = models.CharField(max_length=32, choices=ActivityType.choices)
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    call = models.ForeignKey(
+        Call, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    description = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    # What makes an event the same event again (e.g. "lead.qualified:<lead pk>"): a resend or a
+    # concurrent duplicate cannot write it twice.
+    dedupe_key = models.CharField(max_length=200, editable=False)
+
+    class Meta:
+        ordering = ("-occurred_at", "-id")
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["tenant", "dedupe_key"], name="event_tenant_dedupe_uniq"
+            ),
+        ]
+        indexes: ClassVar = [
+            # analytics/activity feed: newest first in a window, optionally by type.
+            models.Index(
+                fields=["tenant", "-occurred_at", "-id"], name="event_tenant_occurred_idx"
+            ),
+            models.Index(fields=["tenant", "type", "-occurred_at"], name="event_tenant_type_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"

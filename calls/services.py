@@ -1,0 +1,521 @@
+"""Call ingestion: validate documents, then upsert them by ``(tenant, call_id)``.
+
+Rules (DESIGN.md, "Ingestion"):
+
+- Re-sending the document last applied changes nothing (outcome ``unchanged``).
+- A later document updates the call; fields it leaves out keep their values; status only moves
+  forward; a child list sent again replaces the stored one.
+- A batch is all or nothing: any invalid document rejects the batch before anything is written.
+- Concurrent writers of the same call end with one call: a unique-key race rolls back and the
+  batch is retried, when the rows the other writer committed are found and updated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from pydantic import ValidationError
+
+from calls.documents import CallDocument, CallOutcomeName, format_errors
+from calls.enums import STATUS_RANK, ActivityType
+from calls.leads import apply_lead, find_lead, save_events
+from calls.models import (
+    ActivityEvent,
+    Agent,
+    Call,
+    CollectedVariable,
+    ErrorLog,
+    ExecutedAction,
+    LatencySample,
+    Tenant,
+    TranscriptTurn,
+    Workflow,
+)
+from calls.signals import calls_written
+
+logger = logging.getLogger(__name__)
+
+HIGH_VALUE_INTENT_CONFIDENCE = 0.8
+MAX_ATTEMPTS = 3
+
+# Scalar document fields copied onto Call as they are.
+SCALAR_FIELDS = (
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "end_call_reason",
+    "custom_end_call_reason",
+    "error_message",
+    "type_of_call",
+    "channel",
+    "name",
+    "lead_name",
+    "lead_phone_number",
+    "phone_number_from",
+    "phone_number_to",
+    "agent_phone_number",
+    "recording_url",
+    "recording_duration",
+    "timezone",
+    "campaign_type",
+    "deployment_type",
+    "labels",
+    "agents_used",
+    "prompt_variables",
+    "judge_results",
+    "telephony_hangup",
+    "telephony_disconnect_reason",
+    "telephony_duration",
+    "telephony_ringing_duration",
+    "telephony_start",
+    "telephony_end",
+    "sentiment",
+    "success",
+    "handoff",
+    "total_tokens",
+    "response_time_ms",
+)
+# Columns of Call that hold "" rather than NULL when the document has no value.
+BLANK_STRING_FIELDS = {"type_of_call", "channel", "telephony_hangup"}
+CHILD_KINDS = ("transcript", "collected_variables", "executed_actions", "latencies", "errors")
+UPDATE_FIELDS = (
+    *SCALAR_FIELDS,
+    "agent",
+    "workflow",
+    "lead",
+    "intents",
+    "document_hash",
+    "child_hashes",
+    "updated_at",
+)
+
+
+class DocumentsInvalid(Exception):
+    """Raised with every bad item's index, field and message; nothing was written."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} invalid field(s)")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    call_id: str
+    outcome: CallOutcomeName
+
+
+@dataclass
+class _Parsed:
+    doc: CallDocument
+    hash: str
+
+
+@dataclass
+class _Pending:
+    """What one batch writes, gathered first so every table gets one statement."""
+
+    new_calls: list[Call] = field(default_factory=list)
+    changed_calls: dict[int, Call] = field(default_factory=dict)
+    # kind -> {id(call): (call, rows)}: a call sent twice in one batch keeps its last list.
+    children: dict[str, dict[int, tuple[Call, list[dict[str, Any]]]]] = field(
+        default_factory=lambda: {kind: {} for kind in CHILD_KINDS}
+    )
+    moved_latencies: list[Call] = field(default_factory=list)
+    events: list[ActivityEvent] = field(default_factory=list)
+    start_times: set[datetime] = field(default_factory=set)
+
+
+def canonical_hash(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse_documents(raw_documents: Sequence[Any]) -> list[_Parsed]:
+    """Validates every document; raises ``DocumentsInvalid`` naming each bad one."""
+    parsed: list[_Parsed] = []
+    errors: list[dict[str, Any]] = []
+    for index, raw in enumerate(raw_documents):
+        if not isinstance(raw, dict):
+            errors.append({"index": index, "field": "(document)", "message": "must be an object"})
+            continue
+        try:
+            doc = CallDocument.model_validate(raw)
+        except ValidationError as exc:
+            errors.extend(format_errors(exc, index))
+            continue
+        parsed.append(_Parsed(doc=doc, hash=canonical_hash(raw)))
+    if errors:
+        raise DocumentsInvalid(errors)
+    return parsed
+
+
+def ingest_call_documents(*, tenant: Tenant, documents: Sequence[Any]) -> list[CallOutcome]:
+    """Validates and upserts call documents for ``tenant``, all or nothing.
+
+    Returns each document's outcome in order. Raises ``DocumentsInvalid`` before writing when any
+    document is invalid.
+    """
+    parsed = parse_documents(documents)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return _upsert(tenant, parsed)
+        except IntegrityError:
+            # Another writer inserted one of these calls (or its agent, workflow or lead) first.
+            # Its transaction has committed by now; the retry finds and updates its rows.
+            if attempt == MAX_ATTEMPTS:
+                raise
+            logger.info("ingest race for tenant %s, retrying (attempt %s)", tenant.pk, attempt)
+    raise AssertionError("unreachable")
+
+
+def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
+    agents = _resolve_agents(tenant, [p.doc for p in parsed])
+    workflows = _resolve_workflows(tenant, [p.doc for p in parsed])
+    call_ids = {p.doc.call_id for p in parsed}
+    existing: dict[str, Call] = {
+        c.call_id: c
+        for c in Call.objects.select_for_update()
+        .filter(tenant=tenant, call_id__in=call_ids)
+        .defer("prompt_variables", "judge_results")
+    }
+    pending = _Pending()
+    outcomes: list[CallOutcome] = []
+    for item in parsed:
+        call = existing.get(item.doc.call_id)
+        if call is not None and call.document_hash == item.hash:
+            outcomes.append(CallOutcome(item.doc.call_id, "unchanged"))
+            continue
+        created = call is None
+        if call is None:
+            call = Call(tenant=tenant, call_id=item.doc.call_id, child_hashes={})
+            existing[item.doc.call_id] = call
+            pending.new_calls.append(call)
+        changed = _apply(tenant, call, item, agents, workflows, pending, created)
+        if created:
+            outcomes.append(CallOutcome(item.doc.call_id, "created"))
+        elif changed:
+            outcomes.append(CallOutcome(item.doc.call_id, "updated"))
+        else:
+            outcomes.append(CallOutcome(item.doc.call_id, "unchanged"))
+    _write(pending)
+    if pending.start_times:
+        calls_written.send(sender=Call, tenant=tenant, start_times=pending.start_times)
+    return outcomes
+
+
+def _resolve_agents(tenant: Tenant, docs: Iterable[CallDocument]) -> dict[str, Agent]:
+    wanted: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        model_id = doc.agent_model_id
+        if not model_id:
+            continue
+        attrs = wanted.setdefault(model_id, {})
+        if doc.agent is not None:
+            if doc.agent.name:
+                attrs["name"] = doc.agent.name
+            if doc.agent.type:
+                attrs["type"] = doc.agent.type
+    if not wanted:
+        return {}
+    found = {a.model_id: a for a in Agent.objects.filter(tenant=tenant, model_id__in=wanted)}
+    missing = [Agent(tenant=tenant, model_id=m, **wanted[m]) for m in wanted if m not in found]
+    for agent in Agent.objects.bulk_create(missing):
+        found[agent.model_id] = agent
+    for model_id, attrs in wanted.items():
+        agent = found[model_id]
+        if any(getattr(agent, k) != v for k, v in attrs.items()):
+            for key, value in attrs.items():
+                setattr(agent, key, value)
+            agent.save(update_fields=list(attrs))
+    return found
+
+
+def _resolve_workflows(tenant: Tenant, docs: Iterable[CallDocument]) -> dict[str, Workflow]:
+    wanted: dict[str, str | None] = {}
+    for doc in docs:
+        if doc.workflow is not None:
+            wanted[doc.workflow.slug] = doc.workflow.name or wanted.get(doc.workflow.slug)
+    if not wanted:
+        return {}
+    found = {w.slug: w for w in Workflow.objects.filter(tenant=tenant, slug__in=wanted)}
+    missing = [
+        Workflow(tenant=tenant, slug=s, name=n or "") for s, n in wanted.items() if s not in found
+    ]
+    for workflow in Workflow.objects.bulk_create(missing):
+        found[workflow.slug] = workflow
+    for slug, name in wanted.items():
+        workflow = found[slug]
+        if name and workflow.name != name:
+            workflow.name = name
+            workflow.save(update_fields=["name"])
+    return found
+
+
+def _column_value(name: str, value: Any) -> Any:
+    if value is None and name in BLANK_STRING_FIELDS:
+        return ""
+    return value
+
+
+def _apply(
+    tenant: Tenant,
+    call: Call,
+    item: _Parsed,
+    agents: dict[str, Agent],
+    workflows: dict[str, Workflow],
+    pending: _Pending,
+    created: bool,
+) -> bool:
+    """Applies one document to ``call`` in memory, queueing child rows and events.
+    Returns whether the stored call changes."""
+    doc = item.doc
+    present = doc.fields_set()
+    changed = created
+    old_start = None if created else call.start_time
+
+    for name in SCALAR_FIELDS:
+        if name not in present and not created:
+            continue
+        value = _column_value(name, getattr(doc, name))
+        if name == "status" and not created and STATUS_RANK[value] < STATUS_RANK[call.status]:
+            continue  # status only moves forward
+        if created or getattr(call, name) != value:
+            setattr(call, name, value)
+            changed = True
+
+    if call.duration is None and call.end_time and call.start_time:
+        call.duration = max(0, round((call.end_time - call.start_time).total_seconds()))
+        changed = True
+
+    model_id = doc.agent_model_id
+    if model_id and call.agent_id != agents[model_id].pk:
+        call.agent = agents[model_id]
+        changed = True
+    if doc.workflow is not None and call.workflow_id != workflows[doc.workflow.slug].pk:
+        call.workflow = workflows[doc.workflow.slug]
+        changed = True
+    if "intents" in present:
+        intents = [i.model_dump(mode="json") for i in doc.intents or []]
+        if intents != call.intents:
+            call.intents = intents
+            changed = True
+
+    # Children: replaced when sent again with different content.
+    child_rows = {kind: _child_rows(kind, doc, tenant) for kind in CHILD_KINDS if kind in present}
+    hashes = dict(call.child_hashes or {})
+    for kind, rows_spec in child_rows.items():
+        digest = canonical_hash(rows_spec)
+        if hashes.get(kind) != digest:
+            hashes[kind] = digest
+            pending.children[kind][id(call)] = (call, rows_spec)
+            changed = True
+    call.child_hashes = hashes
+
+    if not created and old_start != call.start_time and "latencies" not in child_rows:
+        pending.moved_latencies.append(call)
+
+    # The lead: an explicit lead object upserts it; a bare phone links to an existing lead.
+    lead_events: list[ActivityEvent] = []
+    if doc.lead is not None:
+        result = apply_lead(tenant=tenant, data=doc.lead, at=call.start_time, ref=doc.call_id)
+        lead_events = result.events
+        if call.lead_id != result.lead.pk:
+            call.lead = result.lead
+            changed = True
+    elif doc.lead_phone_number and call.lead_id is None:
+        lead = find_lead(tenant=tenant, lead_id=None, phone=doc.lead_phone_number)
+        if lead is not None:
+            call.lead = lead
+            changed = True
+
+    if not changed:
+        return False
+    call.document_hash = item.hash
+    if not created and call.pk is not None:
+        pending.changed_calls[call.pk] = call
+    pending.start_times.add(call.start_time)
+    if old_start is not None:
+        pending.start_times.add(old_start)
+    pending.events.extend(_call_events(call, doc, created, present))
+    for event in lead_events:
+        event.call = call
+        pending.events.append(event)
+    return True
+
+
+def _child_rows(kind: str, doc: CallDocument, tenant: Tenant) -> list[dict[str, Any]]:
+    """A child list as plain dicts (the hash input and the row values)."""
+    if kind == "transcript":
+        return [t.model_dump(mode="json") for t in doc.transcript or []]
+    if kind == "collected_variables":
+        return [
+            {"agent_key": agent_key, "name": name, "value": var.value, "collected": var.collected}
+            for agent_key, variables in (doc.collected_variables or {}).items()
+            for name, var in variables.items()
+        ]
+    if kind == "executed_actions":
+        return [
+            {
+                "name": a.name,
+                "action_type": a.action_type,
+                "success": a.success,
+                "latency_ms": a.latency_ms,
+                "payload": a.payload,
+            }
+            for a in doc.executed_actions or []
+        ]
+    if kind == "latencies":
+        return [s.model_dump(mode="json") for s in doc.latencies or []]
+    if kind == "errors":
+        return [
+            {
+                **e.model_dump(mode="json", exclude={"timestamp"}),
+                "timestamp": e.timestamp.isoformat() if e.timestamp else None,
+            }
+            for e in doc.errors or []
+        ]
+    raise ValueError(kind)
+
+
+def _call_events(
+    call: Call, doc: CallDocument, created: bool, present: set[str]
+) -> list[ActivityEvent]:
+    events = []
+
+    def event(
+        type_: str, key: str, at: datetime, description: str, metadata: dict[str, Any]
+    ) -> ActivityEvent:
+        return ActivityEvent(
+            tenant_id=call.tenant_id,
+            type=type_,
+            call=call,
+            lead=call.lead,
+            occurred_at=at,
+            dedupe_key=key,
+            description=description,
+            metadata=metadata,
+        )
+
+    if created:
+        events.append(
+            event(
+                ActivityType.CONVERSATION_STARTED,
+                f"conversation.started:{call.call_id}",
+                call.start_time,
+                "Conversation started.",
+                {"channel": call.channel, "typeOfCall": call.type_of_call},
+            )
+        )
+    if call.handoff:
+        events.append(
+            event(
+                ActivityType.CONVERSATION_HANDOFF,
+                f"conversation.handoff:{call.call_id}",
+                call.end_time or call.start_time,
+                "Conversation handed off to a human.",
+                {},
+            )
+        )
+    if "intents" in present:
+        for intent in doc.intents or []:
+            if intent.confidence >= HIGH_VALUE_INTENT_CONFIDENCE:
+                events.append(
+                    event(
+                        ActivityType.INTENT_HIGH_VALUE,
+                        f"intent.high_value:{call.call_id}:{intent.intent}",
+                        call.start_time,
+                        f"High-value buying intent detected: {intent.intent}.",
+                        {
+                            "intent": intent.intent,
+                            "confidence": intent.confidence,
+                            "estimatedDealSize": intent.estimated_deal_size,
+                        },
+                    )
+                )
+    return events
+
+
+def _write(pending: _Pending) -> None:
+    if pending.new_calls:
+        Call.objects.bulk_create(pending.new_calls)
+    if pending.changed_calls:
+        Call.objects.bulk_update(list(pending.changed_calls.values()), UPDATE_FIELDS)
+
+    builders = {
+        "transcript": (TranscriptTurn, _turn),
+        "collected_variables": (CollectedVariable, _variable),
+        "executed_actions": (ExecutedAction, _action),
+        "latencies": (LatencySample, _latency),
+        "errors": (ErrorLog, _error),
+    }
+    for kind, items in pending.children.items():
+        if not items:
+            continue
+        model, build = builders[kind]
+        replaced = [call.pk for call, _ in items.values() if call.pk in pending.changed_calls]
+        if replaced:
+            model.objects.filter(call_id__in=replaced).delete()
+        rows = [
+            build(call, i, spec) for call, specs in items.values() for i, spec in enumerate(specs)
+        ]
+        model.objects.bulk_create(rows, batch_size=2000)
+
+    for call in pending.moved_latencies:
+        LatencySample.objects.filter(call=call).update(start_time=call.start_time)
+
+    # Events built before their call was inserted pick up its primary key here (bulk_create
+    # reads the related object's pk).
+    save_events(pending.events)
+
+
+def _turn(call: Call, position: int, spec: dict[str, Any]) -> TranscriptTurn:
+    return TranscriptTurn(
+        call=call,
+        position=position,
+        role=spec["role"],
+        text=spec["text"],
+        start_ms=spec["start_ms"],
+        end_ms=spec["end_ms"],
+    )
+
+
+def _variable(call: Call, position: int, spec: dict[str, Any]) -> CollectedVariable:
+    return CollectedVariable(call=call, **spec)
+
+
+def _action(call: Call, position: int, spec: dict[str, Any]) -> ExecutedAction:
+    return ExecutedAction(call=call, position=position, **spec)
+
+
+def _latency(call: Call, position: int, spec: dict[str, Any]) -> LatencySample:
+    return LatencySample(
+        tenant_id=call.tenant_id, call=call, start_time=call.start_time, position=position, **spec
+    )
+
+
+def _error(call: Call, position: int, spec: dict[str, Any]) -> ErrorLog:
+    timestamp = spec["timestamp"]
+    return ErrorLog(
+        tenant_id=call.tenant_id,
+        call=call,
+        position=position,
+        timestamp=datetime.fromisoformat(timestamp) if timestamp else call.start_time,
+        service=spec["service"],
+        level=spec["level"],
+        message=spec["message"],
+        details=spec["details"],
+        agent_name=spec["agent_name"] or _agent_name(call),
+    )
+
+
+def _agent_name(call: Call) -> str:
+    return call.agent.name if call.agent_id and call.agent else ""

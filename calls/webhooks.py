@@ -1,0 +1,58 @@
+"""Synthflow's post-call webhook: signature check and mapping to a call document."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+SIGNATURE_HEADER = "Synthflow-Signature"
+
+
+def sign_call_id(secret: str, call_id: str) -> str:
+    """Synthflow signs the call id (not the body): base64(HMAC-SHA256(secret, call_id))."""
+    digest = hmac.new(secret.encode(), call_id.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def signature_is_valid(secret: str, call_id: str, signature: str) -> bool:
+    if not signature or not call_id:
+        return False
+    return hmac.compare_digest(sign_call_id(secret, call_id), signature.strip())
+
+
+def webhook_call_id(payload: Any) -> str:
+    if not isinstance(payload, dict):
+        return ""
+    call = payload.get("call")
+    call_id = call.get("call_id") if isinstance(call, dict) else None
+    call_id = call_id or payload.get("call_id")
+    return call_id if isinstance(call_id, str) else ""
+
+
+def webhook_to_document(payload: dict[str, Any]) -> dict[str, Any]:
+    """The call document for a post-call webhook payload (``call``, ``lead``,
+    ``executed_actions``, ``analysis``, ``collected_variables`` sections)."""
+    call = payload.get("call") if isinstance(payload.get("call"), dict) else {}
+    lead = payload.get("lead") if isinstance(payload.get("lead"), dict) else {}
+    document: dict[str, Any] = {
+        key: value for key, value in call.items() if key not in {"diversion", "external_id"}
+    }
+    document.setdefault("call_id", webhook_call_id(payload))
+    if "status" not in document and "status" in payload:
+        document["status"] = payload["status"]
+    if "error_message" in payload and "error_message" not in document:
+        document["error_message"] = payload["error_message"]
+    if lead.get("name") is not None:
+        document.setdefault("lead_name", lead["name"])
+    if lead.get("phone_number") is not None:
+        document.setdefault("lead_phone_number", lead["phone_number"])
+    if isinstance(lead.get("prompt_variables"), dict):
+        document.setdefault("prompt_variables", lead["prompt_variables"])
+    for key in ("executed_actions", "collected_variables"):
+        if key in payload:
+            document[key] = payload[key]
+    if "analysis" in payload:
+        document["judge_results"] = payload["analysis"]
+    return document
