@@ -189,8 +189,12 @@ class Lead(models.Model):
         indexes: ClassVar = [
             # Ingestion matches a call's lead by phone when it carries no lead id.
             models.Index(fields=["tenant", "phone_number"], name="lead_tenant_phone_idx"),
-            # Sales overview/funnel: leads created in a window.
+            # Sales overview/funnel: leads created in a window, and leads reaching each stage in
+            # a window (by the stage's stamp).
             models.Index(fields=["tenant", "created_at"], name="lead_tenant_created_idx"),
+            models.Index(fields=["tenant", "qualified_at"], name="lead_tenant_qualified_idx"),
+            models.Index(fields=["tenant", "demo_booked_at"], name="lead_tenant_demo_idx"),
+            models.Index(fields=["tenant", "converted_at"], name="lead_tenant_converted_idx"),
         ]
 
     def __str__(self) -> str:
