@@ -30,7 +30,7 @@ def test_concurrent_posts_of_the_same_call_end_with_one_call():
             doc = call_doc("race-1", sentiment="positive" if index % 2 else "negative")
             barrier.wait()
             statuses.append(client.post("/api/v1/calls", doc, format="json").status_code)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
