@@ -13,6 +13,7 @@ from django.utils import timezone
 from calls.documents import LeadIn
 from calls.enums import LEAD_STAGE_ORDER, ActivityType, LeadStatus
 from calls.models import ActivityEvent, Lead, Tenant
+from calls.signals import leads_written
 
 # lead.score_changed is written when the score moves at least this much.
 SCORE_CHANGE_THRESHOLD = 15
@@ -114,7 +115,13 @@ def apply_lead(
 
     changed = created or _snapshot(lead) != before
     if changed:
+        old_source = before[3]
         lead.save()
+        instants = {t for t in (*before[8:], *_stamps(lead)) if t is not None}
+        if not created and lead.source != old_source:
+            # Calls are counted by their lead's source too.
+            instants.update(lead.calls.values_list("start_time", flat=True))
+        leads_written.send(sender=Lead, tenant=tenant, instants=instants)
 
     events: list[ActivityEvent] = []
     if created:
@@ -178,7 +185,12 @@ def apply_lead(
     return LeadResult(lead=lead, created=created, changed=changed, events=events)
 
 
+def _stamps(lead: Lead) -> tuple[datetime | None, ...]:
+    return (lead.created_at, lead.qualified_at, lead.demo_booked_at, lead.converted_at)
+
+
 def _snapshot(lead: Lead) -> tuple[Any, ...]:
+    # Positions matter: 3 is the source, 8 onwards the stage stamps.
     return (
         lead.phone_number,
         lead.name,
@@ -188,9 +200,7 @@ def _snapshot(lead: Lead) -> tuple[Any, ...]:
         lead.estimated_value,
         lead.score,
         lead.status,
-        lead.qualified_at,
-        lead.demo_booked_at,
-        lead.converted_at,
+        *_stamps(lead),
         lead.lost_at,
     )
 

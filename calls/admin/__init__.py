@@ -1,0 +1,15 @@
+"""The calls app in the Django admin.
+
+- ``scoping``: tenant scoping and permissions (``TenantScopedAdminMixin``), shared by every admin.
+- ``call``: the call log and the call page.
+- ``records``: agents, workflows, leads, activity events and error logs (read-only).
+- ``tenants``: tenants, memberships and API keys.
+"""
+
+from django.contrib import admin
+
+from calls.admin import call, records, tenants  # noqa: F401  (registers the admins)
+
+admin.site.site_header = "Callscope"
+admin.site.site_title = "Callscope admin"
+admin.site.index_title = "Call log and analytics"

@@ -1,0 +1,282 @@
+"""The call log in the admin: a changelist for millions of calls and a call page that reads like
+the conversation it records."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+
+from calls.admin.scoping import IngestedAdmin, IngestedInline, pretty_json
+from calls.admin_filters import (
+    DateRangeFilter,
+    EndCallReasonFilter,
+    ScopedRelatedFieldListFilter,
+    TranscriptTextFilter,
+)
+from calls.models import Call, CollectedVariable, ErrorLog, ExecutedAction, LatencySample
+
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
+
+
+def phone_candidates(term: str) -> list[str]:
+    """The exact forms a phone number typed into a search box may be stored under: as typed and
+    as E.164 (``+`` and digits; a leading international ``00`` becomes ``+``). Empty when the
+    term does not look like a phone number."""
+    if not _PHONE_LIKE.match(term):
+        return []
+    digits = re.sub(r"\D", "", term)
+    candidates = {term, digits, f"+{digits}"}
+    if digits.startswith("00"):
+        candidates.add(f"+{digits[2:]}")
+    return sorted(candidates)
+
+
+def format_seconds(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class CollectedVariableInline(IngestedInline):
+    """The variables the agents collected during the call."""
+
+    model = CollectedVariable
+    tenant_path = "call__tenant"
+    fields = ("agent_key", "name", "value_display", "collected")
+    verbose_name_plural = "collected variables"
+
+    @admin.display(description="value")
+    def value_display(self, obj: CollectedVariable) -> str:
+        return pretty_json(obj.value)
+
+
+class ExecutedActionInline(IngestedInline):
+    """The actions (bookings, transfers, webhooks…) the agent ran, in order."""
+
+    model = ExecutedAction
+    tenant_path = "call__tenant"
+    fields = ("position", "name", "action_type", "success", "latency_ms", "payload_display")
+    verbose_name_plural = "executed actions"
+
+    @admin.display(description="payload")
+    def payload_display(self, obj: ExecutedAction) -> str:
+        return pretty_json(obj.payload)
+
+
+class LatencySampleInline(IngestedInline):
+    """Provider latencies (speech-to-text, LLM, text-to-speech) measured during the call."""
+
+    model = LatencySample
+    tenant_path = "tenant"
+    fields = ("position", "provider_type", "provider_name", "latency_ms", "tokens")
+    verbose_name_plural = "latency samples"
+
+
+class ErrorLogInline(IngestedInline):
+    """Errors and warnings logged for the call."""
+
+    model = ErrorLog
+    fk_name = "call"
+    tenant_path = "tenant"
+    fields = ("timestamp", "service", "level", "message", "details_display", "agent_name")
+    verbose_name_plural = "errors"
+
+    @admin.display(description="details")
+    def details_display(self, obj: ErrorLog) -> str:
+        return pretty_json(obj.details)
+
+
+@admin.register(Call)
+class CallAdmin(IngestedAdmin):
+    """Calls, newest first. Filters, search and the date drill-down all use indexed queries or
+    bounded counts; the call page shows the transcript as a conversation with its recording,
+    variables, actions, latencies and errors."""
+
+    tenant_path = "tenant"
+    list_display = (
+        "call_id",
+        "start_time",
+        "agent",
+        "status",
+        "type_of_call",
+        "duration_display",
+        "lead_display",
+        "end_call_reason",
+        "sentiment",
+    )
+    list_display_links = ("call_id",)
+    list_filter = (
+        "status",
+        ("agent", ScopedRelatedFieldListFilter),
+        "type_of_call",
+        EndCallReasonFilter,
+        "sentiment",
+        ("start_time", DateRangeFilter),
+        TranscriptTextFilter,
+    )
+    list_select_related = ("agent",)
+    # Only orderings an index serves: (tenant, -start_time, -id) and (tenant, call_id).
+    sortable_by = ("call_id", "start_time")
+    date_hierarchy = "start_time"
+    # Replaced by get_search_results; listed so the search box shows.
+    search_fields = ("call_id", "lead_phone_number", "lead_name")
+    search_help_text = (
+        "Exact call id, a lead's phone number (any format) or part of a lead's name. "
+        "To search what was said, use the transcript box among the filters."
+    )
+    list_defer = (
+        "labels",
+        "agents_used",
+        "prompt_variables",
+        "judge_results",
+        "intents",
+        "child_hashes",
+        "document_hash",
+        "error_message",
+        "custom_end_call_reason",
+    )
+    inlines = (CollectedVariableInline, ExecutedActionInline, LatencySampleInline, ErrorLogInline)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "call_id",
+                    "tenant",
+                    "status",
+                    ("start_time", "end_time", "duration"),
+                    "agent",
+                    "workflow",
+                    ("type_of_call", "channel"),
+                )
+            },
+        ),
+        ("Conversation", {"classes": ("wide",), "fields": ("recording", "conversation")}),
+        (
+            "Outcome",
+            {
+                "fields": (
+                    ("end_call_reason", "custom_end_call_reason"),
+                    "error_message",
+                    ("sentiment", "success", "handoff"),
+                    ("total_tokens", "response_time_ms"),
+                )
+            },
+        ),
+        ("Lead", {"fields": ("lead", "lead_name", "lead_phone_number")}),
+        (
+            "Telephony",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    ("phone_number_from", "phone_number_to", "agent_phone_number"),
+                    ("telephony_hangup", "telephony_disconnect_reason"),
+                    ("telephony_duration", "telephony_ringing_duration"),
+                    ("telephony_start", "telephony_end"),
+                    ("recording_duration", "timezone"),
+                ),
+            },
+        ),
+        (
+            "Campaign and data",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "name",
+                    ("campaign_type", "deployment_type"),
+                    "labels_display",
+                    "agents_used_display",
+                    "prompt_variables_display",
+                    "judge_results_display",
+                    "intents_display",
+                ),
+            },
+        ),
+        (
+            "Record",
+            {"classes": ("collapse",), "fields": ("created_at", "updated_at", "document_hash")},
+        ),
+    )
+    readonly_fields = (
+        "recording",
+        "conversation",
+        "labels_display",
+        "agents_used_display",
+        "prompt_variables_display",
+        "judge_results_display",
+        "intents_display",
+        "created_at",
+        "updated_at",
+        "document_hash",
+    )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Call], search_term: str
+    ) -> tuple[QuerySet[Call], bool]:
+        """A phone-like term matches call ids and lead phone numbers exactly (both indexed per
+        tenant); any other term matches the call id exactly or the lead's name in part."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        phones = phone_candidates(term)
+        if phones:
+            match = Q(call_id=term) | Q(lead_phone_number__in=phones)
+        else:
+            match = Q(call_id=term) | Q(lead_name__icontains=term)
+        return queryset.filter(match), False
+
+    @admin.display(description="duration")
+    def duration_display(self, obj: Call) -> str:
+        return format_seconds(obj.duration)
+
+    @admin.display(description="lead")
+    def lead_display(self, obj: Call) -> str:
+        # From the call's own columns: no join with leads on list pages.
+        parts = [p for p in (obj.lead_name, obj.lead_phone_number) if p]
+        return " · ".join(parts) or "-"
+
+    @admin.display(description="recording")
+    def recording(self, obj: Call) -> str:
+        url = obj.recording_url
+        if not url or urlsplit(url).scheme not in {"http", "https"}:
+            return "-"
+        return format_html(
+            '<audio controls preload="none" src="{}"></audio><br>'
+            '<a href="{}" target="_blank" rel="noopener noreferrer">Open the recording</a>',
+            url,
+            url,
+        )
+
+    @admin.display(description="transcript")
+    def conversation(self, obj: Call) -> str:
+        # Rendered with autoescaping: transcript text comes from outside.
+        turns = obj.turns.order_by("position")
+        return render_to_string("admin/calls/call/conversation.html", {"turns": turns})
+
+    @admin.display(description="labels")
+    def labels_display(self, obj: Call) -> str:
+        return pretty_json(obj.labels)
+
+    @admin.display(description="agents used")
+    def agents_used_display(self, obj: Call) -> str:
+        return pretty_json(obj.agents_used)
+
+    @admin.display(description="prompt variables")
+    def prompt_variables_display(self, obj: Call) -> str:
+        return pretty_json(obj.prompt_variables)
+
+    @admin.display(description="judge results")
+    def judge_results_display(self, obj: Call) -> str:
+        return pretty_json(obj.judge_results)
+
+    @admin.display(description="intents")
+    def intents_display(self, obj: Call) -> str:
+        return pretty_json(obj.intents)

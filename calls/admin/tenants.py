@@ -1,0 +1,237 @@
+"""Tenants, their memberships and their API keys in the admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from calls.admin.scoping import (
+    TenantMemberViewMixin,
+    TenantScopedAdminMixin,
+    can_view_tenant_data,
+    visible_tenant_ids,
+)
+from calls.admin_filters import ScopedRelatedFieldListFilter
+from calls.keys import create_api_key, revoke_api_key
+from calls.models import ApiKey, Tenant, TenantMembership
+
+_NEW_RAW_KEY_ATTR = "_callscope_new_api_key"
+
+
+def _is_superuser(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_active and user.is_staff and user.is_superuser)
+
+
+class SuperuserOnlyMixin:
+    """Visible and editable by superusers only."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_superuser(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_superuser(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_superuser(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_superuser(request)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request)
+
+
+class TenantMembershipInline(SuperuserOnlyMixin, TenantScopedAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+    """The staff users who belong to the tenant (superusers only)."""
+
+    model = TenantMembership
+    tenant_path = "tenant"
+    extra = 0
+    autocomplete_fields = ("user",)
+    verbose_name_plural = "staff members"
+
+
+@admin.register(TenantMembership)
+class TenantMembershipAdmin(SuperuserOnlyMixin, TenantScopedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Which staff users see which tenants. Managed by superusers (here or on the tenant page)."""
+
+    tenant_path = "tenant"
+    list_display = ("user", "tenant")
+    list_filter = ("tenant",)
+    list_select_related = ("user", "tenant")
+    search_fields = ("user__username", "user__email", "tenant__name", "tenant__slug")
+    autocomplete_fields = ("user", "tenant")
+
+
+@admin.register(Tenant)
+class TenantAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Superusers add and change tenants; tenant staff view their own. The webhook secret is shown
+    to superusers only. Tenants are not deleted here: the admin's delete confirmation would
+    collect every call of the tenant."""
+
+    tenant_path = "pk"
+    list_display = ("name", "slug", "timezone", "created_at")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("webhook_path", "created_at")
+    inlines = (TenantMembershipInline,)
+
+    def get_fields(self, request: HttpRequest, obj: Tenant | None = None) -> Any:
+        fields = ["name", "slug", "timezone"]
+        if obj is not None:
+            fields += ["webhook_path", "webhook_token"]
+            if _is_superuser(request):
+                fields.append("webhook_secret")
+            fields.append("created_at")
+        return fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+        return _is_superuser(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+        return False
+
+    @admin.display(description="webhook URL path")
+    def webhook_path(self, obj: Tenant) -> str:
+        return reverse("webhook-synthflow", kwargs={"token": obj.webhook_token})
+
+
+class ApiKeyStatusFilter(admin.SimpleListFilter):
+    """Active or revoked keys."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "active"), ("revoked", "revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """API keys: created here with a tenant and a name, shown once, then only by prefix.
+
+    Creating a key shows the raw key on the page that answers the form, rendered straight from
+    memory (it is not put in a message, the session or the database) and never shown again. Keys
+    cannot be edited or deleted, only revoked (the "Revoke selected keys" action), so the list
+    keeps a record of every credential ever issued. Tenant staff need ``calls.add_apikey`` to
+    create keys and ``calls.change_apikey`` to revoke them, for their own tenants only.
+    """
+
+    tenant_path = "tenant"
+    list_display = (
+        "prefix_display",
+        "name",
+        "tenant",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "is_active",
+    )
+    list_filter = (ApiKeyStatusFilter, ("tenant", ScopedRelatedFieldListFilter))
+    list_select_related = ("tenant",)
+    search_fields = ("^prefix", "name")
+    autocomplete_fields = ("tenant",)
+    actions = ("revoke_keys",)
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
+        if obj is None:
+            return ("tenant", "name")
+        return (
+            "tenant",
+            "name",
+            "prefix_display",
+            "is_active",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return can_view_tenant_data(request) and request.user.has_perm("calls.add_apikey")
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return can_view_tenant_data(request) and request.user.has_perm("calls.change_apikey")
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        ids = visible_tenant_ids(request)
+        columns = list(super().get_list_display(request))
+        if ids is not None and len(ids) == 1:
+            columns.remove("tenant")
+        return columns
+
+    @admin.display(description="key")
+    def prefix_display(self, obj: ApiKey) -> str:
+        return format_html("<code>{}…</code>", obj.prefix)
+
+    @admin.display(description="active", boolean=True)
+    def is_active(self, obj: ApiKey) -> bool:
+        return obj.is_active
+
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        revoked = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            revoke_api_key(key=key)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+
+    def save_form(self, request: HttpRequest, form: ModelForm[ApiKey], change: bool) -> ApiKey:
+        # Keys are minted by calls.keys.create_api_key only. There is no change form (no change
+        # permission), so every save here is a creation.
+        key, raw = create_api_key(
+            tenant=form.cleaned_data["tenant"], name=form.cleaned_data.get("name") or ""
+        )
+        setattr(request, _NEW_RAW_KEY_ATTR, raw)
+        return key
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        """The key was stored by ``save_form``."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """API keys have no relations to save."""
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        raw = getattr(request, _NEW_RAW_KEY_ATTR, None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        # Admin views are never cached (the admin site marks them so); the key lives only in
+        # this response.
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key created",
+            "key": obj,
+            "raw_key": raw,
+            "changelist_url": reverse("admin:calls_apikey_changelist"),
+            "add_url": reverse("admin:calls_apikey_add"),
+        }
+        return TemplateResponse(request, "admin/calls/apikey/created.html", context)

@@ -1,0 +1,173 @@
+"""API keys in the admin: created with a tenant and a name, shown once, stored as a hash, revoked
+by an action, never edited; tenant staff manage only their tenants' keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
+
+from calls.keys import create_api_key
+from calls.models import (
+    API_KEY_PUBLIC_PREFIX_LENGTH,
+    ApiKey,
+    Tenant,
+    TenantMembership,
+    hash_api_key,
+)
+
+ADD_URL = "/admin/calls/apikey/add/"
+CHANGELIST_URL = "/admin/calls/apikey/"
+
+
+def staff_with(tenant: Tenant, *codenames: str) -> Client:
+    user = User.objects.create_user(f"staff-{len(codenames)}", is_staff=True)
+    TenantMembership.objects.create(tenant=tenant, user=user)
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="calls", codename__in=codenames)
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def raw_key_on(response: Any) -> str:
+    return response.context["raw_key"]
+
+
+def revoke(client: Client, *keys: ApiKey) -> Any:
+    return client.post(
+        CHANGELIST_URL,
+        {"action": "revoke_keys", "_selected_action": [str(k.pk) for k in keys], "index": "0"},
+    )
+
+
+def test_created_key_is_shown_once_and_stored_only_as_a_hash(
+    admin_client: Client, tenant: Tenant
+) -> None:
+    response = admin_client.post(ADD_URL, {"tenant": tenant.pk, "name": "BI export"})
+
+    assert response.status_code == 200
+    raw = raw_key_on(response)
+    assert raw.startswith("cs_")
+    assert raw in response.text
+    assert "no-store" in response["Cache-Control"]
+
+    key = ApiKey.objects.get()
+    assert (key.tenant, key.name) == (tenant, "BI export")
+    assert key.key_hash == hash_api_key(raw)
+    assert key.prefix == raw[:API_KEY_PUBLIC_PREFIX_LENGTH]
+    stored = [
+        str(v) for v in ApiKey.objects.values_list(*[f.attname for f in ApiKey._meta.fields]).get()
+    ]
+    assert not [value for value in stored if raw in value]
+
+    # Not kept anywhere for a later page: not in a message, the session or the next pages.
+    assert raw not in str(admin_client.session.items())
+    assert all(raw not in morsel.value for morsel in admin_client.cookies.values())
+    for url in (CHANGELIST_URL, reverse("admin:calls_apikey_change", args=[key.pk])):
+        page = admin_client.get(url)
+        assert page.status_code == 200
+        assert raw not in page.text
+        assert key.prefix in page.text
+
+
+def test_keys_cannot_be_edited_or_deleted(admin_client: Client, tenant: Tenant) -> None:
+    key, _ = create_api_key(tenant=tenant, name="old name")
+    change_url = reverse("admin:calls_apikey_change", args=[key.pk])
+
+    page = admin_client.get(change_url)
+    assert 'name="name"' not in page.text
+    assert admin_client.post(change_url, {"tenant": tenant.pk, "name": "new"}).status_code == 403
+    delete_url = reverse("admin:calls_apikey_delete", args=[key.pk])
+    assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
+    key.refresh_from_db()
+    assert key.name == "old name"
+
+
+def test_revoke_action_revokes_the_selected_keys_only(admin_client: Client, tenant: Tenant) -> None:
+    first, _ = create_api_key(tenant=tenant, name="first")
+    second, _ = create_api_key(tenant=tenant, name="second")
+    kept, _ = create_api_key(tenant=tenant, name="kept")
+
+    response = revoke(admin_client, first, second)
+
+    assert response.status_code == 302
+    first.refresh_from_db()
+    second.refresh_from_db()
+    kept.refresh_from_db()
+    assert first.revoked_at is not None
+    assert second.revoked_at is not None
+    assert kept.revoked_at is None
+
+    revoked_at = first.revoked_at
+    revoke(admin_client, first)
+    first.refresh_from_db()
+    assert first.revoked_at == revoked_at
+
+
+def test_list_shows_prefix_name_tenant_and_state(admin_client: Client, tenant: Tenant) -> None:
+    key, _ = create_api_key(tenant=tenant, name="Metabase")
+
+    text = admin_client.get(CHANGELIST_URL).text
+
+    assert f"<code>{key.prefix}…</code>" in text
+    assert "Metabase" in text
+    assert "Acme" in text
+    for column in ("created_at", "last_used_at", "revoked_at", "is_active"):
+        assert f"column-{column}" in text
+
+
+def test_tenant_staff_see_only_their_tenants_keys(tenant: Tenant, other_tenant: Tenant) -> None:
+    create_api_key(tenant=tenant, name="acme-key")
+    foreign, _ = create_api_key(tenant=other_tenant, name="globex-key")
+    client = staff_with(tenant)
+
+    text = client.get(CHANGELIST_URL).text
+
+    assert "acme-key" in text
+    assert "globex-key" not in text
+    assert client.get(reverse("admin:calls_apikey_change", args=[foreign.pk])).status_code == 404
+
+
+def test_tenant_staff_need_the_add_permission_to_create_keys(tenant: Tenant) -> None:
+    client = staff_with(tenant)
+
+    assert client.get(ADD_URL).status_code == 403
+    assert client.post(ADD_URL, {"tenant": tenant.pk, "name": "x"}).status_code == 403
+    assert not ApiKey.objects.exists()
+
+
+def test_tenant_staff_create_keys_for_their_tenants_only(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    client = staff_with(tenant, "add_apikey")
+
+    refused = client.post(ADD_URL, {"tenant": other_tenant.pk, "name": "sneaky"})
+    assert refused.status_code == 200
+    assert "tenant" in refused.context["adminform"].form.errors
+    assert not ApiKey.objects.exists()
+
+    created = client.post(ADD_URL, {"tenant": tenant.pk, "name": "mine"})
+    assert created.status_code == 200
+    assert ApiKey.objects.get().key_hash == hash_api_key(raw_key_on(created))
+
+
+@pytest.mark.parametrize("may_revoke", [False, True])
+def test_tenant_staff_revoke_only_with_the_change_permission_and_only_their_keys(
+    may_revoke: bool, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    own, _ = create_api_key(tenant=tenant)
+    foreign, _ = create_api_key(tenant=other_tenant)
+    client = staff_with(tenant, *(["change_apikey"] if may_revoke else []))
+
+    assert ("revoke_keys" in client.get(CHANGELIST_URL).text) is may_revoke
+    revoke(client, own, foreign)
+
+    own.refresh_from_db()
+    foreign.refresh_from_db()
+    assert (own.revoked_at is not None) is may_revoke
+    assert foreign.revoked_at is None
