@@ -1,11 +1,28 @@
-"""The Celery application. Settings come from Django settings under the ``CELERY_`` namespace."""
+"""The Celery application. Settings come from Django settings under the ``CELERY_`` namespace;
+the beat schedule lives here, in code, each entry expiring before the next one is due."""
 
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("callscope")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+ROLL_DIRTY_EVERY_SECONDS = 120
+
+app.conf.beat_schedule = {
+    "roll-dirty-days": {
+        "task": "analytics.tasks.roll_dirty_days",
+        "schedule": ROLL_DIRTY_EVERY_SECONDS,
+        "options": {"expires": ROLL_DIRTY_EVERY_SECONDS - 10},
+    },
+    "reconcile-recent-days": {
+        "task": "analytics.tasks.reconcile_recent_days",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 60 * 60},
+    },
+}

@@ -162,7 +162,7 @@ class TenantScopedAdminMixin(_AdminBase):
                 )
             ]
         if self.tenant_path == "pk":
-            ok = self.model is Tenant
+            ok = issubclass(self.model, Tenant)  # Tenant or a proxy of it
         else:
             try:
                 field = get_fields_from_path(self.model, self.tenant_path)[-1]

@@ -1,0 +1,213 @@
+"""Rollups: analytics facts precomputed per tenant-local day (and UTC hour).
+
+Each table holds exactly what ``analytics.facts`` computes from raw rows for one day, so a clean
+rolled-up day can stand in for its raw rows without changing an answer. ``RollupDay`` says, per
+tenant-local day, whether the day has been rolled up and whether writes arrived since: only days
+that are rolled and not dirty are read from rollups.
+
+Rollup rows are replaced per ``(tenant, day)`` in one transaction; they carry no uniqueness
+constraint of their own (dimension columns are nullable), the delete-then-insert is the unit.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+
+from calls.models import Agent, Tenant, Workflow
+
+
+class RollupDay(models.Model):
+    """The rollup state of one tenant-local day.
+
+    ``dirty_since`` is set (to the time of the write) by every ingestion that touches the day, in
+    the writer's transaction; the rollup task clears it only if it has not moved while the day was
+    being rolled, so a write that lands mid-roll keeps the day dirty.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    # The tenant's zone when the day was rolled: rollups in another zone are never used.
+    timezone = models.CharField(max_length=64, blank=True)
+    rolled_at = models.DateTimeField(null=True, blank=True)
+    dirty_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            # One state per day; also the index of the query-time lookup of clean days.
+            models.UniqueConstraint(fields=["tenant", "day"], name="rollupday_tenant_day_uniq"),
+        ]
+        indexes: ClassVar = [
+            # The beat task's scan for dirty days (a partial index stays tiny).
+            models.Index(
+                fields=["dirty_since"],
+                name="rollupday_dirty_idx",
+                condition=models.Q(dirty_since__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "dirty" if self.dirty_since else ("rolled" if self.rolled_at else "new")
+        return f"{self.tenant_id} {self.day} {state}"
+
+
+class CallMeasures(models.Model):
+    """The additive measures of ``analytics.facts.CallTotals``."""
+
+    calls = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    successful = models.PositiveIntegerField(default=0)
+    positive = models.PositiveIntegerField(default=0)
+    handoffs = models.PositiveIntegerField(default=0)
+    duration_sum = models.BigIntegerField(default=0)
+    duration_count = models.PositiveIntegerField(default=0)
+    tokens_sum = models.BigIntegerField(default=0)
+    response_time_sum = models.FloatField(default=0.0)
+    response_time_count = models.PositiveIntegerField(default=0)
+    turns = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class CallDayRollup(CallMeasures):
+    """Call totals of one tenant-local day, per combination of every dimension the analytics
+    queries group or filter by."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, null=True, db_index=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, null=True, db_index=False)
+    type_of_call = models.CharField(max_length=16, blank=True)
+    channel = models.CharField(max_length=16, blank=True)
+    lead_source = models.CharField(max_length=16, null=True)
+    status = models.CharField(max_length=24)
+    end_call_reason = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [
+            # Every rollup read: a tenant's days in a window.
+            models.Index(fields=["tenant", "day"], name="callrollup_tenant_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.status} x{self.calls}"
+
+
+class CallHourRollup(CallMeasures):
+    """Call totals per UTC hour (call-volume by hour in zones whose hours start on UTC hours)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    # The tenant-local day the hour was rolled with (the unit of replacement).
+    day = models.DateField()
+    hour = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar = [
+            # call-volume?interval=hour: a tenant's hours in a window.
+            models.Index(fields=["tenant", "hour"], name="hourrollup_tenant_hour_idx"),
+            # Replacing one day's hours.
+            models.Index(fields=["tenant", "day"], name="hourrollup_tenant_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} x{self.calls}"
+
+
+class ActionDayRollup(models.Model):
+    """Executed actions of one day's calls, by action name and the calls' agent and type."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, null=True, db_index=False)
+    type_of_call = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=200)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes: ClassVar = [
+            # executed_actions block: a tenant's days in a window.
+            models.Index(fields=["tenant", "day"], name="actionrollup_tenant_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.name} x{self.count}"
+
+
+class LeadDayRollup(models.Model):
+    """Leads reaching a stage (created, qualified, demo_booked, converted) on one day."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    stage = models.CharField(max_length=16)
+    channel = models.CharField(max_length=16, blank=True)
+    source = models.CharField(max_length=16, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    score_sum = models.BigIntegerField(default=0)
+    score_count = models.PositiveIntegerField(default=0)
+    pipeline = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        indexes: ClassVar = [
+            # Sales overview and funnel: a tenant's days in a window.
+            models.Index(fields=["tenant", "day"], name="leadrollup_tenant_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.stage} x{self.count}"
+
+
+class LatencyDayRollup(models.Model):
+    """Latency samples of one day's calls per provider: totals plus a mergeable log-bucket
+    histogram (``analytics.sketch``) for percentiles within 1% relative error."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    provider_type = models.CharField(max_length=8)
+    provider_name = models.CharField(max_length=64, blank=True)
+    samples = models.PositiveIntegerField(default=0)
+    latency_sum = models.FloatField(default=0.0)
+    calls = models.PositiveIntegerField(default=0)
+    # {"zero": n, "offset": k, "counts": [...]}: counts[i] samples in bucket k + i.
+    histogram = models.JSONField(default=dict)
+
+    class Meta:
+        indexes: ClassVar = [
+            # provider-latency and summary: a tenant's days in a window.
+            models.Index(fields=["tenant", "day"], name="latencyrollup_tenant_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider_type}/{self.provider_name}"
+
+
+class LatencyMonthRollup(models.Model):
+    """The latency histograms of a tenant-local calendar month, merged from its day rows when any
+    of its days is rolled. Used only when every day of the month is clean: a year of percentiles
+    then merges twelve histograms per provider instead of 365."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    month = models.DateField(help_text="first day of the month")
+    provider_type = models.CharField(max_length=8)
+    provider_name = models.CharField(max_length=64, blank=True)
+    histogram = models.JSONField(default=dict)
+
+    class Meta:
+        indexes: ClassVar = [
+            # provider-latency percentiles over long windows: a tenant's months in a window.
+            models.Index(fields=["tenant", "month"], name="latencymonth_tenant_month_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.provider_type}/{self.provider_name}"
+
+
+class RollupFreshness(Tenant):
+    """A tenant seen through the state of its rollups (admin only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "rollup freshness"
+        verbose_name_plural = "rollup freshness"

@@ -1,0 +1,258 @@
+"""Reading facts from rollups: which days of a window may come from rollups, and those facts.
+
+A whole tenant-local day inside the window is read from rollups when it has been rolled in the
+tenant's current zone and no write has touched it since; every other part of the window (dirty
+days, days never rolled, partial days at the edges, any window in another zone) is computed from
+raw rows by ``analytics.facts``. Facts of the two sources are keyed by day and add up.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q, Sum
+
+from analytics.models import (
+    ActionDayRollup,
+    CallDayRollup,
+    CallHourRollup,
+    LatencyDayRollup,
+    LatencyMonthRollup,
+    LeadDayRollup,
+    RollupDay,
+)
+from analytics.sketch import Sketch
+from analytics.windows import Window, date_range, day_start, local_date
+from calls.models import Tenant
+
+if TYPE_CHECKING:
+    from analytics.facts import CallFilters, LeadFilters
+
+_rollups_enabled: ContextVar[bool] = ContextVar("rollups_enabled", default=True)
+
+CALL_MEASURES = (
+    "calls",
+    "completed",
+    "failed",
+    "successful",
+    "positive",
+    "handoffs",
+    "duration_sum",
+    "duration_count",
+    "tokens_sum",
+    "response_time_sum",
+    "response_time_count",
+    "turns",
+)
+# Dimension name (as ``analytics.facts`` names it) -> CallDayRollup column.
+CALL_DIMENSION_COLUMNS = {
+    "status": "status",
+    "end_call_reason": "end_call_reason",
+    "agent": "agent_id",
+    "workflow": "workflow_id",
+    "type_of_call": "type_of_call",
+    "channel": "channel",
+}
+
+
+@contextmanager
+def raw_only() -> Iterator[None]:
+    """Computes every fact from raw rows inside the block (the reference the rollup path is
+    tested against, and a switch for operators)."""
+    token = _rollups_enabled.set(False)
+    try:
+        yield
+    finally:
+        _rollups_enabled.reset(token)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A window cut into rolled-up days and the raw pieces around them."""
+
+    days: tuple[date, ...]
+    raw: tuple[Window, ...]
+
+    def day_q(self, prefix: str = "") -> Q:
+        """``day`` within the rolled days, as few ranges as possible."""
+        q = Q()
+        for first, last in _runs(self.days):
+            q |= Q(**{f"{prefix}day__gte": first, f"{prefix}day__lte": last})
+        return q
+
+
+def _runs(days: Sequence[date]) -> Iterator[tuple[date, date]]:
+    if not days:
+        return
+    first = last = days[0]
+    for day in days[1:]:
+        if day == last + timedelta(days=1):
+            last = day
+        else:
+            yield first, last
+            first = last = day
+    yield first, last
+
+
+def split_window(
+    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, usable: bool = True
+) -> Split:
+    """Which whole days of ``window`` come from rollups, and the raw windows for the rest."""
+    if not usable or not _rollups_enabled.get() or zone.key != tenant.timezone:
+        return Split((), (window,))
+    if window.end <= window.start:
+        return Split((), ())
+    first = local_date(window.start, zone)
+    if day_start(first, zone) < window.start:
+        first += timedelta(days=1)
+    last = local_date(window.end, zone) - timedelta(days=1)
+    if last < first:
+        return Split((), (window,))
+    clean = set(
+        RollupDay.objects.filter(
+            tenant=tenant,
+            day__gte=first,
+            day__lte=last,
+            rolled_at__isnull=False,
+            dirty_since__isnull=True,
+            timezone=tenant.timezone,
+        ).values_list("day", flat=True)
+    )
+    days = tuple(d for d in date_range(first, last) if d in clean)
+    raw: list[Window] = []
+    cursor = window.start
+    for run_first, run_last in _runs(days):
+        run_start = day_start(run_first, zone)
+        if cursor < run_start:
+            raw.append(Window(cursor, run_start))
+        cursor = day_start(run_last + timedelta(days=1), zone)
+    if cursor < window.end:
+        raw.append(Window(cursor, window.end))
+    return Split(days, tuple(raw))
+
+
+def _sums(fields: Sequence[str]) -> dict[str, Sum]:
+    return {name: Sum(name) for name in fields}
+
+
+def call_rows(
+    *, tenant: Tenant, split: Split, filters: CallFilters, by: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Summed call measures of the rolled days, per ``(day, *by)`` (rows keyed like raw facts)."""
+    queryset = CallDayRollup.objects.filter(split.day_q(), tenant=tenant).order_by()
+    if filters.agent_model_id is not None:
+        queryset = queryset.filter(agent__model_id=filters.agent_model_id)
+    if filters.type_of_call is not None:
+        queryset = queryset.filter(type_of_call=filters.type_of_call)
+    if filters.channel is not None:
+        queryset = queryset.filter(channel=filters.channel)
+    if filters.lead_source is not None:
+        queryset = queryset.filter(lead_source=filters.lead_source)
+    columns = [CALL_DIMENSION_COLUMNS[d] for d in by]
+    return list(queryset.values("day", *columns).annotate(**_sums(CALL_MEASURES)))
+
+
+def hour_rows(*, tenant: Tenant, split: Split) -> list[dict[str, Any]]:
+    """Call measures per UTC hour of the rolled days."""
+    return list(
+        CallHourRollup.objects.filter(split.day_q(), tenant=tenant)
+        .order_by()
+        .values("hour", *CALL_MEASURES[:-1])
+    )
+
+
+def action_rows(*, tenant: Tenant, split: Split, filters: CallFilters) -> list[dict[str, Any]]:
+    queryset = ActionDayRollup.objects.filter(split.day_q(), tenant=tenant).order_by()
+    if filters.agent_model_id is not None:
+        queryset = queryset.filter(agent__model_id=filters.agent_model_id)
+    if filters.type_of_call is not None:
+        queryset = queryset.filter(type_of_call=filters.type_of_call)
+    return list(queryset.values("day", "name").annotate(n=Sum("count")))
+
+
+def lead_rows(
+    *, tenant: Tenant, split: Split, filters: LeadFilters, stages: Sequence[str]
+) -> list[dict[str, Any]]:
+    queryset = LeadDayRollup.objects.filter(split.day_q(), tenant=tenant, stage__in=stages)
+    if filters.channel is not None:
+        queryset = queryset.filter(channel=filters.channel)
+    if filters.source is not None:
+        queryset = queryset.filter(source=filters.source)
+    return list(
+        queryset.order_by()
+        .values("day", "stage")
+        .annotate(
+            n=Sum("count"),
+            score_sum=Sum("score_sum"),
+            score_count=Sum("score_count"),
+            pipeline=Sum("pipeline"),
+        )
+    )
+
+
+def latency_rows(*, tenant: Tenant, split: Split) -> list[dict[str, Any]]:
+    return list(
+        LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
+        .order_by()
+        .values("day", "provider_type", "provider_name", "samples", "latency_sum", "calls")
+    )
+
+
+def _whole_months(days: Sequence[date]) -> tuple[list[date], list[date]]:
+    """``days`` as the first days of the calendar months they cover entirely, and the rest."""
+    present = set(days)
+    months: list[date] = []
+    rest: list[date] = []
+    for day in days:
+        month = day.replace(day=1)
+        next_month = (month + timedelta(days=32)).replace(day=1)
+        if all(d in present for d in date_range(month, next_month - timedelta(days=1))):
+            if day == month:
+                months.append(month)
+        else:
+            rest.append(day)
+    return months, rest
+
+
+def latency_sketches(*, tenant: Tenant, split: Split) -> dict[tuple[str, str], Sketch]:
+    """The merged histograms of the rolled days, per provider: month rows for the calendar
+    months the days cover entirely, day rows for the others."""
+    months, rest = _whole_months(split.days)
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    if months:
+        rows += LatencyMonthRollup.objects.filter(tenant=tenant, month__in=months).values_list(
+            "provider_type", "provider_name", "histogram"
+        )
+    if rest:
+        rows += LatencyDayRollup.objects.filter(
+            Split(tuple(rest), ()).day_q(), tenant=tenant
+        ).values_list("provider_type", "provider_name", "histogram")
+    for provider_type, provider_name, histogram in rows:
+        grouped.setdefault((provider_type, provider_name), []).append(histogram)
+    sketches: dict[tuple[str, str], Sketch] = {}
+    for key, histograms in grouped.items():
+        sketches[key] = Sketch()
+        sketches[key].merge_dense(histograms)
+    return sketches
+
+
+def as_decimal(value: Any) -> Decimal:
+    return Decimal(value or 0)
+
+
+def freshness(*, tenant: Tenant) -> datetime | None:
+    """When this tenant's rollups last ran (for the admin)."""
+    return (
+        RollupDay.objects.filter(tenant=tenant, rolled_at__isnull=False)
+        .order_by("-rolled_at")
+        .values_list("rolled_at", flat=True)
+        .first()
+    )

@@ -1,0 +1,339 @@
+"""Rollup writes: dirty-day marking, rolling one tenant-day, rolling every dirty day.
+
+Every write here is idempotent: rolling a day replaces all of its rollup rows in one transaction,
+so running it twice, concurrently, or again after a crash leaves one correct set of rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import zoneinfo
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, Count, IntegerField, Sum, Value, When
+from django.db.models.functions import Ceil, Ln, TruncHour
+from django.utils import timezone
+
+from analytics.facts import _call_aggregates as call_aggregates
+from analytics.models import (
+    ActionDayRollup,
+    CallDayRollup,
+    CallHourRollup,
+    LatencyDayRollup,
+    LatencyMonthRollup,
+    LeadDayRollup,
+    RollupDay,
+)
+from analytics.sketch import LOG_GAMMA, Sketch
+from analytics.windows import Window, date_window, hour_starts, local_date
+from calls.models import Call, ExecutedAction, LatencySample, Lead, Tenant, TranscriptTurn
+
+logger = logging.getLogger(__name__)
+
+ROLLUP_MODELS = (CallDayRollup, CallHourRollup, ActionDayRollup, LeadDayRollup, LatencyDayRollup)
+# Call columns every CallDayRollup row is keyed by.
+CALL_DIMENSIONS = (
+    "agent_id",
+    "workflow_id",
+    "type_of_call",
+    "channel",
+    "lead__source",
+    "status",
+    "end_call_reason",
+)
+LEAD_STAGE_COLUMNS = {
+    "created": "created_at",
+    "qualified": "qualified_at",
+    "demo_booked": "demo_booked_at",
+    "converted": "converted_at",
+}
+
+
+# --- Dirty marking ------------------------------------------------------------------------------
+
+
+def mark_days_dirty(*, tenant: Tenant, instants: Iterable[datetime]) -> None:
+    """Marks the tenant-local days of ``instants`` dirty, in the caller's transaction.
+
+    Rows are upserted in day order so concurrent writers lock them in the same order.
+    """
+    zone = tenant.zone
+    days = sorted({local_date(instant, zone) for instant in instants if instant is not None})
+    if not days:
+        return
+    now = timezone.now()
+    RollupDay.objects.bulk_create(
+        [RollupDay(tenant=tenant, day=day, dirty_since=now) for day in days],
+        update_conflicts=True,
+        unique_fields=["tenant", "day"],
+        update_fields=["dirty_since"],
+    )
+
+
+def on_calls_written(
+    sender: Any, tenant: Tenant, start_times: set[datetime], **kwargs: Any
+) -> None:
+    mark_days_dirty(tenant=tenant, instants=start_times)
+
+
+def on_leads_written(sender: Any, tenant: Tenant, instants: set[datetime], **kwargs: Any) -> None:
+    mark_days_dirty(tenant=tenant, instants=instants)
+
+
+# --- Rolling ------------------------------------------------------------------------------------
+
+
+def roll_day(*, tenant_id: int, day: date) -> bool:
+    """Replaces every rollup row of one tenant-local day with totals computed from raw rows.
+
+    Returns ``False`` when the tenant no longer exists. The day's ``RollupDay`` row is locked for
+    the whole roll: concurrent rolls of the same day run one after the other, and a writer marking
+    the day dirty waits for the roll and leaves the day dirty after it.
+    """
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return False
+    zone = tenant.zone
+    with transaction.atomic():
+        state, _ = RollupDay.objects.get_or_create(tenant=tenant, day=day)
+        state = RollupDay.objects.select_for_update().get(pk=state.pk)
+        marked = state.dirty_since
+        for model in ROLLUP_MODELS:
+            model.objects.filter(tenant=tenant, day=day).delete()
+        window = date_window(day, day, zone)
+        CallDayRollup.objects.bulk_create(_call_rows(tenant, day, window), batch_size=1000)
+        CallHourRollup.objects.bulk_create(_hour_rows(tenant, day, window, zone), batch_size=1000)
+        ActionDayRollup.objects.bulk_create(_action_rows(tenant, day, window), batch_size=1000)
+        LeadDayRollup.objects.bulk_create(_lead_rows(tenant, day, window), batch_size=1000)
+        LatencyDayRollup.objects.bulk_create(_latency_rows(tenant, day, window), batch_size=1000)
+        _rebuild_latency_month(tenant, day.replace(day=1))
+        state.rolled_at = timezone.now()
+        state.timezone = tenant.timezone
+        if state.dirty_since == marked:
+            state.dirty_since = None
+        state.save(update_fields=["rolled_at", "timezone", "dirty_since"])
+    return True
+
+
+def _calls(tenant: Tenant, window: Window) -> Any:
+    return Call.objects.filter(
+        tenant=tenant, start_time__gte=window.start, start_time__lt=window.end
+    ).order_by()
+
+
+def _call_rows(tenant: Tenant, day: date, window: Window) -> list[CallDayRollup]:
+    rows = _calls(tenant, window).values(*CALL_DIMENSIONS).annotate(**call_aggregates())
+    turns = {
+        tuple(row[f"call__{c}"] for c in CALL_DIMENSIONS): row["n"]
+        for row in TranscriptTurn.objects.filter(
+            call__tenant=tenant,
+            call__start_time__gte=window.start,
+            call__start_time__lt=window.end,
+        )
+        .order_by()
+        .values(*(f"call__{c}" for c in CALL_DIMENSIONS))
+        .annotate(n=Count("pk"))
+    }
+    result = []
+    for row in rows:
+        key = tuple(row[c] for c in CALL_DIMENSIONS)
+        result.append(
+            CallDayRollup(
+                tenant=tenant,
+                day=day,
+                agent_id=row["agent_id"],
+                workflow_id=row["workflow_id"],
+                type_of_call=row["type_of_call"],
+                channel=row["channel"],
+                lead_source=row["lead__source"],
+                status=row["status"],
+                end_call_reason=row["end_call_reason"],
+                turns=turns.get(key, 0),
+                **_measures(row),
+            )
+        )
+    return result
+
+
+def _measures(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "calls": row["calls"],
+        "completed": row["completed"],
+        "failed": row["failed"],
+        "successful": row["successful"],
+        "positive": row["positive"],
+        "handoffs": row["handoffs"],
+        "duration_sum": row["duration_sum"] or 0,
+        "duration_count": row["duration_count"],
+        "tokens_sum": row["tokens_sum"] or 0,
+        "response_time_sum": float(row["response_time_sum"] or 0.0),
+        "response_time_count": row["response_time_count"],
+    }
+
+
+def hours_are_utc_aligned(window: Window, zone: zoneinfo.ZoneInfo) -> bool:
+    """Whether every local hour of ``window`` starts on a UTC hour (not so in India, Nepal…)."""
+    return all(start.minute == 0 for start in hour_starts(window, zone))
+
+
+def _hour_rows(
+    tenant: Tenant, day: date, window: Window, zone: zoneinfo.ZoneInfo
+) -> list[CallHourRollup]:
+    if not hours_are_utc_aligned(window, zone):
+        return []
+    rows = (
+        _calls(tenant, window)
+        .annotate(hour=TruncHour("start_time", tzinfo=zoneinfo.ZoneInfo("UTC")))
+        .values("hour")
+        .annotate(**call_aggregates())
+    )
+    return [
+        CallHourRollup(tenant=tenant, day=day, hour=row["hour"], **_measures(row)) for row in rows
+    ]
+
+
+def _action_rows(tenant: Tenant, day: date, window: Window) -> list[ActionDayRollup]:
+    rows = (
+        ExecutedAction.objects.filter(
+            call__tenant=tenant,
+            call__start_time__gte=window.start,
+            call__start_time__lt=window.end,
+        )
+        .order_by()
+        .values("call__agent_id", "call__type_of_call", "name")
+        .annotate(n=Count("pk"))
+    )
+    return [
+        ActionDayRollup(
+            tenant=tenant,
+            day=day,
+            agent_id=row["call__agent_id"],
+            type_of_call=row["call__type_of_call"],
+            name=row["name"],
+            count=row["n"],
+        )
+        for row in rows
+    ]
+
+
+def _lead_rows(tenant: Tenant, day: date, window: Window) -> list[LeadDayRollup]:
+    result = []
+    for stage, column in LEAD_STAGE_COLUMNS.items():
+        rows = (
+            Lead.objects.filter(
+                tenant=tenant, **{f"{column}__gte": window.start, f"{column}__lt": window.end}
+            )
+            .order_by()
+            .values("channel", "source")
+            .annotate(
+                n=Count("pk"),
+                score_sum=Sum("score"),
+                score_count=Count("score"),
+                pipeline=Sum("estimated_value"),
+            )
+        )
+        for row in rows:
+            result.append(
+                LeadDayRollup(
+                    tenant=tenant,
+                    day=day,
+                    stage=stage,
+                    channel=row["channel"],
+                    source=row["source"],
+                    count=row["n"],
+                    score_sum=row["score_sum"] or 0,
+                    score_count=row["score_count"],
+                    pipeline=row["pipeline"] or 0,
+                )
+            )
+    return result
+
+
+def _latency_rows(tenant: Tenant, day: date, window: Window) -> list[LatencyDayRollup]:
+    samples = LatencySample.objects.filter(
+        tenant=tenant, start_time__gte=window.start, start_time__lt=window.end
+    ).order_by()
+    totals = {
+        (row["provider_type"], row["provider_name"]): row
+        for row in samples.values("provider_type", "provider_name").annotate(
+            samples=Count("pk"), latency_sum=Sum("latency_ms"), calls=Count("call", distinct=True)
+        )
+    }
+    sketches: dict[tuple[str, str], Sketch] = {key: Sketch() for key in totals}
+    # Bucketed in SQL: a day holds up to a few hundred thousand samples, a few hundred buckets.
+    bucketed = (
+        samples.annotate(
+            bucket=Case(
+                When(latency_ms__lte=0, then=Value(None)),
+                default=Ceil(Ln("latency_ms") / Value(LOG_GAMMA)),
+                output_field=IntegerField(),
+            )
+        )
+        .values("provider_type", "provider_name", "bucket")
+        .annotate(n=Count("pk"))
+    )
+    for row in bucketed:
+        sketch = sketches[(row["provider_type"], row["provider_name"])]
+        if row["bucket"] is None:
+            sketch.zero += row["n"]
+        else:
+            sketch.counts[int(row["bucket"])] = row["n"]
+    return [
+        LatencyDayRollup(
+            tenant=tenant,
+            day=day,
+            provider_type=key[0],
+            provider_name=key[1],
+            samples=row["samples"],
+            latency_sum=float(row["latency_sum"] or 0.0),
+            calls=row["calls"],
+            histogram=sketches[key].to_dense(),
+        )
+        for key, row in totals.items()
+    ]
+
+
+def _rebuild_latency_month(tenant: Tenant, month: date) -> None:
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    LatencyMonthRollup.objects.filter(tenant=tenant, month=month).delete()
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for provider_type, provider_name, histogram in LatencyDayRollup.objects.filter(
+        tenant=tenant, day__gte=month, day__lt=next_month
+    ).values_list("provider_type", "provider_name", "histogram"):
+        grouped.setdefault((provider_type, provider_name), []).append(histogram)
+    rows = []
+    for (provider_type, provider_name), histograms in grouped.items():
+        sketch = Sketch()
+        sketch.merge_dense(histograms)
+        rows.append(
+            LatencyMonthRollup(
+                tenant=tenant,
+                month=month,
+                provider_type=provider_type,
+                provider_name=provider_name,
+                histogram=sketch.to_dense(),
+            )
+        )
+    LatencyMonthRollup.objects.bulk_create(rows)
+
+
+def dirty_days(*, limit: int = 500) -> list[tuple[int, date]]:
+    """The oldest-marked dirty ``(tenant id, day)`` pairs."""
+    return list(
+        RollupDay.objects.filter(dirty_since__isnull=False)
+        .order_by("dirty_since")
+        .values_list("tenant_id", "day")[:limit]
+    )
+
+
+def recent_days(*, days: int, now: datetime | None = None) -> list[tuple[int, date]]:
+    """Every tenant's last ``days`` local days up to today (for the nightly reconcile)."""
+    now = now or timezone.now()
+    result = []
+    for tenant in Tenant.objects.all():
+        today = local_date(now, tenant.zone)
+        result.extend((tenant.pk, today - timedelta(days=n)) for n in range(days))
+    return result

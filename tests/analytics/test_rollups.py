@@ -1,0 +1,216 @@
+"""Rollup writes: dirty marking in the writer's transaction, idempotent rolls, late data."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from unittest import mock
+
+import pytest
+from django.db import connections
+
+from analytics import rollups
+from analytics.models import (
+    ActionDayRollup,
+    CallDayRollup,
+    CallHourRollup,
+    LatencyDayRollup,
+    LatencyMonthRollup,
+    LeadDayRollup,
+    RollupDay,
+)
+from analytics.sketch import Sketch
+from calls.models import Tenant
+from calls.services import ingest_call_documents
+from tests.analytics.conftest import utc
+
+pytestmark = pytest.mark.django_db
+ROLLUP_TABLES = (
+    CallDayRollup,
+    CallHourRollup,
+    ActionDayRollup,
+    LeadDayRollup,
+    LatencyDayRollup,
+    LatencyMonthRollup,
+)
+
+
+def doc(call_id: str, start: str, **extra):
+    return {
+        "call_id": call_id,
+        "status": "completed",
+        "start_time": start,
+        "duration": 60,
+        "model_id": "agent-1",
+        "end_call_reason": "agent_goodbye",
+        "channel": "phone",
+        "transcript": [{"role": "bot", "text": "Hi"}, {"role": "human", "text": "Hello"}],
+        "executed_actions": [{"name": "book"}],
+        "latencies": [
+            {"provider_type": "llm", "provider_name": "openai", "latency_ms": 200},
+            {"provider_type": "llm", "provider_name": "openai", "latency_ms": 400},
+        ],
+        "lead": {
+            "lead_id": f"lead_{call_id}",
+            "source": "chat",
+            "status": "qualified",
+            "score": 50,
+            "estimated_value": 1000,
+        },
+        **extra,
+    }
+
+
+def snapshot(tenant: Tenant) -> dict[str, list[tuple]]:
+    """Every rollup row of the tenant, without ids, in a stable order."""
+    result = {}
+    for model in ROLLUP_TABLES:
+        names = [f.attname for f in model._meta.concrete_fields if f.name != "id"]
+        rows = model.objects.filter(tenant=tenant).values_list(*names)
+        result[model.__name__] = sorted(rows, key=repr)
+    return result
+
+
+@pytest.fixture
+def berlin(db) -> Tenant:
+    return Tenant.objects.create(name="Berlin", slug="berlin", timezone="Europe/Berlin")
+
+
+def test_ingestion_marks_the_tenant_local_day_dirty(berlin):
+    # 23:30 UTC on March 1st is 00:30 on March 2nd in Berlin.
+    ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-01T23:30:00Z")])
+
+    state = RollupDay.objects.get(tenant=berlin)
+    assert state.day == date(2026, 3, 2)
+    assert state.dirty_since is not None and state.rolled_at is None
+
+
+def test_rolling_clears_dirty_and_writes_every_table(berlin):
+    ingest_call_documents(
+        tenant=berlin,
+        documents=[doc("a", "2026-03-02T10:00:00Z"), doc("b", "2026-03-02T11:00:00Z")],
+    )
+
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+
+    state = RollupDay.objects.get(tenant=berlin, day=date(2026, 3, 2))
+    assert state.dirty_since is None and state.rolled_at is not None
+    assert state.timezone == "Europe/Berlin"
+    row = CallDayRollup.objects.get(tenant=berlin)
+    assert (row.calls, row.completed, row.successful, row.duration_sum, row.turns) == (
+        2,
+        2,
+        2,
+        120,
+        4,
+    )
+    assert row.lead_source == "chat"
+    assert ActionDayRollup.objects.get(tenant=berlin).count == 2
+    assert sorted(CallHourRollup.objects.values_list("hour", "calls")) == [
+        (utc(2026, 3, 2, 10), 1),
+        (utc(2026, 3, 2, 11), 1),
+    ]
+    latency = LatencyDayRollup.objects.get(tenant=berlin)
+    assert (latency.samples, latency.latency_sum, latency.calls) == (4, 1200.0, 2)
+    sketch = Sketch()
+    sketch.merge_dense([latency.histogram])
+    assert sketch.count == 4
+    leads = {r.stage: r.count for r in LeadDayRollup.objects.filter(tenant=berlin)}
+    assert leads == {"created": 2, "qualified": 2}
+    assert LatencyMonthRollup.objects.get(tenant=berlin).month == date(2026, 3, 1)
+
+
+def test_rolling_twice_gives_identical_rows(berlin):
+    ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-02T10:00:00Z")])
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+    first = snapshot(berlin)
+
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+
+    assert snapshot(berlin) == first
+    assert sum(len(rows) for rows in first.values()) >= 6
+
+
+def test_a_roll_interrupted_midway_leaves_the_old_rows_and_the_day_dirty(berlin):
+    ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-02T10:00:00Z")])
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+    before = snapshot(berlin)
+    ingest_call_documents(tenant=berlin, documents=[doc("b", "2026-03-02T12:00:00Z")])
+
+    with (
+        mock.patch.object(rollups, "_lead_rows", side_effect=RuntimeError("worker died")),
+        pytest.raises(RuntimeError),
+    ):
+        rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+
+    assert snapshot(berlin) == before
+    assert RollupDay.objects.get(day=date(2026, 3, 2)).dirty_since is not None
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+    assert CallDayRollup.objects.get(tenant=berlin).calls == 2
+
+
+def test_late_call_for_a_rolled_day_marks_it_dirty_again(berlin):
+    ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-02T10:00:00Z")])
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+
+    ingest_call_documents(tenant=berlin, documents=[doc("late", "2026-03-02T09:00:00Z")])
+
+    assert rollups.dirty_days() == [(berlin.pk, date(2026, 3, 2))]
+
+
+def test_moving_a_call_to_another_day_marks_both_days(berlin):
+    ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-02T10:00:00Z")])
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+
+    ingest_call_documents(
+        tenant=berlin,
+        documents=[{"call_id": "a", "status": "completed", "start_time": "2026-03-05T10:00:00Z"}],
+    )
+
+    assert sorted(day for _, day in rollups.dirty_days()) == [date(2026, 3, 2), date(2026, 3, 5)]
+
+
+def test_lead_stage_change_marks_the_stage_day(berlin):
+    from calls.documents import LeadIn
+    from calls.leads import lead_upsert
+
+    ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-02T10:00:00Z")])
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+
+    lead_upsert(tenant=berlin, data=LeadIn(lead_id="lead_a", status="converted"))
+
+    dirty = {day for _, day in rollups.dirty_days()}
+    assert date(2026, 3, 2) in dirty  # the lead's created/qualified day
+    assert len(dirty) == 2  # plus today, when it converted
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rolls_of_one_day_leave_one_set_of_rows():
+    tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
+    ingest_call_documents(
+        tenant=tenant, documents=[doc(f"c{i}", f"2026-03-02T{10 + i}:00:00Z") for i in range(5)]
+    )
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def roll() -> None:
+        try:
+            barrier.wait()
+            rollups.roll_day(tenant_id=tenant.pk, day=date(2026, 3, 2))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=roll) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert CallDayRollup.objects.filter(tenant=tenant).count() == 1
+    assert CallDayRollup.objects.get(tenant=tenant).calls == 5
+    assert CallHourRollup.objects.filter(tenant=tenant).count() == 5
+    assert RollupDay.objects.filter(tenant=tenant).count() == 1
