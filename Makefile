@@ -9,7 +9,7 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1:8000
 
 .PHONY: install run test test-sqlite test-postgres lint format migrations-check worker beat \
-        bench-ingest clean
+        bench-ingest clean static browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,35 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) static
+
+## Vendor the dashboard's front-end packages (Chart.js, pinned in analytics/static_src) into
+## analytics/static/analytics/vendor/. The copies are committed, so a machine without Node still
+## serves the same files; with npm, `npm ci` installs the locked versions and they are re-copied.
+STATIC_SRC := analytics/static_src
+VENDOR := analytics/static/analytics/vendor
+static:
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "npm not found: serving the vendored Chart.js in $(VENDOR)."; \
+	elif { [ -f $(STATIC_SRC)/node_modules/.package-lock.json ] && \
+	       [ ! $(STATIC_SRC)/package-lock.json -nt $(STATIC_SRC)/node_modules/.package-lock.json ]; } || \
+	     (cd $(STATIC_SRC) && npm ci --no-audit --no-fund --loglevel=error); then \
+		mkdir -p $(VENDOR) && \
+		cp $(STATIC_SRC)/node_modules/chart.js/dist/chart.umd.js \
+		   $(STATIC_SRC)/node_modules/chart.js/dist/chart.umd.js.map $(VENDOR)/ && \
+		cp $(STATIC_SRC)/node_modules/chart.js/LICENSE.md $(VENDOR)/chart.js-LICENSE.md; \
+	elif [ -n "$$CI" ]; then \
+		echo "npm ci failed in $(STATIC_SRC)." >&2; exit 1; \
+	else \
+		echo "npm ci failed: serving the vendored Chart.js in $(VENDOR)."; \
+	fi
+
+## The browser the browser tests drive: Debian's chromium (installed when missing and root;
+## the test setup does the same, and fails under CI when it cannot).
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
 
 ## Run the product: migrate, load the demo tenant once, print the login and an API key, serve.
 run: install
@@ -28,10 +56,10 @@ run: install
 ## Run the whole suite: on SQLite, then on PostgreSQL (required when CI is set).
 test: install test-sqlite test-postgres
 
-test-sqlite: install
+test-sqlite: install browser
 	$(PY) -m pytest
 
-test-postgres: install
+test-postgres: install browser
 	@if [ -n "$$CI" ] || $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=2).close()" 2>/dev/null; then \
 		echo "== PostgreSQL pass ($(PG_TEST_URL)) =="; \
 		DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest; \
@@ -63,4 +91,4 @@ bench-ingest: install
 	$(PY) bench/ingest.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache
+	rm -rf $(VENV) db.sqlite3 .pytest_cache test-artifacts $(STATIC_SRC)/node_modules

@@ -14,13 +14,13 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.fields.related import RelatedField
 from django.http import HttpRequest
 from django.utils import timezone
 
-from calls.enums import KNOWN_END_CALL_REASONS
-from calls.models import Tenant
+from calls.enums import KNOWN_END_CALL_REASONS, ProviderType
+from calls.models import LatencySample, Tenant
 from calls.queries import filter_transcript
 
 if TYPE_CHECKING:
@@ -101,6 +101,28 @@ class EndCallReasonFilter(admin.SimpleListFilter):
                 end_call_reason=""
             )
         return queryset.filter(end_call_reason=value)
+
+
+class LatencyProviderFilter(admin.SimpleListFilter):
+    """Calls with latency samples of a provider: a provider type (``provider=llm``) or one named
+    provider of a type (``provider=llm:openai``, the form the analytics dashboard links with).
+    Choices come from the provider types, never from the samples table."""
+
+    title = "latency provider"
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, label) for value, label in ProviderType.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value is None:
+            return queryset
+        provider_type, named, provider_name = value.partition(":")
+        samples = LatencySample.objects.filter(call=OuterRef("pk"), provider_type=provider_type)
+        if named:
+            samples = samples.filter(provider_name=provider_name)
+        return queryset.filter(Exists(samples))
 
 
 class DateRangeFilter(admin.FieldListFilter):

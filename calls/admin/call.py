@@ -4,6 +4,9 @@ the conversation it records."""
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from django.contrib import admin
@@ -16,9 +19,11 @@ from calls.admin.scoping import IngestedAdmin, IngestedInline, pretty_json
 from calls.admin_filters import (
     DateRangeFilter,
     EndCallReasonFilter,
+    LatencyProviderFilter,
     ScopedRelatedFieldListFilter,
     TranscriptTextFilter,
 )
+from calls.enums import ProviderType
 from calls.models import Call, CollectedVariable, ErrorLog, ExecutedAction, LatencySample
 
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
@@ -43,6 +48,48 @@ def format_seconds(seconds: int | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+PROVIDER_TYPE_COLORS: dict[str, str] = {
+    ProviderType.STT: "#3b82c4",
+    ProviderType.LLM: "#e07b26",
+    ProviderType.TTS: "#2e9e5b",
+}
+
+
+def latency_chart_spec(samples: Iterable[tuple[str, str, float]]) -> dict[str, Any]:
+    """A call's latency samples, ``(provider type, provider name, ms)`` in order, as a line chart
+    (``analytics/static/analytics/charts.js``): one line per provider type, the n-th sample of
+    each type at x = n."""
+    values: dict[str, list[float]] = defaultdict(list)
+    names: dict[str, list[str]] = defaultdict(list)
+    for provider_type, provider_name, latency_ms in samples:
+        values[provider_type].append(round(float(latency_ms), 1))
+        if provider_name and provider_name not in names[provider_type]:
+            names[provider_type].append(provider_name)
+    order = {value: i for i, value in enumerate(ProviderType.values)}
+    types = sorted(values, key=lambda t: (order.get(t, 99), t))
+    longest = max((len(v) for v in values.values()), default=0)
+    return {
+        "type": "line",
+        "labels": [str(n) for n in range(1, longest + 1)],
+        "datasets": [
+            {
+                "label": f"{t} ({', '.join(names[t])})" if names[t] else t,
+                "data": values[t],
+                "color": PROVIDER_TYPE_COLORS.get(t, "#9aa0a8"),
+                "urls": [],
+                "notes": [],
+                "dash": [],
+            }
+            for t in types
+        ],
+        "stacked": False,
+        "horizontal": False,
+        "valueTitle": "latency (ms)",
+        "indexTitle": "sample",
+        "unit": "ms",
+    }
 
 
 class CollectedVariableInline(IngestedInline):
@@ -119,9 +166,15 @@ class CallAdmin(IngestedAdmin):
         "type_of_call",
         EndCallReasonFilter,
         "sentiment",
+        ("workflow", ScopedRelatedFieldListFilter),
+        LatencyProviderFilter,
         ("start_time", DateRangeFilter),
         TranscriptTextFilter,
     )
+    # List filters other apps add (``contribute_list_filters``): the analytics app adds the ones
+    # its metric definitions need ("successful", "active at"), so that its dashboard can link to
+    # exactly the calls a number counts, while the calls app never imports analytics.
+    contributed_list_filters: ClassVar[tuple[Any, ...]] = ()
     list_select_related = ("agent",)
     # Only orderings an index serves: (tenant, -start_time, -id) and (tenant, call_id).
     sortable_by = ("call_id", "start_time")
@@ -160,6 +213,7 @@ class CallAdmin(IngestedAdmin):
             },
         ),
         ("Conversation", {"classes": ("wide",), "fields": ("recording", "conversation")}),
+        ("Latency", {"classes": ("wide",), "fields": ("latency_chart",)}),
         (
             "Outcome",
             {
@@ -208,6 +262,7 @@ class CallAdmin(IngestedAdmin):
     readonly_fields = (
         "recording",
         "conversation",
+        "latency_chart",
         "labels_display",
         "agents_used_display",
         "prompt_variables_display",
@@ -217,6 +272,17 @@ class CallAdmin(IngestedAdmin):
         "updated_at",
         "document_hash",
     )
+
+    @classmethod
+    def contribute_list_filters(cls, *filters: Any) -> None:
+        """Adds list filters defined by another app (each once)."""
+        cls.contributed_list_filters = (
+            *cls.contributed_list_filters,
+            *(f for f in filters if f not in cls.contributed_list_filters),
+        )
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        return [*super().get_list_filter(request), *self.contributed_list_filters]
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Call], search_term: str
@@ -260,6 +326,21 @@ class CallAdmin(IngestedAdmin):
         # Rendered with autoescaping: transcript text comes from outside.
         turns = obj.turns.order_by("position")
         return render_to_string("admin/calls/call/conversation.html", {"turns": turns})
+
+    @admin.display(description="latency per sample")
+    def latency_chart(self, obj: Call) -> str:
+        # Drawn by the analytics app's chart script (Chart.js) from the JSON spec below.
+        spec = latency_chart_spec(
+            obj.latencies.order_by("position").values_list(
+                "provider_type", "provider_name", "latency_ms"
+            )
+        )
+        if not spec["datasets"]:
+            return "-"
+        return render_to_string(
+            "admin/analytics/call_latency.html",
+            {"charts": {"latency": spec}, "chart_id": f"cs-latency-{obj.pk}"},
+        )
 
     @admin.display(description="labels")
     def labels_display(self, obj: Call) -> str:

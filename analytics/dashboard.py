@@ -1,0 +1,699 @@
+"""The admin's analytics dashboard: KPI tiles, chart series and the drill-down link of each.
+
+Every number here is composed from the analytics query layer (``analytics.facts`` for counts and
+sums per local day, ``analytics.queries`` for active calls, stage names and provider order) with
+the formulas of ``analytics.definitions``; nothing is counted twice or defined anew. So the tiles
+agree with the REST APIs over the same window, and each tile and chart element carries the URL of
+the admin call list filtered to exactly the calls it counts (window bounds as exact instants,
+plus status, agent, type, sentiment, end reason, provider or the "successful" / "active" filters
+the analytics admin adds to the call list).
+
+The number of queries is fixed, whatever the size of the data and the length of the window.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from analytics.definitions import PERCENTILES, mean, percent, percent_change, ratio, stale_after
+from analytics.facts import (
+    LEAD_STAGES,
+    NO_CALL_FILTERS,
+    CallDimension,
+    CallFilters,
+    CallTotals,
+    LeadTotals,
+    call_facts,
+    call_hour_facts,
+    latency_facts,
+    latency_percentiles_by_day,
+    lead_facts,
+    sum_totals,
+)
+from analytics.queries import FUNNEL_STAGES, PROVIDER_ORDER, active_call_count
+from analytics.windows import Window, date_window, day_start, hour_starts, iso_utc, local_days
+from calls.admin.call import format_seconds
+from calls.enums import CallStatus, Sentiment
+from calls.models import Agent, Tenant, Workflow
+
+PRESETS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+DEFAULT_PRESET = "7d"
+# A custom range covers at most this many local days.
+MAX_CUSTOM_DAYS = 366
+# Windows up to this long are charted per local hour, longer ones per local day.
+HOURLY_UP_TO = timedelta(days=2)
+TOP_ROWS = 10
+TOP_END_REASONS = 12
+
+# Query-string parameters of the admin's call list (calls.admin.call.CallAdmin and the filters
+# analytics.admin adds to it).
+SUCCESSFUL_PARAM = "successful"
+ACTIVE_AT_PARAM = "active_at"
+PROVIDER_PARAM = "provider"
+END_REASON_PARAM = "end_call_reason"
+
+Interval = Literal["hour", "day"]
+
+STATUS_COLORS: dict[str, str] = {
+    CallStatus.COMPLETED: "#2e9e5b",
+    CallStatus.FAILED: "#d64545",
+    CallStatus.NO_ANSWER: "#e0a526",
+    CallStatus.BUSY: "#e07b26",
+    CallStatus.IN_PROGRESS: "#3b82c4",
+    CallStatus.RINGING: "#4aa3a2",
+    CallStatus.QUEUE: "#5fa8d3",
+    CallStatus.INITIATED: "#7cc4e4",
+    CallStatus.HANGUP_ON_VOICEMAIL: "#8e6cc0",
+    CallStatus.LEFT_VOICEMAIL: "#b08ad6",
+    CallStatus.CANCELED: "#8a8f98",
+    CallStatus.USER_CANCELED: "#a5aab2",
+    CallStatus.SPAM: "#c2519b",
+}
+OTHER_COLOR = "#9aa0a8"
+PALETTE = ("#3b82c4", "#e07b26", "#2e9e5b", "#8e6cc0", "#d64545", "#4aa3a2", "#b5892f", "#c2519b")
+PERCENTILE_LABELS = tuple(f"p{round(f * 100)}" for f in PERCENTILES)
+PERCENTILE_DASHES: dict[str, list[int]] = {"p50": [], "p95": [6, 4], "p99": [2, 3]}
+
+
+# --- What the dashboard looks at ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One tenant's calls started in ``window``, optionally of one agent and one type."""
+
+    tenant: Tenant
+    window: Window
+    agent: Agent | None = None
+    type_of_call: str | None = None
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return self.tenant.zone
+
+    @property
+    def filters(self) -> CallFilters:
+        return CallFilters(
+            agent_model_id=self.agent.model_id if self.agent else None,
+            type_of_call=self.type_of_call,
+        )
+
+    @property
+    def filtered(self) -> bool:
+        return self.filters != NO_CALL_FILTERS
+
+    def filter_params(self) -> dict[str, Any]:
+        """The agent and type filters as call-list parameters."""
+        params: dict[str, Any] = {}
+        if self.agent is not None:
+            params["agent__id__exact"] = self.agent.pk
+        if self.type_of_call is not None:
+            params["type_of_call__exact"] = self.type_of_call
+        return params
+
+
+def preset_window(preset: str, now: datetime) -> Window:
+    """The window of a preset (``24h``, ``7d``…) ending at ``now`` (to the second)."""
+    end = now.replace(microsecond=0)
+    return Window(end - PRESETS[preset], end)
+
+
+def custom_window(first: date, last: date, zone: zoneinfo.ZoneInfo) -> Window:
+    """Whole local days ``first`` .. ``last`` (both included)."""
+    return date_window(first, last, zone)
+
+
+def span_label(span: timedelta) -> str:
+    """``24 h``, ``7 days``, ``1 day 12 h``: how long a window is."""
+    days, rest = divmod(int(span.total_seconds()), 86_400)
+    hours = rest // 3600
+    if not days:
+        return f"{hours} h"
+    text = f"{days} day" + ("s" if days != 1 else "")
+    return f"{text} {hours} h" if hours else text
+
+
+# --- Drill-down links --------------------------------------------------------------------------
+
+
+def calls_url(
+    scope: Scope, window: Window, params: Mapping[str, Any] | None = None, *, filtered: bool = True
+) -> str:
+    """The admin call list of the tenant's calls started in ``window`` (exact instants), with the
+    agent and type filters when ``filtered``, narrowed further by ``params``."""
+    query: dict[str, Any] = {
+        "tenant__id__exact": scope.tenant.pk,
+        "start_time__gte": iso_utc(window.start),
+        "start_time__lt": iso_utc(window.end),
+    }
+    if filtered:
+        query.update(scope.filter_params())
+    query.update(params or {})
+    return f"{reverse('admin:calls_call_changelist')}?{urlencode(query)}"
+
+
+def leads_url(scope: Scope, window: Window, column: str) -> str:
+    """The admin lead list of the tenant's leads whose ``column`` stamp falls in ``window``."""
+    query = {
+        "tenant__id__exact": scope.tenant.pk,
+        f"{column}__gte": iso_utc(window.start),
+        f"{column}__lt": iso_utc(window.end),
+    }
+    return f"{reverse('admin:calls_lead_changelist')}?{urlencode(query)}"
+
+
+# Lead stage (``analytics.facts.LEAD_STAGES``) -> the Lead column that stamps it.
+LEAD_STAGE_COLUMNS: dict[str, str] = {
+    "created": "created_at",
+    "qualified": "qualified_at",
+    "demo_booked": "demo_booked_at",
+    "converted": "converted_at",
+}
+
+
+# --- What the dashboard shows ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A KPI: its value, its change against the previous window and its drill-down."""
+
+    key: str
+    label: str
+    value: float | None
+    display: str
+    previous_display: str
+    change: float
+    # How many calls the drill-down lists (and what they are).
+    count: int
+    count_label: str
+    url: str
+    note: str = ""
+
+    @property
+    def change_display(self) -> str:
+        sign = "+" if self.change > 0 else ("\u2212" if self.change < 0 else "\u00b1")
+        return f"{sign}{abs(self.change):,.1f}%"
+
+    @property
+    def trend(self) -> str:
+        return "up" if self.change > 0 else ("down" if self.change < 0 else "flat")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One element of a chart, as a table row with its drill-down."""
+
+    label: str
+    count: int
+    url: str
+    detail: str = ""
+
+
+@dataclass
+class Dashboard:
+    scope: Scope
+    interval: Interval
+    previous: Window
+    tiles: list[Tile]
+    # Chart specifications for ``analytics/static/analytics/charts.js`` (rendered as JSON).
+    charts: dict[str, dict[str, Any]]
+    tables: dict[str, list[Row]] = field(default_factory=dict)
+
+
+def chart(
+    kind: str,
+    labels: Sequence[str],
+    datasets: list[dict[str, Any]],
+    *,
+    stacked: bool = False,
+    horizontal: bool = False,
+    value_title: str = "",
+    unit: str = "",
+) -> dict[str, Any]:
+    """A chart as ``charts.js`` draws it."""
+    return {
+        "type": kind,
+        "labels": list(labels),
+        "datasets": datasets,
+        "stacked": stacked,
+        "horizontal": horizontal,
+        "valueTitle": value_title,
+        "unit": unit,
+    }
+
+
+def dataset(
+    label: str,
+    data: Sequence[float | None],
+    *,
+    color: str,
+    urls: Sequence[str | None] | None = None,
+    notes: Sequence[str] | None = None,
+    dash: Sequence[int] = (),
+) -> dict[str, Any]:
+    """A series; ``urls[i]`` is where a click on point ``i`` leads, ``notes[i]`` its tooltip."""
+    return {
+        "label": label,
+        "data": list(data),
+        "color": color,
+        "urls": list(urls) if urls is not None else [],
+        "notes": list(notes) if notes is not None else [],
+        "dash": list(dash),
+    }
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def _clip(start: datetime, end: datetime, window: Window) -> Window:
+    return Window(max(start, window.start), min(end, window.end))
+
+
+def _day_windows(window: Window, zone: zoneinfo.ZoneInfo) -> list[tuple[date, Window]]:
+    """Each local day the window touches, with the part of it inside the window."""
+    return [
+        (d, _clip(day_start(d, zone), day_start(d + timedelta(days=1), zone), window))
+        for d in local_days(window, zone)
+    ]
+
+
+def _by(facts: dict[tuple[Any, ...], CallTotals], *positions: int) -> dict[Any, CallTotals]:
+    """Folds facts into totals per the key parts at ``positions`` (one part: a bare key)."""
+    folded: dict[Any, CallTotals] = defaultdict(CallTotals)
+    for key, totals in facts.items():
+        part = key[positions[0]] if len(positions) == 1 else tuple(key[p] for p in positions)
+        folded[part].add(totals)
+    return folded
+
+
+def _top(counts: Iterable[tuple[Any, int]], limit: int) -> list[tuple[Any, int]]:
+    return sorted(((k, n) for k, n in counts if n), key=lambda kv: (-kv[1], str(kv[0])))[:limit]
+
+
+# Key positions in the facts of the current window: (day, status, end reason, agent, workflow).
+DIMENSIONS: tuple[CallDimension, ...] = ("status", "end_call_reason", "agent", "workflow")
+_DAY, _STATUS, _REASON, _AGENT, _WORKFLOW = range(5)
+
+
+def build_dashboard(scope: Scope, *, now: datetime) -> Dashboard:
+    """Everything the dashboard shows for ``scope``: tiles, charts and their drill-downs."""
+    tenant, window, zone, filters = scope.tenant, scope.window, scope.zone, scope.filters
+    previous = window.previous()
+    current = call_facts(tenant=tenant, window=window, zone=zone, filters=filters, by=DIMENSIONS)
+    before = call_facts(tenant=tenant, window=previous, zone=zone, filters=filters)
+    total = sum_totals(current.values(), CallTotals())
+    total_before = sum_totals(before.values(), CallTotals())
+    interval: Interval = "hour" if window.span <= HOURLY_UP_TO else "day"
+
+    charts: dict[str, dict[str, Any]] = {}
+    tables: dict[str, list[Row]] = {}
+    charts["volume"] = (
+        _hourly_volume(scope) if interval == "hour" else _daily_volume(scope, current)
+    )
+    charts["end_reasons"], tables["end_reasons"] = _end_reasons(scope, current)
+    charts["latency"] = _latency(scope)
+    charts["agents"], tables["agents"] = _agents(scope, current)
+    charts["workflows"], tables["workflows"] = _workflows(scope, current)
+    # The funnel follows the sales API: every call of the window, whatever the agent and type.
+    all_calls = (
+        sum_totals(call_facts(tenant=tenant, window=window, zone=zone).values(), CallTotals())
+        if scope.filtered
+        else total
+    )
+    charts["funnel"], tables["funnel"] = _funnel(scope, all_calls)
+    tiles = _tiles(scope, total, total_before, now=now)
+    return Dashboard(
+        scope=scope,
+        interval=interval,
+        previous=previous,
+        tiles=tiles,
+        charts=charts,
+        tables=tables,
+    )
+
+
+# --- Tiles -------------------------------------------------------------------------------------
+
+
+def _tiles(scope: Scope, cur: CallTotals, prev: CallTotals, *, now: datetime) -> list[Tile]:
+    window = scope.window
+    all_calls = calls_url(scope, window)
+
+    def calls_label(n: int, what: str = "calls") -> str:
+        return f"{n:,} {what}"
+
+    success, success_before = (
+        percent(cur.successful, cur.calls),
+        percent(prev.successful, prev.calls),
+    )
+    positive, positive_before = percent(cur.positive, cur.calls), percent(prev.positive, prev.calls)
+    minutes, minutes_before = cur.duration_sum / 60, prev.duration_sum / 60
+    average = mean(cur.duration_sum, cur.duration_count)
+    average_before = mean(prev.duration_sum, prev.duration_count)
+
+    # Active calls are a count at an instant: now, against the same instant one window ago.
+    stale = stale_after()
+    then = now - window.span
+    live_window = Window(now - stale, now)
+    active = active_call_count(tenant=scope.tenant, window=live_window, now=now)
+    active_before = active_call_count(
+        tenant=scope.tenant, window=Window(then - stale, then), now=then
+    )
+
+    def average_display(seconds: float | None) -> str:
+        return "-" if seconds is None else format_seconds(round(seconds))
+
+    return [
+        Tile(
+            key="calls",
+            label="Calls",
+            value=cur.calls,
+            display=f"{cur.calls:,}",
+            previous_display=f"{prev.calls:,}",
+            change=percent_change(cur.calls, prev.calls),
+            count=cur.calls,
+            count_label=calls_label(cur.calls),
+            url=all_calls,
+        ),
+        Tile(
+            key="completed",
+            label="Completed",
+            value=cur.completed,
+            display=f"{cur.completed:,}",
+            previous_display=f"{prev.completed:,}",
+            change=percent_change(cur.completed, prev.completed),
+            count=cur.completed,
+            count_label=calls_label(cur.completed, "completed calls"),
+            url=calls_url(scope, window, {"status__exact": CallStatus.COMPLETED}),
+        ),
+        Tile(
+            key="success_rate",
+            label="Success rate",
+            value=success,
+            display=_percent(success),
+            previous_display=_percent(success_before),
+            change=percent_change(success or 0.0, success_before or 0.0),
+            count=cur.successful,
+            count_label=f"{cur.successful:,} successful of {cur.calls:,}",
+            url=calls_url(scope, window, {SUCCESSFUL_PARAM: "yes"}),
+        ),
+        Tile(
+            key="minutes",
+            label="Minutes",
+            value=minutes,
+            display=_number(round(minutes, 1)),
+            previous_display=_number(round(minutes_before, 1)),
+            change=percent_change(minutes, minutes_before),
+            count=cur.calls,
+            count_label=calls_label(cur.calls),
+            url=all_calls,
+        ),
+        Tile(
+            key="average_duration",
+            label="Average duration",
+            value=average,
+            display=average_display(average),
+            previous_display=average_display(average_before),
+            change=percent_change(average or 0.0, average_before or 0.0),
+            count=cur.duration_count,
+            count_label=calls_label(cur.duration_count, "calls with a duration"),
+            url=calls_url(scope, window, {"duration__isnull": "False"}),
+        ),
+        Tile(
+            key="positive",
+            label="Positive sentiment",
+            value=positive,
+            display=_percent(positive),
+            previous_display=_percent(positive_before),
+            change=percent_change(positive or 0.0, positive_before or 0.0),
+            count=cur.positive,
+            count_label=f"{cur.positive:,} positive of {cur.calls:,}",
+            url=calls_url(scope, window, {"sentiment__exact": Sentiment.POSITIVE}),
+        ),
+        Tile(
+            key="active",
+            label="Active calls now",
+            value=active,
+            display=f"{active:,}",
+            previous_display=f"{active_before:,}",
+            change=percent_change(active, active_before),
+            count=active,
+            count_label=calls_label(active, "live calls"),
+            url=calls_url(scope, live_window, {ACTIVE_AT_PARAM: iso_utc(now)}, filtered=False),
+            note="all agents and types",
+        ),
+    ]
+
+
+# --- Charts ------------------------------------------------------------------------------------
+
+
+def _status_color(status: str) -> str:
+    return STATUS_COLORS.get(status, OTHER_COLOR)
+
+
+def _daily_volume(scope: Scope, current: dict[tuple[Any, ...], CallTotals]) -> dict[str, Any]:
+    """Calls per local day, stacked by status (most frequent first)."""
+    per_day_status = _by(current, _DAY, _STATUS)
+    statuses = [s for s, _ in _top(_count_by(current, _STATUS).items(), len(CallStatus))]
+    days = _day_windows(scope.window, scope.zone)
+    datasets = []
+    for status in statuses:
+        counts = [per_day_status.get((d, status), CallTotals()).calls for d, _ in days]
+        datasets.append(
+            dataset(
+                status,
+                counts,
+                color=_status_color(status),
+                urls=[calls_url(scope, w, {"status__exact": status}) for _, w in days],
+            )
+        )
+    labels = [d.strftime("%b %d") for d, _ in days]
+    return chart("bar", labels, datasets, stacked=True, value_title="calls")
+
+
+def _hourly_volume(scope: Scope) -> dict[str, Any]:
+    """Calls per local hour, stacked: completed, failed and every other status."""
+    window, zone = scope.window, scope.zone
+    facts = call_hour_facts(tenant=scope.tenant, window=window, zone=zone, filters=scope.filters)
+    starts = hour_starts(window, zone)
+    buckets = [
+        (start, _clip(start, starts[i + 1] if i + 1 < len(starts) else window.end, window))
+        for i, start in enumerate(starts)
+    ]
+    others = ",".join(s for s in CallStatus.values if s not in {"completed", "failed"})
+    parts: list[tuple[str, str, dict[str, str], Any]] = [
+        ("completed", _status_color("completed"), {"status__exact": "completed"}, "completed"),
+        ("failed", _status_color("failed"), {"status__exact": "failed"}, "failed"),
+        ("other", OTHER_COLOR, {"status__in": others}, None),
+    ]
+    datasets = []
+    for label, color, params, measure in parts:
+        counts = []
+        for start, _ in buckets:
+            totals = facts.get(start, CallTotals())
+            if measure is None:
+                counts.append(totals.calls - totals.completed - totals.failed)
+            else:
+                counts.append(getattr(totals, measure))
+        datasets.append(
+            dataset(
+                label,
+                counts,
+                color=color,
+                urls=[calls_url(scope, w, params) for _, w in buckets],
+            )
+        )
+    labels = [start.astimezone(zone).strftime("%b %d %H:%M") for start, _ in buckets]
+    return chart("bar", labels, datasets, stacked=True, value_title="calls")
+
+
+def _count_by(facts: dict[tuple[Any, ...], CallTotals], position: int) -> Counter[Any]:
+    counts: Counter[Any] = Counter()
+    for key, totals in facts.items():
+        counts[key[position]] += totals.calls
+    return counts
+
+
+def _bar_rows(rows: list[Row], *, color: str, value_title: str = "calls") -> dict[str, Any]:
+    return chart(
+        "bar",
+        [r.label for r in rows],
+        [
+            dataset(
+                value_title,
+                [r.count for r in rows],
+                color=color,
+                urls=[r.url for r in rows],
+                notes=[r.detail for r in rows],
+            )
+        ],
+        horizontal=True,
+        value_title=value_title,
+    )
+
+
+def _end_reasons(
+    scope: Scope, current: dict[tuple[Any, ...], CallTotals]
+) -> tuple[dict[str, Any], list[Row]]:
+    """Calls per end reason (calls without one have none to count, as in the Synthflow API)."""
+    counts = _count_by(current, _REASON)
+    counts.pop("", None)
+    total = sum(t.calls for t in current.values())
+    rows = [
+        Row(
+            label=reason,
+            count=n,
+            url=calls_url(scope, scope.window, {END_REASON_PARAM: reason}),
+            detail=f"{_percent(percent(n, total))} of calls",
+        )
+        for reason, n in _top(counts.items(), TOP_END_REASONS)
+    ]
+    return _bar_rows(rows, color="#8e6cc0"), rows
+
+
+def _agents(
+    scope: Scope, current: dict[tuple[Any, ...], CallTotals]
+) -> tuple[dict[str, Any], list[Row]]:
+    """The agents with the most calls, with their success rate."""
+    per_agent = _by(current, _AGENT)
+    per_agent.pop(None, None)
+    top = _top(((pk, t.calls) for pk, t in per_agent.items()), TOP_ROWS)
+    names = {
+        a.pk: a.name or a.model_id
+        for a in Agent.objects.filter(tenant=scope.tenant, pk__in=[pk for pk, _ in top]).only(
+            "name", "model_id"
+        )
+    }
+    rows = [
+        Row(
+            label=names.get(pk, f"agent {pk}"),
+            count=n,
+            url=calls_url(scope, scope.window, {"agent__id__exact": pk}),
+            detail=(
+                f"success rate {_percent(percent(per_agent[pk].successful, n))}, "
+                f"{per_agent[pk].completed:,} completed"
+            ),
+        )
+        for pk, n in top
+    ]
+    return _bar_rows(rows, color="#3b82c4"), rows
+
+
+def _workflows(
+    scope: Scope, current: dict[tuple[Any, ...], CallTotals]
+) -> tuple[dict[str, Any], list[Row]]:
+    """The workflows with the most calls, with their completion rate."""
+    per_workflow = _by(current, _WORKFLOW)
+    per_workflow.pop(None, None)
+    top = _top(((pk, t.calls) for pk, t in per_workflow.items()), TOP_ROWS)
+    names = {
+        w.pk: w.name or w.slug
+        for w in Workflow.objects.filter(tenant=scope.tenant, pk__in=[pk for pk, _ in top]).only(
+            "name", "slug"
+        )
+    }
+    rows = [
+        Row(
+            label=names.get(pk, f"workflow {pk}"),
+            count=n,
+            url=calls_url(scope, scope.window, {"workflow__id__exact": pk}),
+            detail=f"{_percent(percent(per_workflow[pk].completed, n))} completed",
+        )
+        for pk, n in top
+    ]
+    return _bar_rows(rows, color="#4aa3a2"), rows
+
+
+def _funnel(scope: Scope, calls: CallTotals) -> tuple[dict[str, Any], list[Row]]:
+    """Visitors (calls) → Engaged (completed calls) → leads by the stage stamped in the window."""
+    window = scope.window
+    stages = lead_facts(tenant=scope.tenant, window=window, zone=scope.zone, stages=LEAD_STAGES)
+    leads = sum_totals(stages.values(), LeadTotals())
+    counts = [
+        calls.calls,
+        calls.completed,
+        leads.created,
+        leads.qualified,
+        leads.demo_booked,
+        leads.converted,
+    ]
+    urls = [
+        calls_url(scope, window, filtered=False),
+        calls_url(scope, window, {"status__exact": CallStatus.COMPLETED}, filtered=False),
+        *(leads_url(scope, window, LEAD_STAGE_COLUMNS[stage]) for stage in LEAD_STAGES),
+    ]
+    rows = []
+    for i, (name, count) in enumerate(zip(FUNNEL_STAGES, counts, strict=True)):
+        onward = ratio(counts[i + 1], count) if i + 1 < len(counts) else None
+        detail = "" if onward is None else f"{onward * 100:.1f}% go on to the next stage"
+        rows.append(Row(label=name, count=count, url=urls[i], detail=detail))
+    return _bar_rows(rows, color="#2e9e5b", value_title="entries"), rows
+
+
+def _latency(scope: Scope) -> dict[str, Any]:
+    """p50/p95/p99 of the latency samples per provider and local day (all agents and types:
+    latency facts are per tenant)."""
+    tenant, window, zone = scope.tenant, scope.window, scope.zone
+    quantiles = latency_percentiles_by_day(
+        tenant=tenant, window=window, zone=zone, fractions=PERCENTILES
+    )
+    totals = latency_facts(tenant=tenant, window=window, zone=zone)
+    providers = sorted(
+        {(ptype, name) for _, ptype, name in quantiles},
+        key=lambda p: (PROVIDER_ORDER.get(p[0], 99), p[0], p[1]),
+    )
+    days = _day_windows(window, zone)
+    datasets = []
+    for index, (ptype, name) in enumerate(providers):
+        color = PALETTE[index % len(PALETTE)]
+        urls = []
+        notes = []
+        for d, w in days:
+            facts = totals.get((d, ptype, name))
+            has_samples = (d, ptype, name) in quantiles
+            urls.append(
+                calls_url(scope, w, {PROVIDER_PARAM: f"{ptype}:{name}"}, filtered=False)
+                if has_samples
+                else None
+            )
+            notes.append(f"{facts.calls:,} calls, {facts.samples:,} samples" if facts else "")
+        for position, label in enumerate(PERCENTILE_LABELS):
+            values = [_rounded(quantiles.get((d, ptype, name), ()), position) for d, _ in days]
+            datasets.append(
+                dataset(
+                    f"{ptype} · {name} {label}",
+                    values,
+                    color=color,
+                    urls=urls,
+                    notes=notes,
+                    dash=PERCENTILE_DASHES.get(label, ()),
+                )
+            )
+    labels = [d.strftime("%b %d") for d, _ in days]
+    return chart("line", labels, datasets, value_title="latency (ms)", unit="ms")
+
+
+def _rounded(values: Sequence[float | None], position: int) -> float | None:
+    if position >= len(values) or values[position] is None:
+        return None
+    return round(float(values[position]), 1)  # type: ignore[arg-type]

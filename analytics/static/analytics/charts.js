@@ -1,0 +1,189 @@
+/*
+ * Callscope admin charts, drawn with Chart.js (vendor/chart.umd.js, from npm).
+ *
+ * Every <canvas data-chart="NAME" data-source="ID"> is drawn from the chart NAME of the JSON that
+ * the element #ID holds (a Django json_script block). A chart is
+ *   {type: "bar" | "line", labels: [...], stacked, horizontal, valueTitle, indexTitle, unit,
+ *    datasets: [{label, data, color, dash, urls, notes}]}
+ * where urls[i] is where a click on element i of the dataset leads (the admin call list
+ * filtered to the calls it counts) and notes[i] a line for its tooltip.
+ *
+ * The dashboard's filter form is also handled here: typing a date selects the custom range, and
+ * choosing another tenant drops the agent (agents belong to a tenant).
+ */
+(function () {
+  "use strict";
+
+  function cssVar(name, fallback) {
+    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function withAlpha(color, alpha) {
+    const match = /^#([0-9a-f]{6})$/i.exec(color);
+    if (!match) {
+      return color;
+    }
+    const n = parseInt(match[1], 16);
+    return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
+  }
+
+  function formatValue(value, unit) {
+    if (value === null || value === undefined) {
+      return "no data";
+    }
+    const text = Number(value).toLocaleString(undefined, { maximumFractionDigits: 1 });
+    return unit ? `${text} ${unit}` : text;
+  }
+
+  function draw(canvas, spec) {
+    const line = spec.type === "line";
+    const datasets = spec.datasets.map((d) => ({
+      label: d.label,
+      data: d.data,
+      backgroundColor: line ? d.color : withAlpha(d.color, 0.85),
+      borderColor: d.color,
+      borderWidth: line ? 2 : 0,
+      borderDash: d.dash || [],
+      pointRadius: line ? 3 : 0,
+      pointHoverRadius: line ? 5 : 0,
+      spanGaps: true,
+      tension: 0,
+      maxBarThickness: 48,
+    }));
+    const valueAxis = {
+      beginAtZero: true,
+      stacked: Boolean(spec.stacked),
+      title: { display: Boolean(spec.valueTitle), text: spec.valueTitle || "" },
+      ticks: { precision: spec.unit ? undefined : 0 },
+    };
+    const indexAxis = {
+      stacked: Boolean(spec.stacked),
+      title: { display: Boolean(spec.indexTitle), text: spec.indexTitle || "" },
+      ticks: { autoSkip: true, maxRotation: 0 },
+    };
+    const scales = spec.horizontal ? { x: valueAxis, y: indexAxis } : { x: indexAxis, y: valueAxis };
+
+    function urlAt(element) {
+      const source = spec.datasets[element.datasetIndex];
+      return source && source.urls ? source.urls[element.index] : null;
+    }
+
+    return new Chart(canvas, {
+      type: spec.type,
+      data: { labels: spec.labels, datasets: datasets },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        indexAxis: spec.horizontal ? "y" : "x",
+        interaction: line
+          ? { mode: "nearest", intersect: false }
+          : { mode: spec.stacked ? "index" : "nearest", intersect: true },
+        scales: scales,
+        plugins: {
+          legend: {
+            display: datasets.length > 1,
+            position: "bottom",
+            labels: { boxWidth: 12, usePointStyle: line },
+          },
+          tooltip: {
+            callbacks: {
+              label: (item) => `${item.dataset.label}: ${formatValue(item.raw, spec.unit)}`,
+              footer: (items) => {
+                if (!items.length) {
+                  return "";
+                }
+                const source = spec.datasets[items[0].datasetIndex];
+                const note = source && source.notes ? source.notes[items[0].dataIndex] : "";
+                const link = urlAt({ datasetIndex: items[0].datasetIndex, index: items[0].dataIndex });
+                return [note, link ? "Click to open these calls" : ""].filter(Boolean).join("\n");
+              },
+            },
+          },
+        },
+        onHover: (event, elements) => {
+          const target = event.native ? event.native.target : null;
+          if (target) {
+            target.style.cursor = elements.length && urlAt(elements[0]) ? "pointer" : "default";
+          }
+        },
+        onClick: (event, elements, chart) => {
+          // The element under the pointer itself, even when the tooltip shows a whole stack.
+          const hit = chart.getElementsAtEventForMode(
+            event,
+            "nearest",
+            { intersect: !line },
+            false
+          );
+          const url = hit.length ? urlAt(hit[0]) : elements.length ? urlAt(elements[0]) : null;
+          if (url) {
+            window.location.assign(url);
+          }
+        },
+      },
+    });
+  }
+
+  function drawAll() {
+    if (typeof Chart === "undefined") {
+      throw new Error("Chart.js did not load (analytics/vendor/chart.umd.js).");
+    }
+    Chart.defaults.color = cssVar("--body-quiet-color", "#666");
+    Chart.defaults.borderColor = cssVar("--hairline-color", "#e8e8e8");
+    Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+    const sources = {};
+    document.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
+      if (Chart.getChart(canvas)) {
+        return;
+      }
+      const id = canvas.dataset.source;
+      if (!(id in sources)) {
+        const element = document.getElementById(id);
+        sources[id] = element ? JSON.parse(element.textContent) : {};
+      }
+      const spec = sources[id][canvas.dataset.chart];
+      if (!spec) {
+        throw new Error(`No chart "${canvas.dataset.chart}" in #${id}.`);
+      }
+      draw(canvas, spec);
+      canvas.dataset.drawn = "true";
+    });
+  }
+
+  function wireFilters() {
+    const form = document.getElementById("cs-dash-filters");
+    if (!form) {
+      return;
+    }
+    const range = form.elements.namedItem("range");
+    ["from_date", "to_date"].forEach((name) => {
+      const input = form.elements.namedItem(name);
+      if (input && range) {
+        input.addEventListener("change", () => {
+          range.value = "custom";
+        });
+      }
+    });
+    form.querySelectorAll("select[data-cs-resets]").forEach((select) => {
+      select.addEventListener("change", () => {
+        const dependent = form.elements.namedItem(select.dataset.csResets);
+        if (dependent) {
+          dependent.value = "";
+        }
+        form.submit();
+      });
+    });
+  }
+
+  function start() {
+    wireFilters();
+    drawAll();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

@@ -1,0 +1,197 @@
+"""The admin in a real browser: the analytics dashboard draws every chart, its drill-down links
+open call lists with the same counts, the call page plays its recording and draws its latency
+chart, and tenant staff cannot open another tenant's dashboard."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from calls.models import Call, LatencySample, Tenant, TenantMembership, TranscriptTurn
+from tests.analytics.test_dashboard import seed_dashboard_data
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DASHBOARD = "/admin/analytics/dashboard/"
+CHARTS = ("volume", "latency", "end_reasons", "agents", "workflows", "funnel")
+PASSWORD = "correct horse battery staple"
+
+LogIn = Callable[[str, str, str], None]
+
+
+@pytest.fixture
+def acme() -> Tenant:
+    tenant = Tenant.objects.create(name="Acme", slug="acme", timezone="Europe/Berlin")
+    seed_dashboard_data(tenant, timezone.now())
+    return tenant
+
+
+@pytest.fixture
+def globex() -> Tenant:
+    tenant = Tenant.objects.create(name="Globex", slug="globex", timezone="UTC")
+    seed_dashboard_data(tenant, timezone.now(), scale=2)
+    return tenant
+
+
+@pytest.fixture
+def staff(acme: Tenant) -> User:
+    user = User.objects.create_user("ada", password=PASSWORD, is_staff=True)
+    TenantMembership.objects.create(tenant=acme, user=user)
+    return user
+
+
+@pytest.fixture
+def superuser() -> User:
+    return User.objects.create_superuser("root", "root@example.com", PASSWORD)
+
+
+def listed_count(page: Any) -> int:
+    """The count the call list's paginator shows ("42 calls")."""
+    text = page.locator("p.paginator").inner_text()
+    match = re.search(r"([\d,]+) calls?\b", text)
+    assert match, text
+    return int(match.group(1).replace(",", ""))
+
+
+def chart_points(page: Any, name: str) -> int:
+    """How many data points the Chart.js instance on the chart ``name``'s canvas holds."""
+    return int(
+        page.evaluate(
+            """(name) => {
+                const canvas = document.querySelector(`canvas[data-chart="${name}"]`);
+                const chart = canvas && Chart.getChart(canvas);
+                if (!chart) { return -1; }
+                return chart.data.datasets.reduce(
+                    (n, d) => n + d.data.filter((v) => v !== null && v !== 0).length, 0);
+            }""",
+            name,
+        )
+    )
+
+
+def test_dashboard_draws_every_chart_with_data(
+    page: Any, log_in: LogIn, superuser: User, acme: Tenant, artifacts: Path, page_errors: list[str]
+) -> None:
+    log_in("root", PASSWORD, DASHBOARD)
+    page.wait_for_selector('canvas[data-chart="funnel"][data-drawn="true"]')
+
+    assert page.locator("h1").first.inner_text() == "Analytics"
+    assert "Europe/Berlin" in page.locator(".cs-dash-window").inner_text()
+    assert page.locator(".cs-tile").count() == 7
+    for name in CHARTS:
+        assert page.evaluate(
+            '(n) => Chart.getChart(document.querySelector(`canvas[data-chart="${n}"]`))'
+            ".data.datasets[0].data.length > 0",
+            name,
+        ), name
+        assert chart_points(page, name) > 0, name
+    page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+    assert page_errors == []
+
+
+def test_a_tile_and_a_chart_bar_open_call_lists_with_their_counts(
+    page: Any, log_in: LogIn, staff: User, acme: Tenant, artifacts: Path, page_errors: list[str]
+) -> None:
+    log_in("ada", PASSWORD, f"{DASHBOARD}?range=30d")
+    tile = page.locator('a.cs-tile[data-tile="completed"]')
+    counted = int(tile.get_attribute("data-count") or -1)
+    assert counted > 0
+
+    tile.click()
+    page.wait_for_url("**/admin/calls/call/**")
+    assert listed_count(page) == counted
+    page.screenshot(path=str(artifacts / "call-list.png"), full_page=True)
+
+    # A bar of the "top agents" chart leads to that agent's calls.
+    page.go_back()
+    page.wait_for_selector('canvas[data-chart="agents"][data-drawn="true"]')
+    canvas = page.locator('canvas[data-chart="agents"]')
+    canvas.scroll_into_view_if_needed()
+    bar = page.evaluate(
+        """() => {
+            const chart = Chart.getChart(document.querySelector('canvas[data-chart="agents"]'));
+            const point = chart.getDatasetMeta(0).data[0].getCenterPoint();
+            return {x: point.x, y: point.y, value: chart.data.datasets[0].data[0]};
+        }"""
+    )
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + bar["x"], box["y"] + bar["y"])
+    page.wait_for_url("**/admin/calls/call/**agent__id__exact=*")
+    assert listed_count(page) == bar["value"]
+    assert page_errors == []
+
+
+def test_call_page_shows_the_transcript_plays_the_recording_and_draws_latency(
+    page: Any, log_in: LogIn, staff: User, acme: Tenant, artifacts: Path, page_errors: list[str]
+) -> None:
+    call = Call.objects.get(tenant=acme, call_id="c-1")
+    TranscriptTurn.objects.filter(call=call).delete()
+    TranscriptTurn.objects.bulk_create(
+        [
+            TranscriptTurn(call=call, position=0, role="bot", text="Hi, Eddie!", start_ms=0),
+            TranscriptTurn(
+                call=call, position=1, role="human", text="Hello, who is this?", start_ms=1_200
+            ),
+            TranscriptTurn(
+                call=call, position=2, role="bot", text="Your clinic's assistant.", start_ms=65_000
+            ),
+        ]
+    )
+    LatencySample.objects.filter(call=call).delete()
+    LatencySample.objects.bulk_create(
+        LatencySample(
+            tenant=acme,
+            call=call,
+            start_time=call.start_time,
+            position=turn * 3 + k,
+            provider_type=provider_type,
+            provider_name=provider_name,
+            latency_ms=base + 37 * ((turn * 5 + k) % 4),
+        )
+        for turn in range(6)
+        for k, (provider_type, provider_name, base) in enumerate(
+            [("stt", "deepgram", 120.0), ("llm", "openai", 380.0), ("tts", "elevenlabs", 210.0)]
+        )
+    )
+    log_in("ada", PASSWORD, f"/admin/calls/call/{call.pk}/change/")
+
+    turns = page.locator(".cs-conversation .cs-turn")
+    assert turns.count() == 3
+    assert "Hi, Eddie!" in turns.nth(0).inner_text()
+    assert page.locator(".cs-turn-meta time").all_inner_texts() == ["00:00", "00:01", "01:05"]
+    audio = page.locator("fieldset audio")
+    assert audio.get_attribute("src") == call.recording_url
+    playable = page.evaluate(
+        """async () => {
+            const audio = document.querySelector("fieldset audio");
+            audio.muted = true;
+            await audio.play();
+            audio.pause();
+            return {error: audio.error, duration: audio.duration};
+        }"""
+    )
+    assert playable["error"] is None
+    assert playable["duration"] > 0
+    page.wait_for_selector('canvas[data-chart="latency"][data-drawn="true"]')
+    assert chart_points(page, "latency") == 18  # six samples each of stt, llm and tts
+    page.screenshot(path=str(artifacts / "call.png"), full_page=True)
+    assert page_errors == []
+
+
+def test_tenant_staff_cannot_open_another_tenants_dashboard(
+    page: Any, log_in: LogIn, staff: User, acme: Tenant, globex: Tenant, page_errors: list[str]
+) -> None:
+    log_in("ada", PASSWORD, DASHBOARD)
+    assert "Acme" in page.locator("#content").inner_text()
+    assert page.locator('select[name="tenant"]').count() == 0
+
+    response = page.goto(f"{DASHBOARD}?tenant={globex.pk}")
+
+    assert response.status == 404
+    assert "Globex" not in page.content()
