@@ -9,7 +9,6 @@ class AnalyticsConfig(AppConfig):
     def ready(self) -> None:
         # Ingestion marks the days it touches dirty inside its own transaction.
         from analytics import rollups
-        from calls.signals import calls_written, leads_written
+        from calls.signals import rows_written
 
-        calls_written.connect(rollups.on_calls_written, dispatch_uid="analytics.calls_written")
-        leads_written.connect(rollups.on_leads_written, dispatch_uid="analytics.leads_written")
+        rows_written.connect(rollups.on_rows_written, dispatch_uid="analytics.rows_written")

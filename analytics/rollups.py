@@ -73,13 +73,7 @@ def mark_days_dirty(*, tenant: Tenant, instants: Iterable[datetime]) -> None:
     )
 
 
-def on_calls_written(
-    sender: Any, tenant: Tenant, start_times: set[datetime], **kwargs: Any
-) -> None:
-    mark_days_dirty(tenant=tenant, instants=start_times)
-
-
-def on_leads_written(sender: Any, tenant: Tenant, instants: set[datetime], **kwargs: Any) -> None:
+def on_rows_written(sender: Any, tenant: Tenant, instants: set[datetime], **kwargs: Any) -> None:
     mark_days_dirty(tenant=tenant, instants=instants)
 
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from calls.documents import LeadIn
 from calls.enums import LEAD_STAGE_ORDER, ActivityType, LeadStatus
 from calls.models import ActivityEvent, Lead, Tenant
-from calls.signals import leads_written
+from calls.retry import atomic_with_retry
+from calls.signals import rows_written
 
 # lead.score_changed is written when the score moves at least this much.
 SCORE_CHANGE_THRESHOLD = 15
@@ -35,6 +35,8 @@ class LeadResult:
     created: bool
     changed: bool
     events: list[ActivityEvent] = field(default_factory=list)
+    # The instants whose analytics days this write touched (for ``rows_written``).
+    instants: set[datetime] = field(default_factory=set)
 
 
 def _event(
@@ -114,6 +116,7 @@ def apply_lead(
         apply_status(lead, data.status, at)
 
     changed = created or _snapshot(lead) != before
+    instants: set[datetime] = set()
     if changed:
         old_source = before[3]
         lead.save()
@@ -121,7 +124,6 @@ def apply_lead(
         if not created and lead.source != old_source:
             # Calls are counted by their lead's source too.
             instants.update(lead.calls.values_list("start_time", flat=True))
-        leads_written.send(sender=Lead, tenant=tenant, instants=instants)
 
     events: list[ActivityEvent] = []
     if created:
@@ -182,7 +184,9 @@ def apply_lead(
                 call,
             )
         )
-    return LeadResult(lead=lead, created=created, changed=changed, events=events)
+    return LeadResult(
+        lead=lead, created=created, changed=changed, events=events, instants=instants
+    )
 
 
 def _stamps(lead: Lead) -> tuple[datetime | None, ...]:
@@ -213,14 +217,13 @@ def save_events(events: list[ActivityEvent]) -> None:
 
 def lead_upsert(*, tenant: Tenant, data: LeadIn) -> LeadResult:
     """``POST /api/v1/leads``: upsert one lead and write its events, atomically. A concurrent
-    creation of the same lead is retried once as an update."""
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                result = apply_lead(tenant=tenant, data=data, at=timezone.now())
-                save_events(result.events)
-                return result
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    creation of the same lead is retried as an update."""
+
+    def write() -> LeadResult:
+        result = apply_lead(tenant=tenant, data=data, at=timezone.now())
+        save_events(result.events)
+        if result.instants:
+            rows_written.send(sender=Lead, tenant=tenant, instants=result.instants)
+        return result
+
+    return atomic_with_retry(write)

@@ -15,14 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db.models import Model
 from pydantic import ValidationError
 
+from calls.bulk import BulkWriter
 from calls.documents import CallDocument, CallOutcomeName, format_errors
 from calls.enums import STATUS_RANK, ActivityType
 from calls.leads import apply_lead, find_lead, save_events
@@ -34,16 +35,18 @@ from calls.models import (
     ErrorLog,
     ExecutedAction,
     LatencySample,
+    Lead,
     Tenant,
     TranscriptTurn,
     Workflow,
 )
-from calls.signals import calls_written
+from calls.retry import atomic_with_retry
+from calls.signals import rows_written
 
 logger = logging.getLogger(__name__)
 
 HIGH_VALUE_INTENT_CONFIDENCE = 0.8
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 5
 
 # Scalar document fields copied onto Call as they are.
 SCALAR_FIELDS = (
@@ -130,7 +133,23 @@ class _Pending:
     )
     moved_latencies: list[Call] = field(default_factory=list)
     events: list[ActivityEvent] = field(default_factory=list)
-    start_times: set[datetime] = field(default_factory=set)
+    instants: set[datetime] = field(default_factory=set)
+    # The lead ``find_lead`` returns for a phone, looked up for the whole batch in one query
+    # (documents that carry only ``lead_phone_number`` link to it).
+    leads_by_phone: dict[str, Lead | None] = field(default_factory=dict)
+
+    def lead_for_phone(self, tenant: Tenant, phone: str) -> Lead | None:
+        if phone not in self.leads_by_phone:
+            self.leads_by_phone[phone] = find_lead(tenant=tenant, lead_id=None, phone=phone)
+        return self.leads_by_phone[phone]
+
+    def forget_lead(self, lead: Lead) -> None:
+        """A lead written in this batch may now be, or no longer be, the first lead with its
+        old or new phone: those phones are looked up again when needed."""
+        self.leads_by_phone.pop(lead.phone_number, None)
+        for phone, cached in list(self.leads_by_phone.items()):
+            if cached is not None and cached.pk == lead.pk:
+                del self.leads_by_phone[phone]
 
 
 def canonical_hash(value: Any) -> str:
@@ -164,17 +183,9 @@ def ingest_call_documents(*, tenant: Tenant, documents: Sequence[Any]) -> list[C
     document is invalid.
     """
     parsed = parse_documents(documents)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            with transaction.atomic():
-                return _upsert(tenant, parsed)
-        except IntegrityError:
-            # Another writer inserted one of these calls (or its agent, workflow or lead) first.
-            # Its transaction has committed by now; the retry finds and updates its rows.
-            if attempt == MAX_ATTEMPTS:
-                raise
-            logger.info("ingest race for tenant %s, retrying (attempt %s)", tenant.pk, attempt)
-    raise AssertionError("unreachable")
+    # Another writer may insert one of these calls (or its agent, workflow or lead) first, or
+    # deadlock with this batch: the retry then finds and updates the rows it committed.
+    return atomic_with_retry(lambda: _upsert(tenant, parsed), attempts=MAX_ATTEMPTS)
 
 
 def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
@@ -183,11 +194,13 @@ def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
     call_ids = {p.doc.call_id for p in parsed}
     existing: dict[str, Call] = {
         c.call_id: c
+        # Locked in call_id order, the same order in every concurrent batch.
         for c in Call.objects.select_for_update()
         .filter(tenant=tenant, call_id__in=call_ids)
+        .order_by("call_id")
         .defer("prompt_variables", "judge_results")
     }
-    pending = _Pending()
+    pending = _Pending(leads_by_phone=_leads_by_phone(tenant, parsed))
     outcomes: list[CallOutcome] = []
     for item in parsed:
         call = existing.get(item.doc.call_id)
@@ -207,9 +220,23 @@ def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
         else:
             outcomes.append(CallOutcome(item.doc.call_id, "unchanged"))
     _write(pending)
-    if pending.start_times:
-        calls_written.send(sender=Call, tenant=tenant, start_times=pending.start_times)
+    if pending.instants:
+        rows_written.send(sender=Call, tenant=tenant, instants=pending.instants)
     return outcomes
+
+
+def _leads_by_phone(tenant: Tenant, parsed: list[_Parsed]) -> dict[str, Lead | None]:
+    """For each phone of a document without a lead object, the lead ``find_lead`` would return
+    (the first created with that phone), or None."""
+    phones = {p.doc.lead_phone_number for p in parsed if p.doc.lead is None}
+    phones.discard("")
+    if not phones:
+        return {}
+    found: dict[str, Lead | None] = dict.fromkeys(phones)
+    for lead in Lead.objects.filter(tenant=tenant, phone_number__in=phones).order_by("created_at"):
+        if found[lead.phone_number] is None:
+            found[lead.phone_number] = lead
+    return found
 
 
 def _resolve_agents(tenant: Tenant, docs: Iterable[CallDocument]) -> dict[str, Agent]:
@@ -327,12 +354,15 @@ def _apply(
     lead_events: list[ActivityEvent] = []
     if doc.lead is not None:
         result = apply_lead(tenant=tenant, data=doc.lead, at=call.start_time, ref=doc.call_id)
+        if result.changed:
+            pending.forget_lead(result.lead)
+        pending.instants.update(result.instants)
         lead_events = result.events
         if call.lead_id != result.lead.pk:
             call.lead = result.lead
             changed = True
     elif doc.lead_phone_number and call.lead_id is None:
-        lead = find_lead(tenant=tenant, lead_id=None, phone=doc.lead_phone_number)
+        lead = pending.lead_for_phone(tenant, doc.lead_phone_number)
         if lead is not None:
             call.lead = lead
             changed = True
@@ -342,9 +372,9 @@ def _apply(
     call.document_hash = item.hash
     if not created and call.pk is not None:
         pending.changed_calls[call.pk] = call
-    pending.start_times.add(call.start_time)
+    pending.instants.add(call.start_time)
     if old_start is not None:
-        pending.start_times.add(old_start)
+        pending.instants.add(old_start)
     pending.events.extend(_call_events(call, doc, created, present))
     for event in lead_events:
         event.call = call
@@ -450,24 +480,25 @@ def _write(pending: _Pending) -> None:
     if pending.changed_calls:
         Call.objects.bulk_update(list(pending.changed_calls.values()), UPDATE_FIELDS)
 
-    builders = {
-        "transcript": (TranscriptTurn, _turn),
-        "collected_variables": (CollectedVariable, _variable),
-        "executed_actions": (ExecutedAction, _action),
-        "latencies": (LatencySample, _latency),
-        "errors": (ErrorLog, _error),
-    }
+    writer = BulkWriter()
     for kind, items in pending.children.items():
         if not items:
             continue
-        model, build = builders[kind]
+        model, fields, build = CHILD_TABLES[kind]
         replaced = [call.pk for call, _ in items.values() if call.pk in pending.changed_calls]
         if replaced:
-            model.objects.filter(call_id__in=replaced).delete()
-        rows = [
-            build(call, i, spec) for call, specs in items.values() for i, spec in enumerate(specs)
-        ]
-        model.objects.bulk_create(rows, batch_size=2000)
+            model._default_manager.filter(call_id__in=replaced).delete()
+        # Plain rows streamed with COPY on PostgreSQL: building and inserting model instances
+        # cost most of a batch's time.
+        writer.insert(
+            model,
+            fields,
+            [
+                build(call, i, spec)
+                for call, specs in items.values()
+                for i, spec in enumerate(specs)
+            ],
+        )
 
     for call in pending.moved_latencies:
         LatencySample.objects.filter(call=call).update(start_time=call.start_time)
@@ -477,44 +508,104 @@ def _write(pending: _Pending) -> None:
     save_events(pending.events)
 
 
-def _turn(call: Call, position: int, spec: dict[str, Any]) -> TranscriptTurn:
-    return TranscriptTurn(
-        call=call,
-        position=position,
-        role=spec["role"],
-        text=spec["text"],
-        start_ms=spec["start_ms"],
-        end_ms=spec["end_ms"],
+Row = tuple[Any, ...]
+
+
+def _turn(call: Call, position: int, spec: dict[str, Any]) -> Row:
+    return (call.pk, position, spec["role"], spec["text"], spec["start_ms"], spec["end_ms"])
+
+
+def _variable(call: Call, position: int, spec: dict[str, Any]) -> Row:
+    return (call.pk, spec["agent_key"], spec["name"], spec["value"], spec["collected"])
+
+
+def _action(call: Call, position: int, spec: dict[str, Any]) -> Row:
+    return (
+        call.pk,
+        position,
+        spec["name"],
+        spec["action_type"],
+        spec["success"],
+        spec["latency_ms"],
+        spec["payload"],
     )
 
 
-def _variable(call: Call, position: int, spec: dict[str, Any]) -> CollectedVariable:
-    return CollectedVariable(call=call, **spec)
-
-
-def _action(call: Call, position: int, spec: dict[str, Any]) -> ExecutedAction:
-    return ExecutedAction(call=call, position=position, **spec)
-
-
-def _latency(call: Call, position: int, spec: dict[str, Any]) -> LatencySample:
-    return LatencySample(
-        tenant_id=call.tenant_id, call=call, start_time=call.start_time, position=position, **spec
+def _latency(call: Call, position: int, spec: dict[str, Any]) -> Row:
+    return (
+        call.pk,
+        call.tenant_id,
+        call.start_time,
+        position,
+        spec["provider_type"],
+        spec["provider_name"],
+        spec["latency_ms"],
+        spec["tokens"],
     )
 
 
-def _error(call: Call, position: int, spec: dict[str, Any]) -> ErrorLog:
+def _error(call: Call, position: int, spec: dict[str, Any]) -> Row:
     timestamp = spec["timestamp"]
-    return ErrorLog(
-        tenant_id=call.tenant_id,
-        call=call,
-        position=position,
-        timestamp=datetime.fromisoformat(timestamp) if timestamp else call.start_time,
-        service=spec["service"],
-        level=spec["level"],
-        message=spec["message"],
-        details=spec["details"],
-        agent_name=spec["agent_name"] or _agent_name(call),
+    return (
+        call.pk,
+        call.tenant_id,
+        position,
+        datetime.fromisoformat(timestamp) if timestamp else call.start_time,
+        spec["service"],
+        spec["level"],
+        spec["message"],
+        spec["details"],
+        spec["agent_name"] or _agent_name(call),
     )
+
+
+# kind -> (model, columns of a row, row builder)
+CHILD_TABLES: dict[str, tuple[type[Model], tuple[str, ...], Callable[..., Row]]] = {
+    "transcript": (
+        TranscriptTurn,
+        ("call_id", "position", "role", "text", "start_ms", "end_ms"),
+        _turn,
+    ),
+    "collected_variables": (
+        CollectedVariable,
+        ("call_id", "agent_key", "name", "value", "collected"),
+        _variable,
+    ),
+    "executed_actions": (
+        ExecutedAction,
+        ("call_id", "position", "name", "action_type", "success", "latency_ms", "payload"),
+        _action,
+    ),
+    "latencies": (
+        LatencySample,
+        (
+            "call_id",
+            "tenant_id",
+            "start_time",
+            "position",
+            "provider_type",
+            "provider_name",
+            "latency_ms",
+            "tokens",
+        ),
+        _latency,
+    ),
+    "errors": (
+        ErrorLog,
+        (
+            "call_id",
+            "tenant_id",
+            "position",
+            "timestamp",
+            "service",
+            "level",
+            "message",
+            "details",
+            "agent_name",
+        ),
+        _error,
+    ),
+}
 
 
 def _agent_name(call: Call) -> str:

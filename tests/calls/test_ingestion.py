@@ -20,7 +20,7 @@ from calls.models import (
     TranscriptTurn,
     Workflow,
 )
-from calls.signals import calls_written
+from calls.signals import rows_written
 from tests.calls.factories import SYNTHFLOW_DOC, call_doc
 
 URL = "/api/v1/calls"
@@ -306,14 +306,14 @@ def test_same_call_id_under_two_tenants_is_two_calls(
     assert Agent.objects.filter(model_id="agent-1").count() == 2
 
 
-def test_calls_written_signal_carries_old_and_new_start(api_client, tenant):
+def test_rows_written_signal_carries_old_and_new_start(api_client, tenant):
     post(api_client, call_doc())
     received = []
 
-    def receiver(sender, tenant, start_times, **kwargs):
-        received.append((tenant.pk, start_times))
+    def receiver(sender, tenant, instants, **kwargs):
+        received.append((tenant.pk, instants))
 
-    calls_written.connect(receiver)
+    rows_written.connect(receiver)
     try:
         post(
             api_client,
@@ -324,7 +324,7 @@ def test_calls_written_signal_carries_old_and_new_start(api_client, tenant):
             {"call_id": "c-1", "status": "completed", "start_time": "2026-03-05T00:30:00Z"},
         )  # unchanged: no signal
     finally:
-        calls_written.disconnect(receiver)
+        rows_written.disconnect(receiver)
 
     assert received == [
         (tenant.pk, {datetime(2026, 3, 1, 10, tzinfo=UTC), datetime(2026, 3, 5, 0, 30, tzinfo=UTC)})

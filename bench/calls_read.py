@@ -1,0 +1,222 @@
+"""Call read APIs on the benchmark tenant (1,000,000 calls over 365 days,
+``bench.common.ensure_loaded``): p50/p95 latency of
+
+- ``GET /v2/calls`` first page (limit 20) for one agent, and the same page at offset 100,000;
+- ``GET /api/v1/calls`` first page with three filters (agent, status, start window);
+- ``GET /api/v1/calls?q=…`` transcript search (first page);
+
+and the throughput and peak memory of ``GET /api/v1/calls/export.csv`` over every call.
+
+    .venv/bin/python bench/calls_read.py                 # everything
+    .venv/bin/python bench/calls_read.py --repeat 50     # fewer timed requests per case
+    .venv/bin/python bench/calls_read.py --skip-export
+
+Requests go through Django's test client in this process: the whole stack (middleware, API-key
+authentication, parameter validation, queries, JSON rendering) without a network hop. Each case
+gets ``--warmup`` untimed requests, then ``--repeat`` timed ones. The export runs in a fresh
+process (spawned, not forked) so its peak RSS is the export's, not this script's. The per-tenant
+read throttle is switched off (``READ_API_RATE=off``): it would otherwise cut the runs short.
+Exits non-zero when a bar is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    bench_database_url,
+    ensure_database,
+    ensure_loaded,
+    percentiles,
+    print_machine_info,
+    setup_django,
+    table_sizes,
+)
+
+FIRST_PAGE_P95_MS = 50.0
+DEEP_OFFSET_P95_MS = 500.0
+SEARCH_P95_MS = 200.0
+EXPORT_ROWS_PER_S = 20_000.0
+EXPORT_PEAK_MB = 200.0
+DEEP_OFFSET = 100_000
+# A word a minority of the demo transcripts contain (the enterprise pricing conversation).
+SEARCH_TERM = "pricing"
+
+
+def _client(tenant: Any) -> Any:
+    from django.test import Client
+
+    from calls.keys import create_api_key
+
+    _, raw = create_api_key(tenant=tenant, name="bench calls_read")
+    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def _busiest_agent(tenant: Any) -> tuple[str, int]:
+    from django.db.models import Count
+
+    from calls.models import Call
+
+    row = (
+        Call.objects.filter(tenant=tenant)
+        .values("agent__model_id")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .first()
+    )
+    assert row is not None, "the benchmark tenant has no calls"
+    return row["agent__model_id"], row["n"]
+
+
+def _time(client: Any, path: str, params: dict[str, Any], warmup: int, repeat: int) -> list[float]:
+    samples = []
+    for n in range(warmup + repeat):
+        started = time.perf_counter()
+        response = client.get(path, params)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"{path} {params}: HTTP {response.status_code} {response.content!r}")
+        if n >= warmup:
+            samples.append(elapsed)
+    return samples
+
+
+def _export_worker(database_url: str, tenant_slug: str, queue: Any) -> None:
+    """Runs in a spawned process: streams the whole export, reports rows, seconds, peak RSS."""
+    os.environ["READ_API_RATE"] = "off"
+    setup_django(database_url)
+    from calls.models import Tenant
+
+    tenant = Tenant.objects.get(slug=tenant_slug)
+    client = _client(tenant)
+    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    response = client.get("/api/v1/calls/export.csv")
+    assert response.status_code == 200 and response.streaming
+    lines = 0
+    size = 0
+    for block in response.streaming_content:
+        lines += block.count(b"\n")
+        size += len(block)
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put(
+        {
+            "rows": lines - 1,
+            "seconds": seconds,
+            "bytes": size,
+            "baseline_mb": baseline_kb / 1024,
+            "peak_mb": peak_kb / 1024,
+        }
+    )
+
+
+def _row(name: str, stats: dict[str, float], bar: float) -> bool:
+    ok = stats["p95"] <= bar
+    print(
+        f"{name:<44} p50 {stats['p50']:8.1f} ms   p95 {stats['p95']:8.1f} ms   "
+        f"(bar p95 ≤ {bar:.0f} ms: {'ok' if ok else 'MISSED'})"
+    )
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=100, help="timed requests per case")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed requests per case")
+    parser.add_argument("--skip-export", action="store_true")
+    args = parser.parse_args()
+
+    os.environ["READ_API_RATE"] = "off"
+    database_url = bench_database_url()
+    setup_django(database_url)
+    ensure_database()
+    print_machine_info("call read APIs")
+    tenant = ensure_loaded()
+    for table, rows, size in table_sizes(["calls_call", "calls_transcriptturn"]):
+        print(f"{table:>24}: {rows:>12,} rows  {size}")
+
+    from calls.models import Call
+
+    client = _client(tenant)
+    agent, agent_calls = _busiest_agent(tenant)
+    newest = (
+        Call.objects.filter(tenant=tenant)
+        .order_by("-start_time")
+        .values_list("start_time", flat=True)[0]
+    )
+    since = (newest.replace(microsecond=0) - timedelta(days=90)).isoformat()
+    offset = min(DEEP_OFFSET, max(agent_calls - 20, 0))
+    print(f"{'agent':>24}: {agent} ({agent_calls:,} calls)")
+    print()
+
+    cases = [
+        (
+            "/v2/calls first page (limit 20, one agent)",
+            "/v2/calls",
+            {"model_id": agent, "limit": 20},
+            FIRST_PAGE_P95_MS,
+        ),
+        (
+            f"/v2/calls offset {offset:,}",
+            "/v2/calls",
+            {"model_id": agent, "limit": 20, "offset": offset},
+            DEEP_OFFSET_P95_MS,
+        ),
+        (
+            "/api/v1/calls first page, 3 filters",
+            "/api/v1/calls",
+            {"agent": agent, "status": "completed", "started_after": since, "limit": 20},
+            FIRST_PAGE_P95_MS,
+        ),
+        (
+            f"/api/v1/calls?q={SEARCH_TERM} first page",
+            "/api/v1/calls",
+            {"q": SEARCH_TERM, "limit": 20},
+            SEARCH_P95_MS,
+        ),
+    ]
+    passed = True
+    for name, path, params, bar in cases:
+        stats = percentiles(_time(client, path, params, args.warmup, args.repeat))
+        passed &= _row(name, stats, bar)
+    if offset < DEEP_OFFSET:
+        print(f"(the busiest agent has {agent_calls:,} calls: deep page at offset {offset:,})")
+
+    if not args.skip_export:
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        worker = context.Process(target=_export_worker, args=(database_url, tenant.slug, queue))
+        worker.start()
+        result = queue.get()
+        worker.join()
+        rate = result["rows"] / result["seconds"]
+        rate_ok = rate >= EXPORT_ROWS_PER_S
+        memory_ok = result["peak_mb"] < EXPORT_PEAK_MB
+        passed &= rate_ok and memory_ok
+        print(
+            f"{'/api/v1/calls/export.csv (every call)':<44} {result['rows']:,} rows in "
+            f"{result['seconds']:.1f} s = {rate:,.0f} rows/s "
+            f"(bar ≥ {EXPORT_ROWS_PER_S:,.0f}: {'ok' if rate_ok else 'MISSED'}); "
+            f"{result['bytes'] / 1e6:,.0f} MB of CSV"
+        )
+        print(
+            f"{'':<44} peak RSS {result['peak_mb']:.0f} MB (before the export "
+            f"{result['baseline_mb']:.0f} MB; bar < {EXPORT_PEAK_MB:.0f} MB: "
+            f"{'ok' if memory_ok else 'MISSED'})"
+        )
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,483 @@
+"""Ingestion benchmark: calls per second through the API and through ``seed_demo``.
+
+    .venv/bin/python bench/ingest.py                      # both parts, the full sizes
+    .venv/bin/python bench/ingest.py --seed-calls 100000  # a quicker seed_demo part
+    .venv/bin/python bench/ingest.py --skip-seed          # only the API part
+
+(a) API: starts gunicorn (``--workers``, DEBUG off) against the benchmark database and posts
+``--calls`` realistic call documents (10 transcript turns, 6 latency samples, 3 variables,
+1 action each, an agent and a workflow; a share ``--lead-share``, default none, also carries a
+lead object) in batches of ``--batch`` to ``POST /api/v1/calls`` from ``--clients`` concurrent
+connections, into a tenant ("bench-ingest") emptied first. Then posts the same documents again
+(the "unchanged" path).
+Bar: at least 1,000 calls/s.
+
+(b) seed_demo: writes ``--seed-calls`` demo calls with all their children into a tenant
+("bench-seed") emptied first and removed afterwards (``--keep`` keeps it).
+Bar: 1,000,000 calls in under 15 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from random import Random
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    ROOT,
+    bench_database_url,
+    ensure_database,
+    percentiles,
+    print_machine_info,
+    setup_django,
+    table_sizes,
+)
+
+API_TENANT = "bench-ingest"
+SEED_TENANT = "bench-seed"
+API_BAR_CALLS_PER_S = 1000.0
+SEED_BAR_SECONDS_PER_MILLION = 15 * 60
+
+
+# --- Documents ------------------------------------------------------------------------------
+
+TURNS = (
+    ("bot", "Hi {name}, this is Jake from Acme Cloud. You asked for a demo. Is now a good time?"),
+    ("human", "Yes, I have a few minutes."),
+    ("bot", "Great. How many people on your team would use the product?"),
+    ("human", "Around forty agents in our support center."),
+    ("bot", "And what are you using today to handle calls?"),
+    ("human", "A mix of an old IVR and manual callbacks."),
+    ("bot", "Could I book you a thirty-minute demo with one of our solution engineers?"),
+    ("human", "Sure, Thursday afternoon is good."),
+    ("bot", "Booked for Thursday at 3 PM. You will receive an invite by email."),
+    ("human", "Perfect, thank you."),
+)
+NAMES = ("Eddie", "Julian", "Maria", "Chen", "Aisha", "Lukas", "Priya", "Tom", "Sara", "Diego")
+STATUSES = ("completed",) * 7 + ("no-answer", "busy", "failed")
+REASONS = ("agent_goodbye", "human_goodbye", "goodbye_detected", "human_ended_call")
+
+
+def make_documents(count: int, *, seed: int = 1, lead_share: float = 0.0) -> list[dict[str, Any]]:
+    """``count`` call documents in the native shape, like a voice platform posts them."""
+    rng = Random(seed)
+    agents = [
+        {"model_id": f"bench-agent-{i}", "name": name, "type": kind}
+        for i, (name, kind) in enumerate(
+            (("Jake", "outbound"), ("Ava", "inbound"), ("Leo", "widget"))
+        )
+    ]
+    workflows = [
+        {"slug": "lead-qualification", "name": "Lead Qualification"},
+        {"slug": "customer-support", "name": "Customer Support"},
+    ]
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    run = secrets.token_hex(4)
+    documents = []
+    for i in range(count):
+        begin = start + timedelta(seconds=rng.randrange(0, 30 * 86400))
+        duration = rng.randrange(30, 400)
+        name = rng.choice(NAMES)
+        phone = f"+1{rng.randrange(201, 990)}{rng.randrange(2_000_000, 10_000_000)}"
+        status = rng.choice(STATUSES)
+        agent = rng.choice(agents)
+        turns, at = [], 500
+        for role, text in TURNS:
+            length = 400 + len(text) * 65
+            turns.append(
+                {
+                    "role": role,
+                    "text": text.replace("{name}", name),
+                    "start_ms": at,
+                    "end_ms": at + length,
+                }
+            )
+            at += length + rng.randrange(300, 1200)
+        document: dict[str, Any] = {
+            "call_id": f"{run}-{i:08d}",
+            "agent": agent,
+            "workflow": rng.choice(workflows),
+            "status": status,
+            "type_of_call": agent["type"],
+            "channel": "web_chat" if agent["type"] == "widget" else "phone",
+            "start_time": begin.isoformat().replace("+00:00", "Z"),
+            "end_time": (begin + timedelta(seconds=duration)).isoformat().replace("+00:00", "Z"),
+            "end_call_reason": rng.choice(REASONS) if status == "completed" else "error",
+            "lead_name": name,
+            "lead_phone_number": phone,
+            "phone_number_from": "+12315593024",
+            "phone_number_to": phone,
+            "recording_url": f"https://recordings.example.com/{run}-{i}.wav",
+            "timezone": "Europe/Berlin",
+            "campaign_type": "live",
+            "transcript": turns,
+            "collected_variables": {
+                agent["model_id"]: {
+                    "user_name": {"value": name, "collected": True},
+                    "team_size": {"value": rng.choice((5, 40, 200)), "collected": True},
+                    "timeline": {"value": "this quarter", "collected": rng.random() < 0.8},
+                }
+            },
+            "executed_actions": [
+                {
+                    "name": "book_meeting",
+                    "action_type": "REAL_TIME_BOOKING",
+                    "success": rng.random() < 0.9,
+                    "latency_ms": round(rng.lognormvariate(6, 0.3), 1),
+                }
+            ],
+            "latencies": [
+                {
+                    "provider_type": kind,
+                    "provider_name": provider,
+                    "latency_ms": round(rng.lognormvariate(mu, 0.35), 1),
+                    **({"tokens": rng.randrange(60, 400)} if kind == "llm" else {}),
+                }
+                for _ in range(2)
+                for kind, provider, mu in (
+                    ("stt", "deepgram", 5.1),
+                    ("llm", "openai", 6.0),
+                    ("tts", "elevenlabs", 5.4),
+                )
+            ],
+            "sentiment": rng.choice(("positive", "neutral", "negative")),
+            "success": status == "completed",
+            "handoff": rng.random() < 0.05,
+            "total_tokens": rng.randrange(500, 4000),
+            "response_time_ms": round(rng.lognormvariate(6.8, 0.3), 1),
+        }
+        if rng.random() < lead_share:
+            document["lead"] = {
+                "phone_number": phone,
+                "name": name,
+                "source": "chat",
+                "status": rng.choice(("new", "qualified")),
+                "score": rng.randrange(10, 90),
+            }
+        documents.append(document)
+    return documents
+
+
+# --- Server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(workers: int, port: int) -> subprocess.Popen[bytes]:
+    gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
+    if not gunicorn.exists():
+        raise SystemExit(f"{gunicorn} is missing: install the project (make install).")
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [
+            str(gunicorn),
+            "config.wsgi:application",
+            f"--workers={workers}",
+            f"--bind=127.0.0.1:{port}",
+            "--timeout=300",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit("gunicorn exited during startup") from None
+            time.sleep(0.2)
+    stop_server(process)
+    raise SystemExit("gunicorn did not start within 30 s")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def post_batches(
+    port: int, key: str, bodies: list[bytes], clients: int
+) -> tuple[float, list[float], dict[str, int]]:
+    """Posts every body once over ``clients`` keep-alive connections. Returns the wall time,
+    per-request latencies (ms) and summed outcome counts."""
+    queue = list(enumerate(bodies))
+    totals = {"created": 0, "updated": 0, "unchanged": 0}
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(_: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        while True:
+            try:
+                _, body = queue.pop()
+            except IndexError:
+                break
+            started = time.perf_counter()
+            conn.request("POST", "/api/v1/calls", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status not in (200, 201):
+                raise RuntimeError(f"HTTP {response.status}: {payload[:500]!r}")
+            result = json.loads(payload)
+            with lock:
+                for name in totals:
+                    totals[name] += result[name]
+        conn.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    return time.perf_counter() - started, latencies, totals
+
+
+# --- Tenants --------------------------------------------------------------------------------
+
+
+def drop_tenant(slug: str) -> None:
+    """Deletes a benchmark tenant and every row that points at it with plain SQL (the ORM's
+    cascade would load every row): calls' children, calls and leads first, then every other
+    table with a foreign key to the tenant."""
+    from django.apps import apps
+    from django.db import connection, models, transaction
+
+    from calls.bulk import BulkWriter
+    from calls.models import Tenant
+
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        return
+    existing = set(connection.introspection.table_names())
+    calls_of = "SELECT id FROM calls_call WHERE tenant_id = %s"
+    ordered = [
+        ("calls_activityevent", "tenant_id = %s"),
+        ("calls_errorlog", "tenant_id = %s"),
+        ("calls_latencysample", "tenant_id = %s"),
+        ("calls_transcriptturn", f"call_id IN ({calls_of})"),
+        ("calls_collectedvariable", f"call_id IN ({calls_of})"),
+        ("calls_executedaction", f"call_id IN ({calls_of})"),
+        ("calls_call", "tenant_id = %s"),
+        ("calls_lead", "tenant_id = %s"),
+    ]
+    done = {table for table, _ in ordered}
+    for model in apps.get_models():
+        table = model._meta.db_table
+        for field in model._meta.concrete_fields:
+            if (
+                isinstance(field, models.ForeignKey)
+                and field.related_model is Tenant
+                and table not in done
+            ):
+                ordered.append((table, f"{connection.ops.quote_name(field.column)} = %s"))
+                done.add(table)
+    # Every row pointing at the tenant's calls and leads is deleted here, so the per-row
+    # foreign-key checks at commit (minutes for a million calls) can be skipped.
+    with (
+        transaction.atomic(),
+        BulkWriter().foreign_key_checks_skipped(),
+        connection.cursor() as cursor,
+    ):
+        for table, where in ordered:
+            if table in existing:
+                cursor.execute(f"DELETE FROM {table} WHERE {where}", [tenant.pk])
+        cursor.execute("DELETE FROM calls_tenant WHERE id = %s", [tenant.pk])
+
+
+def print_sizes(title: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(f"== {title} ==")
+    for table, rows, size in table_sizes():
+        print(f"{table:32} {rows:>12,} rows  {size:>10}")
+    print()
+
+
+# --- Main -----------------------------------------------------------------------------------
+
+
+def bench_api(args: argparse.Namespace) -> dict[str, Any]:
+    from calls.keys import create_api_key
+    from calls.models import Call, Tenant
+
+    drop_tenant(API_TENANT)
+    tenant = Tenant.objects.create(name="Bench ingest", slug=API_TENANT, timezone="Europe/Berlin")
+    _, key = create_api_key(tenant=tenant, name="bench")
+
+    print(f"building {args.calls:,} documents …", file=sys.stderr)
+    documents = make_documents(args.calls, lead_share=args.lead_share)
+    bodies = [
+        json.dumps({"calls": documents[i : i + args.batch]}).encode()
+        for i in range(0, len(documents), args.batch)
+    ]
+    warmup = json.dumps({"calls": make_documents(20, seed=99)}).encode()
+    size_mb = sum(len(b) for b in bodies) / 1e6
+
+    port = args.port or free_port()
+    server = start_server(args.workers, port)
+    try:
+        post_batches(port, key, [warmup] * args.workers, args.workers)
+        print(f"posting {len(bodies)} batches of {args.batch} …", file=sys.stderr)
+        seconds, latencies, totals = post_batches(port, key, bodies, args.clients)
+        print("posting the same batches again …", file=sys.stderr)
+        re_seconds, re_latencies, re_totals = post_batches(port, key, bodies, args.clients)
+    finally:
+        stop_server(server)
+
+    stored = Call.objects.filter(tenant=tenant).count()
+    rate = args.calls / seconds
+    result = {
+        "calls": args.calls,
+        "seconds": seconds,
+        "rate": rate,
+        "resend_rate": args.calls / re_seconds,
+        "ok": rate >= API_BAR_CALLS_PER_S,
+    }
+    lat = percentiles(latencies)
+    re_lat = percentiles(re_latencies)
+    print("== (a) POST /api/v1/calls ==")
+    print(
+        f"workers {args.workers} (gunicorn sync), clients {args.clients}, batch {args.batch}, "
+        f"{args.calls:,} documents ({size_mb:,.1f} MB JSON; 10 turns, 6 latencies, 3 variables, "
+        f"1 action each; {args.lead_share:.0%} with a lead object)"
+    )
+    print(
+        f"new calls:  {seconds:8.1f} s  {rate:8,.0f} calls/s   "
+        f"batch p50 {lat['p50']:,.0f} ms  p95 {lat['p95']:,.0f} ms   {totals}"
+    )
+    print(
+        f"resend:     {re_seconds:8.1f} s  {args.calls / re_seconds:8,.0f} calls/s   "
+        f"batch p50 {re_lat['p50']:,.0f} ms  p95 {re_lat['p95']:,.0f} ms   {re_totals}"
+    )
+    print(f"stored:     {stored:,} calls in tenant {API_TENANT}")
+    print(
+        f"bar:        >= {API_BAR_CALLS_PER_S:,.0f} calls/s  → {'PASS' if result['ok'] else 'FAIL'}"
+    )
+    print()
+    return result
+
+
+def bench_seed(args: argparse.Namespace) -> dict[str, Any]:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from calls.models import Tenant
+
+    drop_tenant(SEED_TENANT)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(f"seed_demo: {args.seed_calls:,} calls …", file=sys.stderr)
+    started = time.perf_counter()
+    call_command(
+        "seed_demo",
+        tenant=SEED_TENANT,
+        calls=args.seed_calls,
+        days=365,
+        seed=args.seed,
+        timezone="Europe/Berlin",
+        verbosity=1,
+    )
+    seconds = time.perf_counter() - started
+    tenant = Tenant.objects.get(slug=SEED_TENANT)
+    with connection.cursor() as cursor:
+        counts = {}
+        for label, sql in (
+            ("calls", "SELECT count(*) FROM calls_call WHERE tenant_id = %s"),
+            ("latency samples", "SELECT count(*) FROM calls_latencysample WHERE tenant_id = %s"),
+            ("events", "SELECT count(*) FROM calls_activityevent WHERE tenant_id = %s"),
+            (
+                "transcript turns",
+                "SELECT count(*) FROM calls_transcriptturn t JOIN calls_call c "
+                "ON c.id = t.call_id WHERE c.tenant_id = %s",
+            ),
+        ):
+            cursor.execute(sql, [tenant.pk])
+            counts[label] = cursor.fetchone()[0]
+    rate = args.seed_calls / seconds
+    projected = 1_000_000 / rate
+    ok = projected < SEED_BAR_SECONDS_PER_MILLION
+    print("== (b) seed_demo ==")
+    print(
+        f"{args.seed_calls:,} calls in {seconds:,.1f} s = {rate:,.0f} calls/s "
+        f"(1,000,000 calls ≈ {projected / 60:,.1f} min)"
+    )
+    print("rows:       " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print(f"bar:        1,000,000 calls < 15 min → {'PASS' if ok else 'FAIL'}")
+    print_sizes("data size after seed_demo (calls_* tables, all tenants)")
+    if not args.keep:
+        print(f"removing tenant {SEED_TENANT} …", file=sys.stderr)
+        drop_tenant(SEED_TENANT)
+    return {"calls": args.seed_calls, "seconds": seconds, "rate": rate, "ok": ok}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=20_000, help="API documents (20,000).")
+    parser.add_argument("--batch", type=int, default=500, help="Documents per request (500).")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2).")
+    parser.add_argument("--clients", type=int, default=0, help="Concurrent clients (= workers).")
+    parser.add_argument(
+        "--lead-share", type=float, default=0.0, help="Share of documents with a lead (0)."
+    )
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed-calls", type=int, default=1_000_000, help="seed_demo calls (1M).")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="Keep the seed_demo tenant.")
+    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--skip-seed", action="store_true")
+    args = parser.parse_args()
+    args.clients = args.clients or args.workers
+
+    setup_django(bench_database_url())
+    ensure_database()
+    print_machine_info("ingestion benchmark")
+
+    results = {}
+    if not args.skip_api:
+        results["api"] = bench_api(args)
+    if not args.skip_seed:
+        results["seed"] = bench_seed(args)
+    if "api" in results:
+        print_sizes("data size after the API run (calls_* tables, all tenants)")
+    if not all(r["ok"] for r in results.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
