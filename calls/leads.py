@@ -184,9 +184,7 @@ def apply_lead(
                 call,
             )
         )
-    return LeadResult(
-        lead=lead, created=created, changed=changed, events=events, instants=instants
-    )
+    return LeadResult(lead=lead, created=created, changed=changed, events=events, instants=instants)
 
 
 def _stamps(lead: Lead) -> tuple[datetime | None, ...]:

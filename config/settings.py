@@ -10,11 +10,13 @@ in-process. Production differs only by environment variables:
   local-memory cache.
 - ``ALLOWED_HOSTS``: comma-separated; default ``127.0.0.1,localhost`` in DEBUG.
 - ``MAX_REQUEST_BODY_BYTES``: largest accepted API request body (default 20 MiB).
+- ``READ_API_RATE``: read requests allowed per tenant (default ``600/min``; ``off`` disables).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -144,6 +146,13 @@ MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 MAX_CALLS_PER_BATCH = 1000
 
+# Per-tenant budget of read requests (``<n>/<s|min|hour|day>``, or ``off``).
+READ_API_RATE = os.environ.get("READ_API_RATE", "").strip() or "600/min"
+if not re.fullmatch(r"off|\d+/(s|sec|m|min|h|hour|d|day)", READ_API_RATE):
+    raise ImproperlyConfigured(
+        f"READ_API_RATE must look like 600/min (or be 'off'), got {READ_API_RATE!r}"
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["calls.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["calls.api.authentication.HasTenantApiKey"],
@@ -152,6 +161,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "calls.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["calls.api.throttling.TenantReadThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"read_api": None if READ_API_RATE == "off" else READ_API_RATE},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -159,6 +170,18 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Call log and call analytics for AI voice agents.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its UI are public (they hold no tenant data); every operation in them
+    # still needs a key.
+    "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "calls.enums.CallStatus",
+        "LeadStatusEnum": "calls.enums.LeadStatus",
+        "SentimentEnum": "calls.enums.Sentiment",
+        "TurnRoleEnum": "calls.enums.TurnRole",
+        "ProviderTypeEnum": "calls.enums.ProviderType",
+        "ErrorServiceEnum": "calls.enums.ErrorService",
+        "ErrorLevelEnum": "calls.enums.ErrorLevel",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

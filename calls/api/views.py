@@ -15,6 +15,8 @@ from rest_framework.views import APIView
 
 from calls.api.errors import InvalidRequest, error_body
 from calls.api.mixins import TenantAPIView
+from calls.api.native import LIST_SCHEMA, NativeCallView, call_list_response
+from calls.api.serializers import PlatformErrorSerializer
 from calls.documents import LeadIn, format_errors
 from calls.leads import lead_upsert
 from calls.models import Tenant
@@ -26,18 +28,7 @@ from calls.webhooks import (
     webhook_to_document,
 )
 
-ERROR_ITEM = inline_serializer(
-    "ErrorItem",
-    {
-        "index": serializers.IntegerField(required=False),
-        "field": serializers.CharField(),
-        "message": serializers.CharField(),
-    },
-)
-PLATFORM_ERROR = inline_serializer(
-    "PlatformError",
-    {"detail": serializers.CharField(), "errors": ERROR_ITEM.__class__(many=True, required=False)},
-)
+PLATFORM_ERROR = PlatformErrorSerializer
 INGEST_RESULT = inline_serializer(
     "IngestResult",
     {
@@ -101,8 +92,13 @@ def _ingest(tenant: Tenant, documents: list[Any]) -> Response:
     return Response({"results": results, **counts}, status=code)
 
 
-class CallCollectionView(TenantAPIView):
-    """``/api/v1/calls``: POST ingests call documents."""
+class CallCollectionView(NativeCallView):
+    """``/api/v1/calls``: GET lists calls (cursor-paginated, filtered), POST ingests call
+    documents."""
+
+    @LIST_SCHEMA
+    def get(self, request: Request) -> Response:
+        return call_list_response(self, request)
 
     @extend_schema(
         operation_id="calls_ingest",
