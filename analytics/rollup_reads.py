@@ -205,6 +205,15 @@ def latency_rows(*, tenant: Tenant, split: Split) -> list[dict[str, Any]]:
     )
 
 
+def latency_histograms(*, tenant: Tenant, split: Split) -> list[tuple[Any, ...]]:
+    """``(day, provider type, provider name, histogram)`` of every rolled day."""
+    return list(
+        LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
+        .order_by()
+        .values_list("day", "provider_type", "provider_name", "histogram")
+    )
+
+
 def _whole_months(days: Sequence[date]) -> tuple[list[date], list[date]]:
     """``days`` as the first days of the calendar months they cover entirely, and the rest."""
     present = set(days)

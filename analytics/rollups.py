@@ -13,11 +13,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Count, IntegerField, Sum, Value, When
-from django.db.models.functions import Ceil, Ln, TruncHour
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from analytics.facts import _call_aggregates as call_aggregates
+from analytics.facts import call_aggregates
 from analytics.models import (
     ActionDayRollup,
     CallDayRollup,
@@ -27,7 +27,7 @@ from analytics.models import (
     LeadDayRollup,
     RollupDay,
 )
-from analytics.sketch import LOG_GAMMA, Sketch
+from analytics.sketch import Sketch, sketch_samples
 from analytics.windows import Window, date_window, hour_starts, local_date
 from calls.models import Call, ExecutedAction, LatencySample, Lead, Tenant, TranscriptTurn
 
@@ -256,25 +256,7 @@ def _latency_rows(tenant: Tenant, day: date, window: Window) -> list[LatencyDayR
             samples=Count("pk"), latency_sum=Sum("latency_ms"), calls=Count("call", distinct=True)
         )
     }
-    sketches: dict[tuple[str, str], Sketch] = {key: Sketch() for key in totals}
-    # Bucketed in SQL: a day holds up to a few hundred thousand samples, a few hundred buckets.
-    bucketed = (
-        samples.annotate(
-            bucket=Case(
-                When(latency_ms__lte=0, then=Value(None)),
-                default=Ceil(Ln("latency_ms") / Value(LOG_GAMMA)),
-                output_field=IntegerField(),
-            )
-        )
-        .values("provider_type", "provider_name", "bucket")
-        .annotate(n=Count("pk"))
-    )
-    for row in bucketed:
-        sketch = sketches[(row["provider_type"], row["provider_name"])]
-        if row["bucket"] is None:
-            sketch.zero += row["n"]
-        else:
-            sketch.counts[int(row["bucket"])] = row["n"]
+    sketches = sketch_samples(samples)
     return [
         LatencyDayRollup(
             tenant=tenant,
@@ -284,7 +266,7 @@ def _latency_rows(tenant: Tenant, day: date, window: Window) -> list[LatencyDayR
             samples=row["samples"],
             latency_sum=float(row["latency_sum"] or 0.0),
             calls=row["calls"],
-            histogram=sketches[key].to_dense(),
+            histogram=sketches.get(key, Sketch()).to_dense(),
         )
         for key, row in totals.items()
     ]

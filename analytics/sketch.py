@@ -15,6 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
+from django.db.models.functions import Ceil, Ln
+
 RELATIVE_ACCURACY = 0.01
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 LOG_GAMMA = math.log(GAMMA)
@@ -109,3 +112,29 @@ class Sketch:
             first, second = value_at(low), value_at(high)
             result.append(first + (second - first) * (position - low))
         return tuple(result)
+
+
+def sketch_samples(samples: QuerySet[Any]) -> dict[tuple[str, str], Sketch]:
+    """Histograms of a queryset of latency samples per ``(provider type, provider name)``,
+    bucketed in SQL (a day holds up to a few hundred thousand samples, a few hundred buckets)."""
+    sketches: dict[tuple[str, str], Sketch] = {}
+    rows = (
+        samples.annotate(
+            bucket=Case(
+                When(latency_ms__lte=0, then=Value(None)),
+                default=Ceil(Ln("latency_ms") / Value(LOG_GAMMA)),
+                output_field=IntegerField(),
+            )
+        )
+        .values("provider_type", "provider_name", "bucket")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in rows:
+        sketch = sketches.setdefault((row["provider_type"], row["provider_name"]), Sketch())
+        if row["bucket"] is None:
+            sketch.zero += row["n"]
+        else:
+            bucket = int(row["bucket"])
+            sketch.counts[bucket] = sketch.counts.get(bucket, 0) + row["n"]
+    return sketches

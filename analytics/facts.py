@@ -1,0 +1,673 @@
+"""Facts: additive aggregates per tenant-local day (or hour), computed here from raw rows.
+
+This module is the only place analytics reads call, lead and latency rows in bulk (and, through
+``analytics.rollup_reads``, rollup rows). Each function
+takes a tenant, a half-open window, the zone whose calendar defines the days, and filters, and
+returns counts and sums keyed by local day (plus the requested dimensions). Everything in a fact is
+additive: facts of two windows, or of raw days and precomputed days, merge by addition. The query
+layer (``analytics.queries``) only ever combines facts, so a second source of the same facts
+(rollups for clean whole days) can stand in for raw rows day by day without changing an answer.
+
+Percentiles are the exception (an order statistic does not add up): ``latency_percentiles``
+computes them over the whole window.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, cast
+
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Case,
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncDate, TruncHour
+
+from analytics import rollup_reads
+from analytics.definitions import COMPLETED, FAILED, HANDOFF, POSITIVE, SUCCESSFUL, percentile_cont
+from analytics.sketch import Sketch, sketch_samples
+from analytics.windows import Window, hour_floor, hour_starts
+from calls.enums import ProviderType
+from calls.models import Call, ExecutedAction, LatencySample, Lead, Tenant, TranscriptTurn
+
+CallDimension = Literal["status", "end_call_reason", "agent", "workflow", "type_of_call", "channel"]
+
+# Dimension name -> Call column.
+_CALL_DIMENSIONS: dict[str, str] = {
+    "status": "status",
+    "end_call_reason": "end_call_reason",
+    "agent": "agent_id",
+    "workflow": "workflow_id",
+    "type_of_call": "type_of_call",
+    "channel": "channel",
+}
+
+LeadStage = Literal["created", "qualified", "demo_booked", "converted"]
+LEAD_STAGES: tuple[LeadStage, ...] = ("created", "qualified", "demo_booked", "converted")
+_STAGE_COLUMN: dict[str, str] = {
+    "created": "created_at",
+    "qualified": "qualified_at",
+    "demo_booked": "demo_booked_at",
+    "converted": "converted_at",
+}
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """Which calls count. ``None`` means no restriction."""
+
+    agent_model_id: str | None = None
+    type_of_call: str | None = None
+    channel: str | None = None
+    # Calls whose lead came from this source.
+    lead_source: str | None = None
+
+    def q(self, prefix: str = "") -> Q:
+        conditions: dict[str, Any] = {}
+        if self.agent_model_id is not None:
+            conditions[f"{prefix}agent__model_id"] = self.agent_model_id
+        if self.type_of_call is not None:
+            conditions[f"{prefix}type_of_call"] = self.type_of_call
+        if self.channel is not None:
+            conditions[f"{prefix}channel"] = self.channel
+        if self.lead_source is not None:
+            conditions[f"{prefix}lead__source"] = self.lead_source
+        return Q(**conditions)
+
+
+NO_CALL_FILTERS = CallFilters()
+
+
+@dataclass(frozen=True)
+class LeadFilters:
+    channel: str | None = None
+    source: str | None = None
+
+    def q(self) -> Q:
+        conditions: dict[str, Any] = {}
+        if self.channel is not None:
+            conditions["channel"] = self.channel
+        if self.source is not None:
+            conditions["source"] = self.source
+        return Q(**conditions)
+
+
+NO_LEAD_FILTERS = LeadFilters()
+
+
+@dataclass(slots=True)
+class CallTotals:
+    """Counts and sums over a set of calls (see ``analytics.definitions``)."""
+
+    calls: int = 0
+    completed: int = 0
+    failed: int = 0
+    successful: int = 0
+    positive: int = 0
+    handoffs: int = 0
+    duration_sum: int = 0
+    duration_count: int = 0
+    tokens_sum: int = 0
+    response_time_sum: float = 0.0
+    response_time_count: int = 0
+    # Transcript turns (only when asked for: it reads another table).
+    turns: int = 0
+
+    def add(self, other: CallTotals) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass(slots=True)
+class LeadTotals:
+    """Leads created in a window, and leads whose stage stamp falls in it."""
+
+    created: int = 0
+    score_sum: int = 0
+    score_count: int = 0
+    qualified: int = 0
+    # Σ estimated_value of the leads counted in ``qualified``.
+    pipeline: Decimal = field(default_factory=Decimal)
+    demo_booked: int = 0
+    converted: int = 0
+
+    def add(self, other: LeadTotals) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass(slots=True)
+class LatencyTotals:
+    samples: int = 0
+    latency_sum: float = 0.0
+    # Distinct calls with samples. Additive across days: a call's samples all carry its start.
+    calls: int = 0
+
+    def add(self, other: LatencyTotals) -> None:
+        self.samples += other.samples
+        self.latency_sum += other.latency_sum
+        self.calls += other.calls
+
+
+def sum_totals(totals: Iterable[Any], into: Any) -> Any:
+    """Adds every item of ``totals`` into ``into`` and returns it."""
+    for item in totals:
+        into.add(item)
+    return into
+
+
+# --- Calls ------------------------------------------------------------------------------------
+
+
+def call_aggregates() -> dict[str, Aggregate]:
+    return {
+        "calls": Count("pk"),
+        "completed": Count("pk", filter=COMPLETED),
+        "failed": Count("pk", filter=FAILED),
+        "successful": Count("pk", filter=SUCCESSFUL),
+        "positive": Count("pk", filter=POSITIVE),
+        "handoffs": Count("pk", filter=HANDOFF),
+        "duration_sum": Sum("duration"),
+        "duration_count": Count("duration"),
+        "tokens_sum": Sum("total_tokens"),
+        "response_time_sum": Sum("response_time_ms"),
+        "response_time_count": Count("response_time_ms"),
+    }
+
+
+def _totals(row: dict[str, Any]) -> CallTotals:
+    return CallTotals(
+        calls=row["calls"],
+        completed=row["completed"],
+        failed=row["failed"],
+        successful=row["successful"],
+        positive=row["positive"],
+        handoffs=row["handoffs"],
+        duration_sum=row["duration_sum"] or 0,
+        duration_count=row["duration_count"],
+        tokens_sum=row["tokens_sum"] or 0,
+        response_time_sum=float(row["response_time_sum"] or 0.0),
+        response_time_count=row["response_time_count"],
+    )
+
+
+def _calls_in(tenant: Tenant, window: Window, filters: CallFilters) -> QuerySet[Call]:
+    return (
+        Call.objects.filter(tenant=tenant, start_time__gte=window.start, start_time__lt=window.end)
+        .filter(filters.q())
+        .order_by()
+    )
+
+
+def _raw_call_facts(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    filters: CallFilters = NO_CALL_FILTERS,
+    by: Sequence[CallDimension] = (),
+    with_turns: bool = False,
+) -> dict[tuple[Any, ...], CallTotals]:
+    """Call totals of the calls started in ``window``, keyed by ``(local day, *by values)``.
+
+    ``by`` names dimensions (``status``, ``end_call_reason``, ``agent`` (id), ``workflow`` (id),
+    ``type_of_call``, ``channel``). With ``with_turns`` the totals also count transcript turns.
+    """
+    columns = [_CALL_DIMENSIONS[d] for d in by]
+    rows = (
+        _calls_in(tenant, window, filters)
+        .annotate(day=TruncDate("start_time", tzinfo=zone))
+        .values("day", *columns)
+        .annotate(**call_aggregates())
+    )
+    facts: dict[tuple[Any, ...], CallTotals] = {
+        (row["day"], *(row[c] for c in columns)): _totals(row) for row in rows
+    }
+    if with_turns:
+        turns = (
+            TranscriptTurn.objects.filter(
+                call__tenant=tenant,
+                call__start_time__gte=window.start,
+                call__start_time__lt=window.end,
+            )
+            .filter(filters.q("call__"))
+            .order_by()
+            .annotate(day=TruncDate("call__start_time", tzinfo=zone))
+            .values("day", *(f"call__{c}" for c in columns))
+            .annotate(turns=Count("pk"))
+        )
+        for row in turns:
+            key = (row["day"], *(row[f"call__{c}"] for c in columns))
+            facts.setdefault(key, CallTotals()).turns += row["turns"]
+    return facts
+
+
+def _raw_call_hour_facts(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    filters: CallFilters = NO_CALL_FILTERS,
+) -> dict[datetime, CallTotals]:
+    """Call totals keyed by the UTC start of each local hour of ``zone``.
+
+    Rows are grouped by UTC hour; in a zone whose hours do not start on UTC hours (India,
+    Nepal, …) by UTC quarter-hour, since every zone's offset is a multiple of 15 minutes; the
+    groups are then folded into local hours on the UTC timeline, so a repeated DST hour stays two
+    buckets.
+    """
+    aligned = all(start.minute == 0 for start in hour_starts(window, zone))
+    queryset = _calls_in(tenant, window, filters).annotate(hour=TruncHour("start_time", tzinfo=UTC))
+    group = ["hour"]
+    if not aligned:
+        queryset = queryset.annotate(
+            quarter=Case(
+                When(start_time__minute__lt=15, then=Value(0)),
+                When(start_time__minute__lt=30, then=Value(1)),
+                When(start_time__minute__lt=45, then=Value(2)),
+                default=Value(3),
+                output_field=IntegerField(),
+            )
+        )
+        group.append("quarter")
+    facts: dict[datetime, CallTotals] = defaultdict(CallTotals)
+    for row in queryset.values(*group).annotate(**call_aggregates()):
+        slot = row["hour"].astimezone(UTC) + timedelta(minutes=15 * row.get("quarter", 0))
+        facts[hour_floor(slot, zone)].add(_totals(row))
+    return dict(facts)
+
+
+def _raw_action_facts(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    filters: CallFilters = NO_CALL_FILTERS,
+) -> dict[tuple[date, str], int]:
+    """Executed actions of the calls started in ``window``, counted by ``(local day, name)``."""
+    rows = (
+        ExecutedAction.objects.filter(
+            call__tenant=tenant,
+            call__start_time__gte=window.start,
+            call__start_time__lt=window.end,
+        )
+        .filter(filters.q("call__"))
+        .order_by()
+        .annotate(day=TruncDate("call__start_time", tzinfo=zone))
+        .values("day", "name")
+        .annotate(n=Count("pk"))
+    )
+    return {(row["day"], row["name"]): row["n"] for row in rows}
+
+
+# --- Leads ------------------------------------------------------------------------------------
+
+
+def _raw_lead_facts(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    filters: LeadFilters = NO_LEAD_FILTERS,
+    stages: Sequence[LeadStage] = LEAD_STAGES,
+) -> dict[date, LeadTotals]:
+    """Per local day: leads created in ``window`` (with their score sum), and leads whose
+    qualified / demo-booked / converted stamp falls in it (one query per stage asked for)."""
+    facts: dict[date, LeadTotals] = defaultdict(LeadTotals)
+    for stage in stages:
+        column = _STAGE_COLUMN[stage]
+        aggregates: dict[str, Aggregate] = {"n": Count("pk")}
+        if stage == "created":
+            aggregates.update(score_sum=Sum("score"), score_count=Count("score"))
+        elif stage == "qualified":
+            aggregates.update(pipeline=Sum("estimated_value"))
+        rows = (
+            Lead.objects.filter(
+                tenant=tenant,
+                **{f"{column}__gte": window.start, f"{column}__lt": window.end},
+            )
+            .filter(filters.q())
+            .order_by()
+            .annotate(day=TruncDate(column, tzinfo=zone))
+            .values("day")
+            .annotate(**aggregates)
+        )
+        for row in cast(Iterable[dict[str, Any]], rows):
+            totals = facts[row["day"]]
+            if stage == "created":
+                totals.created += row["n"]
+                totals.score_sum += row["score_sum"] or 0
+                totals.score_count += row["score_count"]
+            elif stage == "qualified":
+                totals.qualified += row["n"]
+                totals.pipeline += Decimal(row["pipeline"] or 0)
+            elif stage == "demo_booked":
+                totals.demo_booked += row["n"]
+            else:
+                totals.converted += row["n"]
+    return dict(facts)
+
+
+# --- Provider latency -------------------------------------------------------------------------
+
+
+def _samples_in(tenant: Tenant, window: Window) -> QuerySet[LatencySample]:
+    # Naming every provider type (ingestion accepts no other) lets PostgreSQL range-scan the
+    # (tenant, provider_type, start_time) index once per type instead of reading the table.
+    return LatencySample.objects.filter(
+        tenant=tenant,
+        provider_type__in=ProviderType.values,
+        start_time__gte=window.start,
+        start_time__lt=window.end,
+    ).order_by()
+
+
+def _raw_latency_facts(
+    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, with_calls: bool = True
+) -> dict[tuple[date, str, str], LatencyTotals]:
+    """Latency samples of calls started in ``window``, by ``(local day, provider type, name)``.
+
+    Without ``with_calls`` the distinct-call counts are left at 0: counting distinct calls makes
+    the database sort every sample, and averages do not need it.
+    """
+    aggregates: dict[str, Aggregate] = {
+        "samples": Count("pk"),
+        "latency_sum": Sum("latency_ms"),
+    }
+    if with_calls:
+        aggregates["calls"] = Count("call", distinct=True)
+    rows = (
+        _samples_in(tenant, window)
+        .annotate(day=TruncDate("start_time", tzinfo=zone))
+        .values("day", "provider_type", "provider_name")
+        .annotate(**aggregates)
+    )
+    return {
+        (row["day"], row["provider_type"], row["provider_name"]): LatencyTotals(
+            samples=row["samples"],
+            latency_sum=float(row["latency_sum"]),
+            calls=row.get("calls", 0),
+        )
+        for row in cast(Iterable[dict[str, Any]], rows)
+    }
+
+
+class PercentilesCont(Aggregate):
+    """PostgreSQL ``percentile_cont(ARRAY[...]) WITHIN GROUP (ORDER BY x)``: one sort, several
+    fractions. The fractions are floats chosen by Callscope, inlined as literals."""
+
+    function = "PERCENTILE_CONT"
+    template = (
+        "%(function)s(ARRAY[%(fractions)s]::float8[]) WITHIN GROUP (ORDER BY %(expressions)s)"
+    )
+
+    def __init__(self, expression: str, fractions: Sequence[float]) -> None:
+        literal = ", ".join(repr(float(f)) for f in fractions)
+        super().__init__(F(expression), fractions=literal, output_field=FloatField())
+
+    def convert_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        # The array arrives as a Python list; FloatField's converter must not touch it.
+        return value
+
+
+def _raw_latency_percentiles(
+    *, tenant: Tenant, window: Window, fractions: Sequence[float]
+) -> dict[tuple[str, str], tuple[float, ...]]:
+    """Exact percentiles (``percentile_cont``) of the latency samples of calls started in
+    ``window``, per ``(provider type, provider name)``.
+
+    On PostgreSQL computed in SQL; elsewhere the samples are fetched and the same definition is
+    applied in Python (``analytics.definitions.percentile_cont``).
+    """
+    samples = _samples_in(tenant, window)
+    if connection.vendor == "postgresql":
+        rows = samples.values("provider_type", "provider_name").annotate(
+            p=PercentilesCont("latency_ms", fractions)
+        )
+        return {(r["provider_type"], r["provider_name"]): tuple(r["p"]) for r in rows}
+    grouped: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for provider_type, provider_name, latency in samples.values_list(
+        "provider_type", "provider_name", "latency_ms"
+    ):
+        grouped[(provider_type, provider_name)].append(latency)
+    result = {}
+    for key, values in grouped.items():
+        values.sort()
+        result[key] = tuple(percentile_cont(values, f) or 0.0 for f in fractions)
+    return result
+
+
+def _raw_latency_percentiles_by_day(
+    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, fractions: Sequence[float]
+) -> dict[tuple[date, str, str], tuple[float | None, ...]]:
+    """Percentiles (``percentile_cont``) of the latency samples of the calls started on each local
+    day of ``window``, keyed by ``(local day, provider type, provider name)``."""
+    samples = _samples_in(tenant, window).annotate(day=TruncDate("start_time", tzinfo=zone))
+    if connection.vendor == "postgresql":
+        rows = samples.values("day", "provider_type", "provider_name").annotate(
+            p=PercentilesCont("latency_ms", fractions)
+        )
+        return {(r["day"], r["provider_type"], r["provider_name"]): tuple(r["p"]) for r in rows}
+    grouped: dict[tuple[date, str, str], list[float]] = defaultdict(list)
+    for day, provider_type, provider_name, latency in samples.values_list(
+        "day", "provider_type", "provider_name", "latency_ms"
+    ):
+        grouped[(day, provider_type, provider_name)].append(latency)
+    result: dict[tuple[date, str, str], tuple[float | None, ...]] = {}
+    for key, values in grouped.items():
+        values.sort()
+        result[key] = tuple(percentile_cont(values, f) for f in fractions)
+    return result
+
+
+# --- Row sources: rollups for clean whole days, raw rows for the rest -------------------------
+#
+# Each public facts function cuts its window with ``split_window``: whole tenant-local days that
+# are rolled up and clean come from rollup rows, every other piece (dirty or never-rolled days,
+# partial days at the edges, any window in a zone other than the tenant's) from the raw
+# functions above. Facts are keyed by day (or hour), so the two sources never overlap and their
+# facts add up.
+
+
+def _add_into(target: dict[Any, Any], facts: dict[Any, Any], factory: Any) -> None:
+    for key, totals in facts.items():
+        target.setdefault(key, factory()).add(totals)
+
+
+def call_facts(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    filters: CallFilters = NO_CALL_FILTERS,
+    by: Sequence[CallDimension] = (),
+    with_turns: bool = False,
+) -> dict[tuple[Any, ...], CallTotals]:
+    """Call totals of the calls started in ``window``, keyed by ``(local day, *by values)``.
+
+    ``by`` names dimensions (``status``, ``end_call_reason``, ``agent`` (id), ``workflow`` (id),
+    ``type_of_call``, ``channel``). With ``with_turns`` the totals also count transcript turns.
+    """
+    split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
+    facts: dict[tuple[Any, ...], CallTotals] = {}
+    for piece in split.raw:
+        raw = _raw_call_facts(
+            tenant=tenant, window=piece, zone=zone, filters=filters, by=by, with_turns=with_turns
+        )
+        _add_into(facts, raw, CallTotals)
+    if split.days:
+        columns = [rollup_reads.CALL_DIMENSION_COLUMNS[d] for d in by]
+        for row in rollup_reads.call_rows(tenant=tenant, split=split, filters=filters, by=by):
+            totals = _totals(row)
+            if with_turns:
+                totals.turns = row["turns"]
+            key = (row["day"], *(row[c] for c in columns))
+            facts.setdefault(key, CallTotals()).add(totals)
+    return facts
+
+
+def call_hour_facts(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    filters: CallFilters = NO_CALL_FILTERS,
+) -> dict[datetime, CallTotals]:
+    """Call totals keyed by the UTC start of each local hour of ``zone`` (see
+    ``_raw_call_hour_facts``). Hour rollups exist per UTC hour, so they serve zones whose hours
+    start on UTC hours and unfiltered requests."""
+    usable = filters == NO_CALL_FILTERS and all(
+        start.minute == 0 for start in hour_starts(window, zone)
+    )
+    split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone, usable=usable)
+    facts: dict[datetime, CallTotals] = {}
+    for piece in split.raw:
+        raw = _raw_call_hour_facts(tenant=tenant, window=piece, zone=zone, filters=filters)
+        _add_into(facts, raw, CallTotals)
+    if split.days:
+        for row in rollup_reads.hour_rows(tenant=tenant, split=split):
+            key = hour_floor(row["hour"].astimezone(UTC), zone)
+            facts.setdefault(key, CallTotals()).add(_totals(row))
+    return facts
+
+
+def action_facts(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    filters: CallFilters = NO_CALL_FILTERS,
+) -> dict[tuple[date, str], int]:
+    """Executed actions of the calls started in ``window``, counted by ``(local day, name)``."""
+    usable = filters.channel is None and filters.lead_source is None
+    split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone, usable=usable)
+    facts: dict[tuple[date, str], int] = defaultdict(int)
+    for piece in split.raw:
+        for key, n in _raw_action_facts(
+            tenant=tenant, window=piece, zone=zone, filters=filters
+        ).items():
+            facts[key] += n
+    if split.days:
+        for row in rollup_reads.action_rows(tenant=tenant, split=split, filters=filters):
+            facts[(row["day"], row["name"])] += row["n"]
+    return dict(facts)
+
+
+def lead_facts(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    filters: LeadFilters = NO_LEAD_FILTERS,
+    stages: Sequence[LeadStage] = LEAD_STAGES,
+) -> dict[date, LeadTotals]:
+    """Per local day: leads created in ``window`` (with their score sum), and leads whose
+    qualified / demo-booked / converted stamp falls in it."""
+    split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
+    facts: dict[date, LeadTotals] = {}
+    for piece in split.raw:
+        raw = _raw_lead_facts(
+            tenant=tenant, window=piece, zone=zone, filters=filters, stages=stages
+        )
+        _add_into(facts, raw, LeadTotals)
+    if split.days:
+        for row in rollup_reads.lead_rows(
+            tenant=tenant, split=split, filters=filters, stages=stages
+        ):
+            totals = facts.setdefault(row["day"], LeadTotals())
+            stage = row["stage"]
+            if stage == "created":
+                totals.created += row["n"]
+                totals.score_sum += row["score_sum"] or 0
+                totals.score_count += row["score_count"] or 0
+            elif stage == "qualified":
+                totals.qualified += row["n"]
+                totals.pipeline += Decimal(row["pipeline"] or 0)
+            elif stage == "demo_booked":
+                totals.demo_booked += row["n"]
+            else:
+                totals.converted += row["n"]
+    return facts
+
+
+def latency_facts(
+    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, with_calls: bool = True
+) -> dict[tuple[date, str, str], LatencyTotals]:
+    """Latency samples of calls started in ``window``, by ``(local day, provider type, name)``
+    (distinct-call counts only ``with_calls``; see ``_raw_latency_facts``)."""
+    split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
+    facts: dict[tuple[date, str, str], LatencyTotals] = {}
+    for piece in split.raw:
+        raw = _raw_latency_facts(tenant=tenant, window=piece, zone=zone, with_calls=with_calls)
+        _add_into(facts, raw, LatencyTotals)
+    if split.days:
+        for row in rollup_reads.latency_rows(tenant=tenant, split=split):
+            key = (row["day"], row["provider_type"], row["provider_name"])
+            facts.setdefault(key, LatencyTotals()).add(
+                LatencyTotals(
+                    samples=row["samples"],
+                    latency_sum=row["latency_sum"],
+                    calls=row["calls"] if with_calls else 0,
+                )
+            )
+    return facts
+
+
+def latency_percentiles(
+    *, tenant: Tenant, window: Window, fractions: Sequence[float]
+) -> dict[tuple[str, str], tuple[float, ...]]:
+    """Percentiles of the latency samples of calls started in ``window``, per ``(provider type,
+    provider name)``: exact (``percentile_cont``) from raw rows; within 1% relative error when
+    rolled-up days take part (their log-bucket histograms, merged with the raw pieces')."""
+    split = rollup_reads.split_window(tenant=tenant, window=window, zone=tenant.zone)
+    if not split.days:
+        return _raw_latency_percentiles(tenant=tenant, window=window, fractions=fractions)
+    sketches = rollup_reads.latency_sketches(tenant=tenant, split=split)
+    for piece in split.raw:
+        for key, sketch in sketch_samples(_samples_in(tenant, piece)).items():
+            sketches.setdefault(key, Sketch()).merge(sketch)
+    return {
+        key: tuple(q if q is not None else 0.0 for q in sketch.quantiles(fractions))
+        for key, sketch in sketches.items()
+        if sketch.count
+    }
+
+
+def latency_percentiles_by_day(
+    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, fractions: Sequence[float]
+) -> dict[tuple[date, str, str], tuple[float | None, ...]]:
+    """Percentiles of the latency samples of the calls started on each local day of ``window``,
+    keyed by ``(local day, provider type, provider name)``; rolled-up days from their
+    histograms (within 1%), the rest exact."""
+    split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
+    result: dict[tuple[date, str, str], tuple[float | None, ...]] = {}
+    for piece in split.raw:
+        result.update(
+            _raw_latency_percentiles_by_day(
+                tenant=tenant, window=piece, zone=zone, fractions=fractions
+            )
+        )
+    if split.days:
+        for day, provider_type, provider_name, histogram in rollup_reads.latency_histograms(
+            tenant=tenant, split=split
+        ):
+            sketch = Sketch()
+            sketch.merge_dense([histogram])
+            if sketch.count:
+                result[(day, provider_type, provider_name)] = sketch.quantiles(fractions)
+    return result
