@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db.models import Q, Sum
 
 from analytics.models import (
@@ -105,7 +106,8 @@ def split_window(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, usable: bool = True
 ) -> Split:
     """Which whole days of ``window`` come from rollups, and the raw windows for the rest."""
-    if not usable or not _rollups_enabled.get() or zone.key != tenant.timezone:
+    enabled = settings.ANALYTICS_USE_ROLLUPS and _rollups_enabled.get()
+    if not usable or not enabled or zone.key != tenant.timezone:
         return Split((), (window,))
     if window.end <= window.start:
         return Split((), ())

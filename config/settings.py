@@ -10,6 +10,7 @@ in-process. Production differs only by environment variables:
   local-memory cache.
 - ``ALLOWED_HOSTS``: comma-separated; default ``127.0.0.1,localhost`` in DEBUG.
 - ``MAX_REQUEST_BODY_BYTES``: largest accepted API request body (default 20 MiB).
+- ``ANALYTICS_USE_ROLLUPS``: read clean days from rollups (default on).
 - ``READ_API_RATE``: read requests allowed per tenant (default ``600/min``; ``off`` disables).
 """
 
@@ -206,6 +207,10 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Domain ---------------------------------------------------------------------------------
+
+# Analytics read clean rolled-up days from rollups; off computes everything from raw rows (the
+# reference the rollups are checked against, and an operator's switch).
+ANALYTICS_USE_ROLLUPS = env_bool("ANALYTICS_USE_ROLLUPS", True)
 
 # A call still "in progress" after this long is treated as stale, not active.
 ACTIVE_CALL_STALE_AFTER_SECONDS = env_int("ACTIVE_CALL_STALE_AFTER_SECONDS", 2 * 60 * 60)

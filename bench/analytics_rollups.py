@@ -1,0 +1,294 @@
+"""Analytics from rollups against analytics from raw rows, on PostgreSQL, over HTTP.
+
+    .venv/bin/python bench/analytics_rollups.py [--calls N] [--repeat R] [--raw-repeat R]
+
+1. Loads ``--calls`` demo calls over 365 days into the ``bench`` tenant (``bench.common``; runs
+   ``VACUUM ANALYZE`` after loading).
+2. Rebuilds every rollup of the tenant and times it (total, per day, and per million calls), and
+   prints the rollup tables' size per million calls.
+3. Times rolling one tenant-day of 30,000 calls (tenant ``bench-day``).
+4. Starts two gunicorn servers on this database, one with ``ANALYTICS_USE_ROLLUPS=1`` and one
+   with it off, and prints p50/p95 of every analytics endpoint for 7/30/120/365-day windows
+   ending now from each, and their ratio.
+5. Times the admin dashboard's server-side build for the same windows (rollups on).
+
+``--calls 10000000`` runs the 10M variant (it loads for about an hour on two cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    ROOT,
+    bench_database_url,
+    ensure_database,
+    ensure_loaded,
+    percentiles,
+    print_machine_info,
+    setup_django,
+)
+
+WINDOWS = (7, 30, 120, 365)
+PORTS = {"rollups": 8701, "raw": 8702}
+
+
+def rebuild(tenant: object) -> tuple[float, int]:
+    from analytics import rollups
+    from analytics.windows import date_range, local_date
+    from calls.models import Call
+
+    zone = tenant.zone  # type: ignore[attr-defined]
+    times = (
+        Call.objects.filter(tenant=tenant)
+        .order_by("start_time")
+        .values_list("start_time", flat=True)
+    )
+    first, last = local_date(times.first(), zone), local_date(times.last(), zone)
+    days = list(date_range(first, last))
+    started = time.perf_counter()
+    for day in days:
+        rollups.roll_day(tenant_id=tenant.pk, day=day)  # type: ignore[attr-defined]
+    return time.perf_counter() - started, len(days)
+
+
+def rollup_sizes() -> list[tuple[str, int, int]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, n_live_tup, pg_total_relation_size(relid) FROM pg_stat_user_tables "
+            "WHERE relname LIKE 'analytics_%%' ORDER BY relname"
+        )
+        return list(cursor.fetchall())
+
+
+def busy_day() -> float:
+    """Median seconds to roll one tenant-day holding 30,000 calls."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from analytics import rollups
+    from analytics.windows import local_date
+    from calls.models import Call, Tenant
+
+    tenant = Tenant.objects.filter(slug="bench-day").first()
+    if tenant is None or Call.objects.filter(tenant=tenant).count() < 30_000:
+        call_command(
+            "seed_demo",
+            tenant="bench-day",
+            calls=30_000,
+            days=1,
+            seed=7,
+            timezone="UTC",
+            verbosity=0,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+        tenant = Tenant.objects.get(slug="bench-day")
+    start = Call.objects.filter(tenant=tenant).order_by("start_time").first().start_time
+    day = local_date(start, tenant.zone)
+    count = Call.objects.filter(tenant=tenant, start_time__date=day).count()
+    samples = []
+    for _ in range(3):
+        began = time.perf_counter()
+        rollups.roll_day(tenant_id=tenant.pk, day=day)
+        samples.append(time.perf_counter() - began)
+    print(f"busiest bench-day day {day}: {count:,} calls")
+    return sorted(samples)[1]
+
+
+def start_server(name: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_database_url(),
+        "DEBUG": "0",
+        "SECRET_KEY": "bench",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "READ_API_RATE": "off",
+        "LOG_LEVEL": "WARNING",
+        "ANALYTICS_USE_ROLLUPS": "1" if name == "rollups" else "0",
+    }
+    process = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "--timeout",
+            "300",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/api/schema/")
+            connection.getresponse().read()
+            return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit(f"gunicorn on port {port} did not start")
+
+
+def requests_for(days: int, tenant: object) -> list[tuple[str, dict[str, str]]]:
+    from django.utils import timezone
+
+    now = timezone.now()
+    today = now.astimezone(tenant.zone).date()  # type: ignore[attr-defined]
+    after = (now - timedelta(days=days)).isoformat()
+    first = (today - timedelta(days=days - 1)).isoformat()
+    platform = {"started_after": after, "started_before": now.isoformat()}
+    sales = {"startDate": first, "endDate": today.isoformat()}
+    result = []
+    if days <= 120:
+        result.append(("/v2/analytics/", {"from_date": after, "to_date": now.isoformat()}))
+    result += [
+        ("/api/v1/analytics/summary", platform),
+        ("/api/v1/analytics/call-volume", {**platform, "interval": "day"}),
+        ("/api/v1/analytics/workflow-stats", platform),
+        ("/api/v1/analytics/provider-latency", platform),
+        ("/api/v1/analytics/errors", platform),
+        ("/api/v1/analytics/active-calls", {}),
+        (
+            "/api/v1/analytics/overview",
+            {**sales, "granularity": "week", "compareWith": "previous_period"},
+        ),
+        ("/api/v1/analytics/funnel", sales),
+        ("/api/v1/analytics/activity", {**sales, "limit": "20"}),
+    ]
+    if days <= 7:
+        result.append(("/api/v1/analytics/call-volume", {**platform, "interval": "hour"}))
+    return result
+
+
+def time_requests(
+    port: int, key: str, path: str, params: dict[str, str], repeat: int
+) -> list[float]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    url = f"{path}?{urlencode(params)}"
+    headers = {"Authorization": f"Bearer {key}"}
+    samples = []
+    for i in range(repeat + 1):
+        began = time.perf_counter()
+        connection.request("GET", url, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - began
+        if response.status != 200:
+            raise SystemExit(f"{url} -> {response.status}: {body[:300]!r}")
+        if i:  # the first request warms the worker
+            samples.append(elapsed * 1000)
+    json.loads(body)
+    return samples
+
+
+def dashboard_times(tenant: object, repeat: int) -> list[tuple[int, dict[str, float]]]:
+    from django.utils import timezone
+
+    from analytics.dashboard import Scope, build_dashboard
+    from analytics.windows import Window
+
+    rows = []
+    for days in WINDOWS:
+        now = timezone.now()
+        scope = Scope(tenant=tenant, window=Window(now - timedelta(days=days), now))  # type: ignore[arg-type]
+        samples = []
+        for i in range(repeat + 1):
+            began = time.perf_counter()
+            build_dashboard(scope, now=now)
+            if i:
+                samples.append((time.perf_counter() - began) * 1000)
+        rows.append((days, percentiles(samples)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=20, help="timed requests per rollup cell")
+    parser.add_argument("--raw-repeat", type=int, default=5, help="timed requests per raw cell")
+    parser.add_argument(
+        "--skip-rebuild", action="store_true", help="keep the rollups already built"
+    )
+    args = parser.parse_args()
+
+    setup_django(bench_database_url())
+    ensure_database()
+    print_machine_info("analytics: rollups against raw rows")
+    tenant = ensure_loaded(calls=args.calls)
+    from calls.keys import create_api_key
+    from calls.models import Call
+
+    calls = Call.objects.filter(tenant=tenant).count()
+    print(f"data: {calls:,} calls in tenant {tenant.slug!r} ({tenant.timezone})\n")
+
+    if not args.skip_rebuild:
+        seconds, days = rebuild(tenant)
+        per_million = seconds / (calls / 1_000_000)
+        print(
+            f"full rebuild: {days} days in {seconds:.1f} s ({seconds / days * 1000:.0f} ms/day; "
+            f"{per_million:.1f} s per million calls, so about {per_million * 10 / 60:.1f} min "
+            f"for 10,000,000)"
+        )
+    print("rollup tables (all tenants):")
+    total = 0
+    for name, rows, size in rollup_sizes():
+        total += size
+        print(f"  {name:32} {rows:>10,} rows {size / 2**20:>8.1f} MiB")
+    print(f"  per million calls: {total / 2**20 / (calls / 1_000_000):.1f} MiB\n")
+    print(f"rolling one tenant-day of 30,000 calls: {busy_day() * 1000:.0f} ms (median of 3)\n")
+
+    _, key = create_api_key(tenant=tenant, name="bench")
+    servers = {name: start_server(name, port) for name, port in PORTS.items()}
+    try:
+        print(
+            f"{'endpoint':52} {'days':>4} {'rollup p50':>10} {'p95':>7} "
+            f"{'raw p50':>8} {'p95':>7} {'raw/rollup':>10}"
+        )
+        for days in WINDOWS:
+            for path, params in requests_for(days, tenant):
+                rolled = percentiles(
+                    time_requests(PORTS["rollups"], key, path, params, args.repeat)
+                )
+                raw = percentiles(time_requests(PORTS["raw"], key, path, params, args.raw_repeat))
+                label = path.replace("/api/v1/analytics/", "") + (
+                    f" ({params['interval']})" if "interval" in params else ""
+                )
+                print(
+                    f"{label:52} {days:>4} {rolled['p50']:>10.1f} {rolled['p95']:>7.1f} "
+                    f"{raw['p50']:>8.1f} {raw['p95']:>7.1f} "
+                    f"{raw['p95'] / rolled['p95']:>9.1f}x",
+                    flush=True,
+                )
+    finally:
+        for process in servers.values():
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+    print("\nadmin dashboard build (server side, rollups on), ms:")
+    for days, figures in dashboard_times(tenant, repeat=5):
+        print(f"  {days:>3} days: p50 {figures['p50']:.1f}  p95 {figures['p95']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
