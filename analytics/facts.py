@@ -366,7 +366,7 @@ def _raw_lead_facts(
 # --- Provider latency -------------------------------------------------------------------------
 
 
-def _samples_in(tenant: Tenant, window: Window) -> QuerySet[LatencySample]:
+def samples_in(tenant: Tenant, window: Window) -> QuerySet[LatencySample]:
     # Naming every provider type (ingestion accepts no other) lets PostgreSQL range-scan the
     # (tenant, provider_type, start_time) index once per type instead of reading the table.
     return LatencySample.objects.filter(
@@ -392,7 +392,7 @@ def _raw_latency_facts(
     if with_calls:
         aggregates["calls"] = Count("call", distinct=True)
     rows = (
-        _samples_in(tenant, window)
+        samples_in(tenant, window)
         .annotate(day=TruncDate("start_time", tzinfo=zone))
         .values("day", "provider_type", "provider_name")
         .annotate(**aggregates)
@@ -434,7 +434,7 @@ def _raw_latency_percentiles(
     On PostgreSQL computed in SQL; elsewhere the samples are fetched and the same definition is
     applied in Python (``analytics.definitions.percentile_cont``).
     """
-    samples = _samples_in(tenant, window)
+    samples = samples_in(tenant, window)
     if connection.vendor == "postgresql":
         rows = samples.values("provider_type", "provider_name").annotate(
             p=PercentilesCont("latency_ms", fractions)
@@ -457,7 +457,7 @@ def _raw_latency_percentiles_by_day(
 ) -> dict[tuple[date, str, str], tuple[float | None, ...]]:
     """Percentiles (``percentile_cont``) of the latency samples of the calls started on each local
     day of ``window``, keyed by ``(local day, provider type, provider name)``."""
-    samples = _samples_in(tenant, window).annotate(day=TruncDate("start_time", tzinfo=zone))
+    samples = samples_in(tenant, window).annotate(day=TruncDate("start_time", tzinfo=zone))
     if connection.vendor == "postgresql":
         rows = samples.values("day", "provider_type", "provider_name").annotate(
             p=PercentilesCont("latency_ms", fractions)
@@ -639,7 +639,7 @@ def latency_percentiles(
         return _raw_latency_percentiles(tenant=tenant, window=window, fractions=fractions)
     sketches = rollup_reads.latency_sketches(tenant=tenant, split=split)
     for piece in split.raw:
-        for key, sketch in sketch_samples(_samples_in(tenant, piece)).items():
+        for key, sketch in sketch_samples(samples_in(tenant, piece)).items():
             sketches.setdefault(key, Sketch()).merge(sketch)
     return {
         key: tuple(q if q is not None else 0.0 for q in sketch.quantiles(fractions))

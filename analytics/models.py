@@ -73,11 +73,17 @@ class CallMeasures(models.Model):
 
 
 class CallDayRollup(CallMeasures):
-    """Call totals of one tenant-local day, per combination of every dimension the analytics
-    queries group or filter by."""
+    """Call totals of one tenant-local day, per combination of the dimensions of a grouping.
+
+    Each day is stored once per grouping (``analytics.rollups.GROUPINGS``): the full cube of every
+    dimension the analytics queries group or filter by, and smaller groupings summed from it for
+    the common questions, so a year of a common question reads tens of thousands of rows, not
+    the whole cube. Dimensions outside a row's grouping hold their empty value.
+    """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     day = models.DateField()
+    grouping = models.CharField(max_length=16, default="full")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, null=True, db_index=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, null=True, db_index=False)
     type_of_call = models.CharField(max_length=16, blank=True)
@@ -88,7 +94,9 @@ class CallDayRollup(CallMeasures):
 
     class Meta:
         indexes: ClassVar = [
-            # Every rollup read: a tenant's days in a window.
+            # Every rollup read: one grouping of a tenant's days in a window.
+            models.Index(fields=["tenant", "grouping", "day"], name="callrollup_grouping_idx"),
+            # Replacing a range of days.
             models.Index(fields=["tenant", "day"], name="callrollup_tenant_day_idx"),
         ]
 

@@ -62,6 +62,5 @@ class RollupFreshnessAdmin(TenantScopedAdminMixin, ReadOnlyMixin, admin.ModelAdm
                 "tenant_id", "day"
             )
         )
-        for tenant_id, day in pairs:
-            tasks.roll_tenant_day.delay(tenant_id, day.isoformat())
+        tasks.enqueue_rolls(pairs)
         self.message_user(request, f"Queued {len(pairs)} day(s) for rollup.", messages.SUCCESS)

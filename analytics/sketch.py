@@ -114,10 +114,15 @@ class Sketch:
         return tuple(result)
 
 
-def sketch_samples(samples: QuerySet[Any]) -> dict[tuple[str, str], Sketch]:
-    """Histograms of a queryset of latency samples per ``(provider type, provider name)``,
-    bucketed in SQL (a day holds up to a few hundred thousand samples, a few hundred buckets)."""
-    sketches: dict[tuple[str, str], Sketch] = {}
+def sketch_samples(samples: QuerySet[Any], *, by_day: bool = False) -> dict[Any, Sketch]:
+    """Histograms of a queryset of latency samples per ``(provider type, provider name)`` (or
+    per ``(day, provider type, provider name)`` with ``by_day``, for a queryset annotated with
+    ``day``), bucketed in SQL: a day holds up to a few hundred thousand samples, a few hundred
+    buckets."""
+    keys = (
+        ("day", "provider_type", "provider_name") if by_day else ("provider_type", "provider_name")
+    )
+    sketches: dict[Any, Sketch] = {}
     rows = (
         samples.annotate(
             bucket=Case(
@@ -126,12 +131,12 @@ def sketch_samples(samples: QuerySet[Any]) -> dict[tuple[str, str], Sketch]:
                 output_field=IntegerField(),
             )
         )
-        .values("provider_type", "provider_name", "bucket")
+        .values(*keys, "bucket")
         .annotate(n=Count("pk"))
         .order_by()
     )
     for row in rows:
-        sketch = sketches.setdefault((row["provider_type"], row["provider_name"]), Sketch())
+        sketch = sketches.setdefault(tuple(row[k] for k in keys), Sketch())
         if row["bucket"] is None:
             sketch.zero += row["n"]
         else:

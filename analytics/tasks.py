@@ -19,25 +19,29 @@ RECONCILE_DAYS = 3
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def roll_tenant_day(tenant_id: int, day: str) -> bool:
-    """Rebuilds the rollups of one tenant-local day (``day`` in ISO format)."""
-    return rollups.roll_day(tenant_id=tenant_id, day=date.fromisoformat(day))
+def roll_tenant_days(tenant_id: int, first: str, last: str) -> bool:
+    """Rebuilds the rollups of a tenant's local days ``first`` .. ``last`` (ISO dates)."""
+    return rollups.roll_days(
+        tenant_id=tenant_id, first=date.fromisoformat(first), last=date.fromisoformat(last)
+    )
+
+
+def enqueue_rolls(pairs: list[tuple[int, date]]) -> int:
+    """Enqueues rolls of ``(tenant id, day)`` pairs, consecutive days of a tenant in one task."""
+    for tenant_id, first, last in rollups.runs(pairs):
+        roll_tenant_days.delay(tenant_id, first.isoformat(), last.isoformat())
+    return len(pairs)
 
 
 @shared_task(acks_late=True)
 def roll_dirty_days() -> int:
-    """Enqueues a roll for every dirty day (oldest first). Returns how many were enqueued."""
-    pairs = rollups.dirty_days(limit=DIRTY_DAYS_PER_BEAT)
-    for tenant_id, day in pairs:
-        roll_tenant_day.delay(tenant_id, day.isoformat())
-    return len(pairs)
+    """Enqueues rolls of the dirty days (oldest marks first), consecutive days of a tenant in one
+    task. Returns how many days were enqueued."""
+    return enqueue_rolls(rollups.dirty_days(limit=DIRTY_DAYS_PER_BEAT))
 
 
 @shared_task(acks_late=True)
 def reconcile_recent_days() -> int:
     """Re-rolls every tenant's last few local days, whatever their state (nightly safety net for
     anything a dirty mark could have missed, such as rows written by hand)."""
-    pairs = rollups.recent_days(days=RECONCILE_DAYS)
-    for tenant_id, day in pairs:
-        roll_tenant_day.delay(tenant_id, day.isoformat())
-    return len(pairs)
+    return enqueue_rolls(rollups.recent_days(days=RECONCILE_DAYS))

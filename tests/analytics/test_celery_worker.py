@@ -93,7 +93,7 @@ def test_worker_rolls_dirty_days_and_answers_come_from_rollups(worker):
             break
         time.sleep(0.25)
     assert state.rolled_at is not None and state.dirty_since is None
-    assert CallDayRollup.objects.get(tenant=tenant).calls == 3
+    assert CallDayRollup.objects.get(tenant=tenant, grouping="full").calls == 3
     window = date_window(date(2026, 3, 1), date(2026, 3, 3), tenant.zone)
     split = split_window(tenant=tenant, window=window, zone=tenant.zone)
     # Only the rolled day comes from rollups; the days around it were never rolled.

@@ -19,6 +19,7 @@ from analytics.models import (
     LeadDayRollup,
     RollupDay,
 )
+from analytics.rollup_reads import GROUPINGS
 from analytics.sketch import Sketch
 from calls.models import Tenant
 from calls.services import ingest_call_documents
@@ -96,7 +97,7 @@ def test_rolling_clears_dirty_and_writes_every_table(berlin):
     state = RollupDay.objects.get(tenant=berlin, day=date(2026, 3, 2))
     assert state.dirty_since is None and state.rolled_at is not None
     assert state.timezone == "Europe/Berlin"
-    row = CallDayRollup.objects.get(tenant=berlin)
+    row = CallDayRollup.objects.get(tenant=berlin, grouping="full")
     assert (row.calls, row.completed, row.successful, row.duration_sum, row.turns) == (
         2,
         2,
@@ -105,6 +106,11 @@ def test_rolling_clears_dirty_and_writes_every_table(berlin):
         4,
     )
     assert row.lead_source == "chat"
+    # Every smaller grouping sums to the same day totals as the full cube.
+    for grouping in GROUPINGS:
+        rows = CallDayRollup.objects.filter(tenant=berlin, grouping=grouping)
+        assert sum(r.calls for r in rows) == 2, grouping
+        assert sum(r.duration_sum for r in rows) == 120, grouping
     assert ActionDayRollup.objects.get(tenant=berlin).count == 2
     assert sorted(CallHourRollup.objects.values_list("hour", "calls")) == [
         (utc(2026, 3, 2, 10), 1),
@@ -146,7 +152,7 @@ def test_a_roll_interrupted_midway_leaves_the_old_rows_and_the_day_dirty(berlin)
     assert snapshot(berlin) == before
     assert RollupDay.objects.get(day=date(2026, 3, 2)).dirty_since is not None
     rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
-    assert CallDayRollup.objects.get(tenant=berlin).calls == 2
+    assert CallDayRollup.objects.get(tenant=berlin, grouping="full").calls == 2
 
 
 def test_late_call_for_a_rolled_day_marks_it_dirty_again(berlin):
@@ -210,7 +216,7 @@ def test_concurrent_rolls_of_one_day_leave_one_set_of_rows():
         thread.join()
 
     assert errors == []
-    assert CallDayRollup.objects.filter(tenant=tenant).count() == 1
-    assert CallDayRollup.objects.get(tenant=tenant).calls == 5
+    assert CallDayRollup.objects.filter(tenant=tenant, grouping="full").count() == 1
+    assert CallDayRollup.objects.get(tenant=tenant, grouping="full").calls == 5
     assert CallHourRollup.objects.filter(tenant=tenant).count() == 5
     assert RollupDay.objects.filter(tenant=tenant).count() == 1
