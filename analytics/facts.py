@@ -129,8 +129,19 @@ class CallTotals:
     turns: int = 0
 
     def add(self, other: CallTotals) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        # Spelled out: this runs once per fact row, tens of thousands of times per answer.
+        self.calls += other.calls
+        self.completed += other.completed
+        self.failed += other.failed
+        self.successful += other.successful
+        self.positive += other.positive
+        self.handoffs += other.handoffs
+        self.duration_sum += other.duration_sum
+        self.duration_count += other.duration_count
+        self.tokens_sum += other.tokens_sum
+        self.response_time_sum += other.response_time_sum
+        self.response_time_count += other.response_time_count
+        self.turns += other.turns
 
 
 @dataclass(slots=True)

@@ -220,3 +220,16 @@ def test_concurrent_rolls_of_one_day_leave_one_set_of_rows():
     assert CallDayRollup.objects.get(tenant=tenant, grouping="full").calls == 5
     assert CallHourRollup.objects.filter(tenant=tenant).count() == 5
     assert RollupDay.objects.filter(tenant=tenant).count() == 1
+
+
+def test_call_totals_add_covers_every_field():
+    from dataclasses import fields
+
+    from analytics.facts import CallTotals
+
+    one = CallTotals(**{f.name: 1 for f in fields(CallTotals)})
+    total = CallTotals()
+    total.add(one)
+    total.add(one)
+
+    assert all(getattr(total, f.name) == 2 for f in fields(CallTotals))
