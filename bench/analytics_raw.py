@@ -7,7 +7,8 @@ windows, on the benchmark tenant (1,000,000 calls over 365 days, ``bench.common.
 
 Requests go through Django's test client in this process: the whole stack (middleware, API-key
 authentication, parameter validation, queries, JSON rendering) without a network hop or a WSGI
-server. Windows end at the local midnight after the tenant's newest call, so every run reads the
+server, with every fact computed from raw rows (``rollup_reads.raw_only``) even where rollups
+exist. Windows end at the local midnight after the tenant's newest call, so every run reads the
 same rows. Each cell is one untimed warm-up request, then ``--repeat`` timed ones.
 """
 
@@ -126,14 +127,17 @@ def main() -> None:
 
 
 def run(client: Any, path: str, params: dict[str, str], repeat: int) -> tuple[list[float], int]:
-    response = client.get(path, params)
-    if response.status_code != 200:
-        raise SystemExit(f"{path} {params}: {response.status_code} {response.content[:300]!r}")
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
+    from analytics.rollup_reads import raw_only
+
+    with raw_only():
         response = client.get(path, params)
-        samples.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise SystemExit(f"{path} {params}: {response.status_code} {response.content[:300]!r}")
+        samples = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            response = client.get(path, params)
+            samples.append(time.perf_counter() - started)
     return samples, len(response.content)
 
 
