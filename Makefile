@@ -70,6 +70,7 @@ test-postgres: install browser
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(VENV)/bin/mypy calls analytics config
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
 format: install

@@ -171,7 +171,7 @@ def grouping_for(columns: set[str]) -> str:
 
 def call_rows(
     *, tenant: Tenant, split: Split, filters: CallFilters, by: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> list[Any]:
     """Summed call measures of the rolled days, per ``(day, *by)`` (rows keyed like raw facts)."""
     columns = [CALL_DIMENSION_COLUMNS[d] for d in by]
     needed = set(columns)
@@ -197,7 +197,7 @@ def call_rows(
     return list(queryset.values("day", *columns).annotate(**_sums(CALL_MEASURES)))
 
 
-def hour_rows(*, tenant: Tenant, split: Split) -> list[dict[str, Any]]:
+def hour_rows(*, tenant: Tenant, split: Split) -> list[Any]:
     """Call measures per UTC hour of the rolled days."""
     return list(
         CallHourRollup.objects.filter(split.day_q(), tenant=tenant)
@@ -206,7 +206,7 @@ def hour_rows(*, tenant: Tenant, split: Split) -> list[dict[str, Any]]:
     )
 
 
-def action_rows(*, tenant: Tenant, split: Split, filters: CallFilters) -> list[dict[str, Any]]:
+def action_rows(*, tenant: Tenant, split: Split, filters: CallFilters) -> list[Any]:
     queryset = ActionDayRollup.objects.filter(split.day_q(), tenant=tenant).order_by()
     if filters.agent_model_id is not None:
         queryset = queryset.filter(agent__model_id=filters.agent_model_id)
@@ -217,7 +217,7 @@ def action_rows(*, tenant: Tenant, split: Split, filters: CallFilters) -> list[d
 
 def lead_rows(
     *, tenant: Tenant, split: Split, filters: LeadFilters, stages: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> list[Any]:
     queryset = LeadDayRollup.objects.filter(split.day_q(), tenant=tenant, stage__in=stages)
     if filters.channel is not None:
         queryset = queryset.filter(channel=filters.channel)
@@ -235,7 +235,7 @@ def lead_rows(
     )
 
 
-def latency_rows(*, tenant: Tenant, split: Split) -> list[dict[str, Any]]:
+def latency_rows(*, tenant: Tenant, split: Split) -> list[Any]:
     return list(
         LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
         .order_by()

@@ -380,7 +380,7 @@ def dirty_days(*, limit: int = 500) -> list[tuple[int, date]]:
 def recent_days(*, days: int, now: datetime | None = None) -> list[tuple[int, date]]:
     """Every tenant's last ``days`` local days up to today (for the nightly reconcile)."""
     now = now or timezone.now()
-    result = []
+    result: list[tuple[int, date]] = []
     for tenant in Tenant.objects.all():
         today = local_date(now, tenant.zone)
         result.extend((tenant.pk, today - timedelta(days=n)) for n in range(days))

@@ -18,7 +18,7 @@ from calls.signals import rows_written
 # lead.score_changed is written when the score moves at least this much.
 SCORE_CHANGE_THRESHOLD = 15
 
-STAGE_STAMP = {
+STAGE_STAMP: dict[str, str] = {
     LeadStatus.QUALIFIED: "qualified_at",
     LeadStatus.DEMO_BOOKED: "demo_booked_at",
     LeadStatus.CONVERTED: "converted_at",

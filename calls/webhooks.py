@@ -34,8 +34,9 @@ def webhook_call_id(payload: Any) -> str:
 def webhook_to_document(payload: dict[str, Any]) -> dict[str, Any]:
     """The call document for a post-call webhook payload (``call``, ``lead``,
     ``executed_actions``, ``analysis``, ``collected_variables`` sections)."""
-    call = payload.get("call") if isinstance(payload.get("call"), dict) else {}
-    lead = payload.get("lead") if isinstance(payload.get("lead"), dict) else {}
+    raw_call, raw_lead = payload.get("call"), payload.get("lead")
+    call: dict[str, Any] = raw_call if isinstance(raw_call, dict) else {}
+    lead: dict[str, Any] = raw_lead if isinstance(raw_lead, dict) else {}
     document: dict[str, Any] = {
         key: value for key, value in call.items() if key not in {"diversion", "external_id"}
     }

@@ -181,4 +181,6 @@ class SynthflowWebhookView(APIView):
                 error_body("platform", 401, "Missing or invalid webhook signature.", request),
                 status=401,
             )
+        if not isinstance(payload, dict):  # pragma: no cover - a list has no call id to sign
+            raise InvalidRequest("The body must be a webhook payload object.")
         return _ingest(tenant, [webhook_to_document(payload)])

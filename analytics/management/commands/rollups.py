@@ -53,7 +53,7 @@ class Command(BaseCommand):
             tenants = tenants.filter(slug=options["tenant"])
             if not tenants.exists():
                 raise CommandError(f"No tenant with slug {options['tenant']!r}.")
-        pairs = []
+        pairs: list[tuple[int, date]] = []
         for tenant in tenants:
             zone = tenant.zone
             first = options["first"]
