@@ -11,8 +11,9 @@ and the throughput and peak memory of ``GET /api/v1/calls/export.csv`` over ever
     .venv/bin/python bench/calls_read.py --repeat 50     # fewer timed requests per case
     .venv/bin/python bench/calls_read.py --skip-export
 
-Requests go through Django's test client in this process: the whole stack (middleware, API-key
-authentication, parameter validation, queries, JSON rendering) without a network hop. Each case
+Requests go through Django's test client in this process, with DEBUG off as in production: the
+whole stack (middleware, API-key authentication, parameter validation, queries, JSON rendering)
+without a network hop. Each case
 gets ``--warmup`` untimed requests, then ``--repeat`` timed ones. The export runs in a fresh
 process (spawned, not forked) so its peak RSS is the export's, not this script's. The per-tenant
 read throttle is switched off (``READ_API_RATE=off``): it would otherwise cut the runs short.
@@ -51,6 +52,14 @@ EXPORT_PEAK_MB = 200.0
 DEEP_OFFSET = 100_000
 # A word a minority of the demo transcripts contain (the enterprise pricing conversation).
 SEARCH_TERM = "pricing"
+
+
+def _production_mode() -> None:
+    # ``setup_django`` turns DEBUG on; production runs without it, and with it every query is
+    # also formatted and logged.
+    from django.conf import settings
+
+    settings.DEBUG = False
 
 
 def _client(tenant: Any) -> Any:
@@ -95,6 +104,7 @@ def _export_worker(database_url: str, tenant_slug: str, queue: Any) -> None:
     """Runs in a spawned process: streams the whole export, reports rows, seconds, peak RSS."""
     os.environ["READ_API_RATE"] = "off"
     setup_django(database_url)
+    _production_mode()
     from calls.models import Tenant
 
     tenant = Tenant.objects.get(slug=tenant_slug)
@@ -143,6 +153,7 @@ def main() -> int:
     ensure_database()
     print_machine_info("call read APIs")
     tenant = ensure_loaded()
+    _production_mode()
     for table, rows, size in table_sizes(["calls_call", "calls_transcriptturn"]):
         print(f"{table:>24}: {rows:>12,} rows  {size}")
 

@@ -1,0 +1,452 @@
+"""Query parameters of the call read APIs, declared as django-filter ``FilterSet``s.
+
+Parameters are strict: an unknown parameter, a malformed value or a single-valued parameter given
+twice is a 400 that names the parameter; nothing is silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import QueryDict
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from calls import queries
+from calls.api import export
+from calls.api.errors import InvalidRequest
+from calls.documents import E164, INT32_MAX, parse_timestamp
+from calls.enums import CallStatus, CallType, Channel, Sentiment
+from calls.models import Call
+
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+VARIABLE_PREFIX = "var."
+
+# --- form fields -----------------------------------------------------------------------------
+
+
+class CommaSeparatedWidget(forms.Widget):
+    """Reads a parameter given several times and/or as a comma-separated list."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        values = data.getlist(name) if hasattr(data, "getlist") else [data.get(name)]
+        items: list[str] = []
+        for value in values:
+            if value is None:
+                continue
+            items.extend(part.strip() for part in str(value).split(",") if part.strip())
+        return items
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return name not in data
+
+
+class ListField(forms.Field):
+    """A list of strings, each optionally limited to ``choices`` and ``max_length``."""
+
+    widget = CommaSeparatedWidget
+
+    def __init__(
+        self,
+        *,
+        choices: Iterable[str] | None = None,
+        max_length: int = 200,
+        max_items: int = 100,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.choices = list(choices) if choices is not None else None
+        self.max_length = max_length
+        self.max_items = max_items
+
+    def to_python(self, value: Any) -> list[str]:
+        if not value:
+            return []
+        items = [value] if isinstance(value, str) else list(value)
+        if len(items) > self.max_items:
+            raise ValidationError(f"at most {self.max_items} values")
+        for item in items:
+            if self.choices is not None and item not in self.choices:
+                raise ValidationError(
+                    f"{item!r} is not one of: {', '.join(self.choices)}", code="invalid_choice"
+                )
+            if len(item) > self.max_length or "\x00" in item:
+                raise ValidationError(f"{item[:40]!r}… is not a valid value", code="invalid")
+        return items
+
+
+def normalize_phone(value: str) -> str:
+    """An E.164 number from a query string: ``%2B`` arrives as ``+``, an unencoded ``+`` as a
+    space; separators are dropped and a bare run of digits gets its ``+`` back."""
+    text = re.sub(r"[\s\-().]", "", value)
+    if text.isdigit():
+        text = "+" + text
+    if not E164.match(text):
+        raise ValidationError("must be an E.164 phone number, e.g. %2B14155552671")
+    return text
+
+
+class PhoneField(forms.CharField):
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value) or ""
+        return normalize_phone(text) if text else text
+
+
+# An ISO offset whose "+" arrived unencoded (a space): "…T10:00:00 01:00".
+_SPACE_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+class IsoDateTimeField(forms.Field):
+    """ISO 8601 datetime; without an offset it is UTC (DESIGN.md, "Windows")."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in (None, ""):
+            return None
+        text = _SPACE_OFFSET.sub(r"\1+\2", str(value).strip())
+        if text.isdigit():
+            raise ValidationError("must be an ISO 8601 datetime, e.g. 2026-03-01T10:00:00Z")
+        try:
+            # In UTC: PostgreSQL takes offsets up to 15:59 only, Python up to 23:59.
+            return parse_timestamp(text).astimezone(UTC)
+        except ValueError:
+            raise ValidationError(
+                "must be an ISO 8601 datetime, e.g. 2026-03-01T10:00:00Z"
+            ) from None
+        except OverflowError:
+            raise ValidationError("datetime out of range") from None
+
+
+class EpochMsField(forms.Field):
+    """Milliseconds since the epoch, as Synthflow's ``from_date``/``to_date``."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in (None, ""):
+            return None
+        text = str(value).strip()
+        if not re.fullmatch(r"\d{1,15}", text) or int(text) > MAX_MS:
+            raise ValidationError("must be milliseconds since the epoch, e.g. 1732546200000")
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+
+
+class StrictBooleanField(forms.Field):
+    """``true``/``false`` (also ``1``/``0``); anything else is an error, not "unset"."""
+
+    TRUE = frozenset({"true", "1"})
+    FALSE = frozenset({"false", "0"})
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValidationError("must be true or false")
+
+
+class TimezoneField(forms.CharField):
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value) or ""
+        if text:
+            try:
+                zoneinfo.ZoneInfo(text)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValidationError(f"{text[:64]!r} is not an IANA time zone name") from None
+        return text
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+
+class ListFilter(django_filters.Filter):
+    """Any of several values (``status=a,b`` or ``status=a&status=b``)."""
+
+    field_class = ListField
+    multiple = True
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if not value:
+            return qs
+        return qs.filter(**{f"{self.field_name}__in": value})
+
+
+class IntegerFilter(django_filters.Filter):
+    field_class = forms.IntegerField
+
+
+class EpochMsFilter(django_filters.Filter):
+    field_class = EpochMsField
+
+
+class IsoDateTimeFilter(django_filters.Filter):
+    field_class = IsoDateTimeField
+
+
+class PhoneFilter(django_filters.Filter):
+    field_class = PhoneField
+
+
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if value is None:
+            return qs
+        return super().filter(qs, value)
+
+
+class ParameterFilter(django_filters.Filter):
+    """A validated parameter that does not filter (ordering, columns, time zone): the view or
+    the paginator reads its cleaned value from ``filterset.form.cleaned_data``."""
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        return qs
+
+
+class ChoiceParameter(ParameterFilter):
+    field_class = forms.ChoiceField
+
+
+class TimezoneParameter(ParameterFilter):
+    field_class = TimezoneField
+
+
+class ListParameter(ParameterFilter):
+    field_class = ListField
+    multiple = True
+
+
+# --- filter sets -----------------------------------------------------------------------------
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A FilterSet whose non-filter parameters (pagination) are declared too, so that anything
+    else in the query string is rejected."""
+
+    # Parameters the view reads itself (pagination), accepted alongside the filters.
+    extra_parameters: tuple[str, ...] = ()
+    # Parameter name prefixes the FilterSet handles itself (e.g. ``var.<name>``).
+    dynamic_prefixes: tuple[str, ...] = ()
+
+    @classmethod
+    def accepted_parameters(cls) -> set[str]:
+        return set(cls.base_filters) | set(cls.extra_parameters)
+
+    @classmethod
+    def is_dynamic(cls, name: str) -> bool:
+        return any(name.startswith(prefix) for prefix in cls.dynamic_prefixes)
+
+    @classmethod
+    def check_parameters(cls, params: QueryDict) -> None:
+        """400 for unknown parameters and for single-valued ones given more than once."""
+        accepted = cls.accepted_parameters()
+        unknown = sorted(
+            name for name in params if name not in accepted and not cls.is_dynamic(name)
+        )
+        if unknown:
+            names = ", ".join(repr(n[:60]) for n in unknown[:10])
+            raise InvalidRequest(
+                f"Unknown query parameter(s): {names}.",
+                [{"field": n[:100], "message": "unknown parameter"} for n in unknown[:10]],
+            )
+        repeated = sorted(
+            name
+            for name in params
+            if len(params.getlist(name)) > 1
+            and not getattr(cls.base_filters.get(name), "multiple", False)
+            and not cls.is_dynamic(name)
+        )
+        if repeated:
+            raise InvalidRequest(
+                f"Query parameter(s) given more than once: {', '.join(repeated)}.",
+                [{"field": n, "message": "given more than once"} for n in repeated],
+            )
+
+    def validated_qs(self) -> QuerySet[Any]:
+        if not self.is_valid():
+            errors = [
+                {"field": field, "message": " ".join(str(m) for m in messages)}
+                for field, messages in self.errors.items()
+            ]
+            message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            raise InvalidRequest(f"Invalid query parameter(s): {message}", errors)
+        return self.qs
+
+
+DURATION_LIMITS = {"min_value": 0, "max_value": INT32_MAX}
+
+
+class SynthflowCallFilterSet(StrictFilterSet):
+    """``GET /v2/calls``: Synthflow's list-calls parameters."""
+
+    model_id = django_filters.CharFilter(
+        field_name="agent__model_id", required=True, max_length=100, help_text="Agent (model) id."
+    )
+    from_date = EpochMsFilter(
+        field_name="start_time", lookup_expr="gte", help_text="Calls started at or after (ms)."
+    )
+    to_date = EpochMsFilter(
+        field_name="start_time", lookup_expr="lt", help_text="Calls started before (ms)."
+    )
+    call_status = django_filters.ChoiceFilter(
+        field_name="status", choices=CallStatus.choices, help_text="One call status."
+    )
+    duration_min = IntegerFilter(field_name="duration", lookup_expr="gte", **DURATION_LIMITS)
+    duration_max = IntegerFilter(field_name="duration", lookup_expr="lte", **DURATION_LIMITS)
+    lead_phone_number = PhoneFilter(field_name="lead_phone_number", max_length=40)
+
+    extra_parameters = ("limit", "offset")
+
+    class Meta:
+        model = Call
+        fields: list[str] = []
+
+
+def variable_filters(params: QueryDict) -> list[tuple[str, str]]:
+    """The ``var.<name>=<value>`` pairs of ``params``; a 400 naming the first bad one."""
+    filters: list[tuple[str, str]] = []
+    for key in params:
+        if not key.startswith(VARIABLE_PREFIX):
+            continue
+        name = key[len(VARIABLE_PREFIX) :]
+        values = params.getlist(key)
+        problem = None
+        if not name:
+            problem = "needs a variable name: var.<name>=<value>"
+        elif len(name) > 200 or "\x00" in name:
+            problem = "invalid variable name"
+        elif any(len(value) > 1000 or "\x00" in value for value in values):
+            problem = "invalid value"
+        if problem:
+            raise InvalidRequest(
+                f"Invalid query parameter(s): {key[:60]}: {problem}",
+                [{"field": key[:100], "message": problem}],
+            )
+        filters.extend((name, value) for value in values)
+    return filters
+
+
+class CallFilterSet(StrictFilterSet):
+    """``GET /api/v1/calls`` (and its CSV export): the native call filters.
+
+    Multi-valued filters take a comma-separated list or the parameter repeated, and match any of
+    the values; different filters must all match. ``var.<name>=<value>`` (repeatable) matches a
+    collected variable by name under any agent; ``value`` matches the JSON string, or the number,
+    boolean or null it spells.
+    """
+
+    agent = ListFilter(field_name="agent__model_id", max_length=100, help_text="Agent model ids.")
+    workflow = ListFilter(field_name="workflow__slug", max_length=100, help_text="Workflow slugs.")
+    status = ListFilter(field_name="status", choices=CallStatus.values, help_text="Call statuses.")
+    type = ListFilter(field_name="type_of_call", choices=CallType.values, help_text="Call types.")
+    channel = ListFilter(field_name="channel", choices=Channel.values, help_text="Channels.")
+    sentiment = ListFilter(
+        field_name="sentiment", choices=Sentiment.values, help_text="Sentiments."
+    )
+    success = StrictBooleanFilter(method="filter_success", help_text="Successful calls or not.")
+    end_reason = ListFilter(field_name="end_call_reason", max_length=64, help_text="End reasons.")
+    label = ListFilter(method="filter_label", max_length=100, help_text="Any of these labels.")
+    started_after = IsoDateTimeFilter(
+        field_name="start_time", lookup_expr="gte", help_text="Started at or after (ISO 8601)."
+    )
+    started_before = IsoDateTimeFilter(
+        field_name="start_time", lookup_expr="lt", help_text="Started before (ISO 8601)."
+    )
+    duration_min = IntegerFilter(field_name="duration", lookup_expr="gte", **DURATION_LIMITS)
+    duration_max = IntegerFilter(field_name="duration", lookup_expr="lte", **DURATION_LIMITS)
+    lead_phone = PhoneFilter(field_name="lead_phone_number", max_length=40)
+    lead_id = django_filters.CharFilter(field_name="lead__lead_id", max_length=64)
+    q = django_filters.CharFilter(method="filter_q", max_length=200, help_text="Transcript search.")
+    ordering = ChoiceParameter(choices=[(name, name) for name in queries.ORDERINGS])
+
+    dynamic_prefixes = (VARIABLE_PREFIX,)
+
+    class Meta:
+        model = Call
+        fields: list[str] = []
+
+    def filter_success(self, qs: QuerySet[Call], name: str, value: bool) -> QuerySet[Call]:
+        return queries.filter_success(qs, value)
+
+    def filter_label(self, qs: QuerySet[Call], name: str, value: list[str]) -> QuerySet[Call]:
+        return queries.filter_labels(qs, value)
+
+    def filter_q(self, qs: QuerySet[Call], name: str, value: str) -> QuerySet[Call]:
+        # Validated here, applied by the page or the export (``search``), which bound the
+        # calls a search checks per query.
+        try:
+            queries.parse_search(value)
+        except queries.SearchSyntaxError as exc:
+            raise InvalidRequest(
+                f"Invalid query parameter(s): q: {exc}", [{"field": "q", "message": str(exc)}]
+            ) from None
+        return qs
+
+    def filter_queryset(self, queryset: QuerySet[Call]) -> QuerySet[Call]:
+        queryset = super().filter_queryset(queryset)
+        for name, value in variable_filters(self.data):
+            queryset = queries.filter_variable(queryset, name, value)
+        return queryset
+
+    def is_valid(self) -> bool:
+        variable_filters(self.data)  # raises a 400 naming a bad var.<name> parameter
+        return super().is_valid()
+
+    def get_ordering(self) -> queries.Ordering:
+        name = self.form.cleaned_data.get("ordering") or queries.DEFAULT_ORDERING
+        return queries.ORDERINGS[name]
+
+    def search(self) -> queries.TranscriptSearch | None:
+        """The planned ``q`` (``queries.plan_transcript_search``), or ``None`` without one."""
+        text = (self.form.cleaned_data.get("q") or "").strip()
+        return queries.plan_transcript_search(text) if text else None
+
+
+class CallListFilterSet(CallFilterSet):
+    extra_parameters = ("cursor", "limit")
+
+
+class CallExportFilterSet(CallFilterSet):
+    columns = ListParameter(choices=list(export.COLUMNS), help_text="Columns, in order.")
+    timezone = TimezoneParameter(max_length=64, help_text="IANA zone of the times.")
+
+
+FilterSetT = TypeVar("FilterSetT", bound=StrictFilterSet)
+
+
+def apply_filters(
+    filterset_class: type[FilterSetT], request: Request, queryset: QuerySet[Call]
+) -> tuple[FilterSetT, QuerySet[Call]]:
+    """``queryset`` filtered by the request's query string, strictly: unknown or repeated
+    parameters and invalid values are 400s naming the parameter (``InvalidRequest``, rendered in
+    the view's error family)."""
+    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+    filterset.check_parameters(request.query_params)
+    return filterset, filterset.validated_qs()
+
+
+def page_parameters(
+    serializer_class: type[serializers.Serializer], params: QueryDict
+) -> dict[str, Any]:
+    """The pagination parameters of ``params`` validated by ``serializer_class`` (its fields
+    name them); a 400 naming each bad one."""
+    names: list[str] = list(serializer_class().fields)
+    data = {name: params[name] for name in names if name in params}
+    page = serializer_class(data=data)
+    if not page.is_valid():
+        errors = [
+            {"field": field, "message": " ".join(str(m) for m in messages)}
+            for field, messages in page.errors.items()
+        ]
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise InvalidRequest(f"Invalid query parameter(s): {message}", errors)
+    return dict(page.validated_data)
