@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -149,6 +150,12 @@ def span_label(span: timedelta) -> str:
 # --- Drill-down links --------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8)
+def _changelist(name: str) -> str:
+    # A year of daily chart elements builds thousands of links; the path never changes.
+    return reverse(name)
+
+
 def calls_url(
     scope: Scope, window: Window, params: Mapping[str, Any] | None = None, *, filtered: bool = True
 ) -> str:
@@ -162,7 +169,7 @@ def calls_url(
     if filtered:
         query.update(scope.filter_params())
     query.update(params or {})
-    return f"{reverse('admin:calls_call_changelist')}?{urlencode(query)}"
+    return f"{_changelist('admin:calls_call_changelist')}?{urlencode(query)}"
 
 
 def leads_url(scope: Scope, window: Window, column: str) -> str:
@@ -172,7 +179,7 @@ def leads_url(scope: Scope, window: Window, column: str) -> str:
         f"{column}__gte": iso_utc(window.start),
         f"{column}__lt": iso_utc(window.end),
     }
-    return f"{reverse('admin:calls_lead_changelist')}?{urlencode(query)}"
+    return f"{_changelist('admin:calls_lead_changelist')}?{urlencode(query)}"
 
 
 # Lead stage (``analytics.facts.LEAD_STAGES``) -> the Lead column that stamps it.
@@ -309,30 +316,34 @@ def _top(counts: Iterable[tuple[Any, int]], limit: int) -> list[tuple[Any, int]]
     return sorted(((k, n) for k, n in counts if n), key=lambda kv: (-kv[1], str(kv[0])))[:limit]
 
 
-# Key positions in the facts of the current window: (day, status, end reason, agent, workflow).
-DIMENSIONS: tuple[CallDimension, ...] = ("status", "end_call_reason", "agent", "workflow")
-_DAY, _STATUS, _REASON, _AGENT, _WORKFLOW = range(5)
+# Each chart reads facts grouped by its own dimension, keyed (day, value): the database sums
+# away every other dimension, so a long window hands Python a few rows per day, not the cube.
+_DAY, _STATUS, _REASON, _AGENT, _WORKFLOW = 0, 1, 1, 1, 1
 
 
 def build_dashboard(scope: Scope, *, now: datetime) -> Dashboard:
     """Everything the dashboard shows for ``scope``: tiles, charts and their drill-downs."""
     tenant, window, zone, filters = scope.tenant, scope.window, scope.zone, scope.filters
     previous = window.previous()
-    current = call_facts(tenant=tenant, window=window, zone=zone, filters=filters, by=DIMENSIONS)
+
+    def facts_by(dimension: CallDimension) -> dict[tuple[Any, ...], CallTotals]:
+        return call_facts(tenant=tenant, window=window, zone=zone, filters=filters, by=(dimension,))
+
+    by_status = facts_by("status")
     before = call_facts(tenant=tenant, window=previous, zone=zone, filters=filters)
-    total = sum_totals(current.values(), CallTotals())
+    total = sum_totals(by_status.values(), CallTotals())
     total_before = sum_totals(before.values(), CallTotals())
     interval: Interval = "hour" if window.span <= HOURLY_UP_TO else "day"
 
     charts: dict[str, dict[str, Any]] = {}
     tables: dict[str, list[Row]] = {}
     charts["volume"] = (
-        _hourly_volume(scope) if interval == "hour" else _daily_volume(scope, current)
+        _hourly_volume(scope) if interval == "hour" else _daily_volume(scope, by_status)
     )
-    charts["end_reasons"], tables["end_reasons"] = _end_reasons(scope, current)
+    charts["end_reasons"], tables["end_reasons"] = _end_reasons(scope, facts_by("end_call_reason"))
     charts["latency"] = _latency(scope)
-    charts["agents"], tables["agents"] = _agents(scope, current)
-    charts["workflows"], tables["workflows"] = _workflows(scope, current)
+    charts["agents"], tables["agents"] = _agents(scope, facts_by("agent"))
+    charts["workflows"], tables["workflows"] = _workflows(scope, facts_by("workflow"))
     # The funnel follows the sales API: every call of the window, whatever the agent and type.
     all_calls = (
         sum_totals(call_facts(tenant=tenant, window=window, zone=zone).values(), CallTotals())
