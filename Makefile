@@ -51,6 +51,7 @@ browser:
 run: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py setup_demo
+	DEBUG=$${DEBUG:-1} $(PY) manage.py rollups --dirty --verbosity 0
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver $(HOST)
 
 ## Run the whole suite: on SQLite, then on PostgreSQL (required when CI is set).
