@@ -9,7 +9,7 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1:8000
 
 .PHONY: install run test test-sqlite test-postgres lint format migrations-check worker beat \
-        bench-ingest clean static browser
+        bench-ingest bench-calls-read bench-analytics-raw bench-rollups clean static browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,15 @@ beat: install
 ## Benchmarks (PostgreSQL at BENCH_DATABASE_URL, default the local test server).
 bench-ingest: install
 	$(PY) bench/ingest.py
+
+bench-calls-read: install
+	$(PY) bench/calls_read.py
+
+bench-analytics-raw: install
+	$(PY) bench/analytics_raw.py
+
+bench-rollups: install
+	$(PY) bench/analytics_rollups.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache test-artifacts $(STATIC_SRC)/node_modules

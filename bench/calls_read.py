@@ -28,6 +28,8 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -62,13 +64,18 @@ def _production_mode() -> None:
     settings.DEBUG = False
 
 
-def _client(tenant: Any) -> Any:
+@contextmanager
+def _client(tenant: Any) -> Iterator[Any]:
+    """A test client with a fresh API key of ``tenant``, deleted afterwards."""
     from django.test import Client
 
     from calls.keys import create_api_key
 
-    _, raw = create_api_key(tenant=tenant, name="bench calls_read")
-    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    key, raw = create_api_key(tenant=tenant, name="bench calls_read")
+    try:
+        yield Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    finally:
+        key.delete()
 
 
 def _busiest_agent(tenant: Any) -> tuple[str, int]:
@@ -108,17 +115,17 @@ def _export_worker(database_url: str, tenant_slug: str, queue: Any) -> None:
     from calls.models import Tenant
 
     tenant = Tenant.objects.get(slug=tenant_slug)
-    client = _client(tenant)
-    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    response = client.get("/api/v1/calls/export.csv")
-    assert response.status_code == 200 and response.streaming
-    lines = 0
-    size = 0
-    for block in response.streaming_content:
-        lines += block.count(b"\n")
-        size += len(block)
-    seconds = time.perf_counter() - started
+    with _client(tenant) as client:
+        baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        response = client.get("/api/v1/calls/export.csv")
+        assert response.status_code == 200 and response.streaming
+        lines = 0
+        size = 0
+        for block in response.streaming_content:
+            lines += block.count(b"\n")
+            size += len(block)
+        seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     queue.put(
         {
@@ -159,7 +166,6 @@ def main() -> int:
 
     from calls.models import Call
 
-    client = _client(tenant)
     agent, agent_calls = _busiest_agent(tenant)
     newest = (
         Call.objects.filter(tenant=tenant)
@@ -198,9 +204,10 @@ def main() -> int:
         ),
     ]
     passed = True
-    for name, path, params, bar in cases:
-        stats = percentiles(_time(client, path, params, args.warmup, args.repeat))
-        passed &= _row(name, stats, bar)
+    with _client(tenant) as client:
+        for name, path, params, bar in cases:
+            stats = percentiles(_time(client, path, params, args.warmup, args.repeat))
+            passed &= _row(name, stats, bar)
     if offset < DEEP_OFFSET:
         print(f"(the busiest agent has {agent_calls:,} calls: deep page at offset {offset:,})")
 

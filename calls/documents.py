@@ -193,7 +193,8 @@ class ActionIn(_Strict):
 
     @property
     def payload(self) -> dict[str, Any]:
-        return _json_without_nul(self.model_dump(mode="json"))
+        # Only what the sender said: defaults it never sent are not part of the action.
+        return _json_without_nul(self.model_dump(mode="json", exclude_unset=True))
 
 
 class AgentIn(_Strict):

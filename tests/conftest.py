@@ -76,3 +76,12 @@ def api_client(tenant: Tenant, make_client: Callable[[Tenant], APIClient]) -> AP
 @pytest.fixture
 def other_api_client(other_tenant: Tenant, make_client: Callable[[Tenant], APIClient]) -> APIClient:
     return make_client(other_tenant)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Throttle counters live in the cache; a test starts with none from earlier tests (tenant ids
+    repeat across tests on SQLite)."""
+    from django.core.cache import cache
+
+    cache.clear()
