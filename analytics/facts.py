@@ -40,7 +40,7 @@ from django.db.models.functions import TruncDate, TruncHour
 
 from analytics import rollup_reads
 from analytics.definitions import COMPLETED, FAILED, HANDOFF, POSITIVE, SUCCESSFUL, percentile_cont
-from analytics.sketch import Sketch, sketch_samples
+from analytics.sketch import Sketch, dense_quantiles, sketch_samples
 from analytics.windows import Window, hour_floor, hour_starts
 from calls.enums import ProviderType
 from calls.models import Call, ExecutedAction, LatencySample, Lead, Tenant, TranscriptTurn
@@ -677,8 +677,7 @@ def latency_percentiles_by_day(
         for day, provider_type, provider_name, histogram in rollup_reads.latency_histograms(
             tenant=tenant, split=split
         ):
-            sketch = Sketch()
-            sketch.merge_dense([histogram])
-            if sketch.count:
-                result[(day, provider_type, provider_name)] = sketch.quantiles(fractions)
+            quantiles = dense_quantiles(histogram, fractions)
+            if quantiles and quantiles[0] is not None:
+                result[(day, provider_type, provider_name)] = quantiles
     return result
