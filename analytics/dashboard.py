@@ -582,31 +582,51 @@ def _end_reasons(
     return _bar_rows(rows, color="#8e6cc0"), rows
 
 
+def _ranked(
+    scope: Scope,
+    per_key: dict[Any, CallTotals],
+    names: dict[Any, str],
+    param: str,
+    detail: Any,
+) -> list[Row]:
+    """The top rows of ``per_key`` (by calls), labelled from ``names``, each linking to the
+    calls it counts through the changelist filter ``param``."""
+    per_key.pop(None, None)
+    return [
+        Row(
+            label=names.get(pk, str(pk)),
+            count=n,
+            url=calls_url(scope, scope.window, {param: pk}),
+            detail=detail(per_key[pk], n),
+        )
+        for pk, n in _top(((pk, t.calls) for pk, t in per_key.items()), TOP_ROWS)
+    ]
+
+
+def _top_keys(per_key: dict[Any, CallTotals]) -> list[Any]:
+    return [pk for pk, _ in _top(((pk, t.calls) for pk, t in per_key.items() if pk), TOP_ROWS)]
+
+
 def _agents(
     scope: Scope, current: dict[tuple[Any, ...], CallTotals]
 ) -> tuple[dict[str, Any], list[Row]]:
     """The agents with the most calls, with their success rate."""
     per_agent = _by(current, _AGENT)
-    per_agent.pop(None, None)
-    top = _top(((pk, t.calls) for pk, t in per_agent.items()), TOP_ROWS)
     names = {
         a.pk: a.name or a.model_id
-        for a in Agent.objects.filter(tenant=scope.tenant, pk__in=[pk for pk, _ in top]).only(
+        for a in Agent.objects.filter(tenant=scope.tenant, pk__in=_top_keys(per_agent)).only(
             "name", "model_id"
         )
     }
-    rows = [
-        Row(
-            label=names.get(pk, f"agent {pk}"),
-            count=n,
-            url=calls_url(scope, scope.window, {"agent__id__exact": pk}),
-            detail=(
-                f"success rate {_percent(percent(per_agent[pk].successful, n))}, "
-                f"{per_agent[pk].completed:,} completed"
-            ),
-        )
-        for pk, n in top
-    ]
+    rows = _ranked(
+        scope,
+        per_agent,
+        {pk: names.get(pk, f"agent {pk}") for pk in per_agent},
+        "agent__id__exact",
+        lambda t, n: (
+            f"success rate {_percent(percent(t.successful, n))}, {t.completed:,} completed"
+        ),
+    )
     return _bar_rows(rows, color="#3b82c4"), rows
 
 
@@ -615,23 +635,19 @@ def _workflows(
 ) -> tuple[dict[str, Any], list[Row]]:
     """The workflows with the most calls, with their completion rate."""
     per_workflow = _by(current, _WORKFLOW)
-    per_workflow.pop(None, None)
-    top = _top(((pk, t.calls) for pk, t in per_workflow.items()), TOP_ROWS)
     names = {
         w.pk: w.name or w.slug
-        for w in Workflow.objects.filter(tenant=scope.tenant, pk__in=[pk for pk, _ in top]).only(
+        for w in Workflow.objects.filter(tenant=scope.tenant, pk__in=_top_keys(per_workflow)).only(
             "name", "slug"
         )
     }
-    rows = [
-        Row(
-            label=names.get(pk, f"workflow {pk}"),
-            count=n,
-            url=calls_url(scope, scope.window, {"workflow__id__exact": pk}),
-            detail=f"{_percent(percent(per_workflow[pk].completed, n))} completed",
-        )
-        for pk, n in top
-    ]
+    rows = _ranked(
+        scope,
+        per_workflow,
+        {pk: names.get(pk, f"workflow {pk}") for pk in per_workflow},
+        "workflow__id__exact",
+        lambda t, n: f"{_percent(percent(t.completed, n))} completed",
+    )
     return _bar_rows(rows, color="#4aa3a2"), rows
 
 

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q
 
-from calls.enums import ACTIVE_STATUSES, SUCCESSFUL_END_CALL_REASONS, CallStatus, Sentiment
+from calls.enums import ACTIVE_STATUSES, CallStatus, Sentiment
+from calls.queries import success_of, successful_q
 
 # --- Predicates over calls --------------------------------------------------------------------
 
@@ -23,19 +24,14 @@ COMPLETED = Q(status=CallStatus.COMPLETED)
 FAILED = Q(status=CallStatus.FAILED)
 POSITIVE = Q(sentiment=Sentiment.POSITIVE)
 HANDOFF = Q(handoff=True)
-# Successful: as the document said, else derived from a completed call's end reason.
-SUCCESSFUL = Q(success=True) | Q(
-    success__isnull=True,
-    status=CallStatus.COMPLETED,
-    end_call_reason__in=SUCCESSFUL_END_CALL_REASONS,
-)
+# Successful: as the document said, else derived from a completed call's end reason. The call
+# list filters by it too, and ``calls`` cannot import ``analytics``, so it is defined there.
+SUCCESSFUL = successful_q()
 
 
 def is_successful(*, success: bool | None, status: str, end_call_reason: str) -> bool:
     """``SUCCESSFUL`` for one call held in memory."""
-    if success is not None:
-        return success
-    return status == CallStatus.COMPLETED and end_call_reason in SUCCESSFUL_END_CALL_REASONS
+    return success_of(success, status, end_call_reason)
 
 
 def stale_after() -> timedelta:

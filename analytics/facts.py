@@ -201,7 +201,8 @@ def call_aggregates() -> dict[str, Aggregate]:
     }
 
 
-def _totals(row: dict[str, Any]) -> CallTotals:
+def totals_from_row(row: dict[str, Any]) -> CallTotals:
+    """CallTotals from a row aggregated with ``call_aggregates()`` (or summed rollup measures)."""
     return CallTotals(
         calls=row["calls"],
         completed=row["completed"],
@@ -234,11 +235,7 @@ def _raw_call_facts(
     by: Sequence[CallDimension] = (),
     with_turns: bool = False,
 ) -> dict[tuple[Any, ...], CallTotals]:
-    """Call totals of the calls started in ``window``, keyed by ``(local day, *by values)``.
-
-    ``by`` names dimensions (``status``, ``end_call_reason``, ``agent`` (id), ``workflow`` (id),
-    ``type_of_call``, ``channel``). With ``with_turns`` the totals also count transcript turns.
-    """
+    """``call_facts`` of ``window`` computed from raw call rows only."""
     columns = [_CALL_DIMENSIONS[d] for d in by]
     rows = (
         _calls_in(tenant, window, filters)
@@ -247,7 +244,7 @@ def _raw_call_facts(
         .annotate(**call_aggregates())
     )
     facts: dict[tuple[Any, ...], CallTotals] = {
-        (row["day"], *(row[c] for c in columns)): _totals(row) for row in rows
+        (row["day"], *(row[c] for c in columns)): totals_from_row(row) for row in rows
     }
     if with_turns:
         turns = (
@@ -299,7 +296,7 @@ def _raw_call_hour_facts(
     facts: dict[datetime, CallTotals] = defaultdict(CallTotals)
     for row in queryset.values(*group).annotate(**call_aggregates()):
         slot = row["hour"].astimezone(UTC) + timedelta(minutes=15 * row.get("quarter", 0))
-        facts[hour_floor(slot, zone)].add(_totals(row))
+        facts[hour_floor(slot, zone)].add(totals_from_row(row))
     return dict(facts)
 
 
@@ -522,9 +519,10 @@ def call_facts(
         )
         _add_into(facts, raw, CallTotals)
     if split.days:
-        columns = [rollup_reads.CALL_DIMENSION_COLUMNS[d] for d in by]
-        for row in rollup_reads.call_rows(tenant=tenant, split=split, filters=filters, by=by):
-            totals = _totals(row)
+        columns = [_CALL_DIMENSIONS[d] for d in by]
+        rows = rollup_reads.call_rows(tenant=tenant, split=split, filters=filters, columns=columns)
+        for row in rows:
+            totals = totals_from_row(row)
             if with_turns:
                 totals.turns = row["turns"]
             key = (row["day"], *(row[c] for c in columns))
@@ -553,7 +551,7 @@ def call_hour_facts(
     if split.days:
         for row in rollup_reads.hour_rows(tenant=tenant, split=split):
             key = hour_floor(row["hour"].astimezone(UTC), zone)
-            facts.setdefault(key, CallTotals()).add(_totals(row))
+            facts.setdefault(key, CallTotals()).add(totals_from_row(row))
     return facts
 
 

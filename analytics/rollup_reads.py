@@ -24,6 +24,7 @@ from analytics.models import (
     ActionDayRollup,
     CallDayRollup,
     CallHourRollup,
+    CallMeasures,
     LatencyDayRollup,
     LatencyMonthRollup,
     LeadDayRollup,
@@ -38,29 +39,8 @@ if TYPE_CHECKING:
 
 _rollups_enabled: ContextVar[bool] = ContextVar("rollups_enabled", default=True)
 
-CALL_MEASURES = (
-    "calls",
-    "completed",
-    "failed",
-    "successful",
-    "positive",
-    "handoffs",
-    "duration_sum",
-    "duration_count",
-    "tokens_sum",
-    "response_time_sum",
-    "response_time_count",
-    "turns",
-)
-# Dimension name (as ``analytics.facts`` names it) -> CallDayRollup column.
-CALL_DIMENSION_COLUMNS = {
-    "status": "status",
-    "end_call_reason": "end_call_reason",
-    "agent": "agent_id",
-    "workflow": "workflow_id",
-    "type_of_call": "type_of_call",
-    "channel": "channel",
-}
+# The additive measures of every call rollup row: the fields of ``analytics.facts.CallTotals``.
+CALL_MEASURES = tuple(f.name for f in CallMeasures._meta.fields)
 
 
 @contextmanager
@@ -170,10 +150,10 @@ def grouping_for(columns: set[str]) -> str:
 
 
 def call_rows(
-    *, tenant: Tenant, split: Split, filters: CallFilters, by: Sequence[str]
+    *, tenant: Tenant, split: Split, filters: CallFilters, columns: Sequence[str]
 ) -> list[Any]:
-    """Summed call measures of the rolled days, per ``(day, *by)`` (rows keyed like raw facts)."""
-    columns = [CALL_DIMENSION_COLUMNS[d] for d in by]
+    """Summed call measures of the rolled days, per ``(day, *columns)`` (rows keyed like raw
+    facts; ``columns`` are Call columns, which CallDayRollup shares)."""
     needed = set(columns)
     for column, value in (
         ("agent_id", filters.agent_model_id),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
-from analytics.facts import call_aggregates, samples_in
+from analytics.facts import call_aggregates, samples_in, totals_from_row
 from analytics.models import (
     ActionDayRollup,
     CallDayRollup,
@@ -45,7 +46,6 @@ CALL_DIMENSIONS = (
     "status",
     "end_call_reason",
 )
-CALL_MEASURE_FIELDS = CALL_MEASURES
 LEAD_STAGE_COLUMNS = {
     "created": "created_at",
     "qualified": "qualified_at",
@@ -195,28 +195,20 @@ def _groupings(full: list[CallDayRollup]) -> list[CallDayRollup]:
                     grouping=name,
                     **{"lead_source": None, **{c: getattr(cube, c) for c in columns}},
                 )
-                for measure in CALL_MEASURE_FIELDS:
+                for measure in CALL_MEASURES:
                     setattr(row, measure, 0)
-            for measure in CALL_MEASURE_FIELDS:
+            for measure in CALL_MEASURES:
                 setattr(row, measure, getattr(row, measure) + getattr(cube, measure))
         rows.extend(summed.values())
     return rows
 
 
 def _measures(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "calls": row["calls"],
-        "completed": row["completed"],
-        "failed": row["failed"],
-        "successful": row["successful"],
-        "positive": row["positive"],
-        "handoffs": row["handoffs"],
-        "duration_sum": row["duration_sum"] or 0,
-        "duration_count": row["duration_count"],
-        "tokens_sum": row["tokens_sum"] or 0,
-        "response_time_sum": float(row["response_time_sum"] or 0.0),
-        "response_time_count": row["response_time_count"],
-    }
+    """A raw aggregate row as rollup measure columns, through the same conversion raw facts use
+    (turns are counted apart)."""
+    measures = asdict(totals_from_row(row))
+    del measures["turns"]
+    return measures
 
 
 def hours_are_utc_aligned(window: Window, zone: zoneinfo.ZoneInfo) -> bool:

@@ -14,6 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 
 from analytics.queries import END_REASON_SERIES_KEYS, STATUS_SERIES_KEYS
+from calls.api.serializers import PlatformErrorSerializer, SynthflowErrorSerializer
 
 S = serializers
 
@@ -79,37 +80,18 @@ def _counts_by_date(keys: tuple[str, ...], description: str) -> dict[str, Any]:
 # --- Errors -----------------------------------------------------------------------------------
 
 
-class SynthflowAnalyticsErrorDetailSerializer(S.Serializer):
-    status = S.CharField()
-    description = S.CharField()
-    request_id = S.CharField()
-    category = S.CharField()
-
-
-class SynthflowAnalyticsErrorSerializer(S.Serializer):
-    detail = SynthflowAnalyticsErrorDetailSerializer()
-
-
-class PlatformAnalyticsErrorSerializer(S.Serializer):
-    detail = S.CharField()
-
-
 class SalesErrorSerializer(S.Serializer):
     error = S.CharField(help_text="invalid_request, unauthorized or unprocessable")
     message = S.CharField()
 
 
 SYNTHFLOW_ERRORS = {
-    400: OpenApiResponse(SynthflowAnalyticsErrorSerializer, description="Invalid parameter"),
-    401: OpenApiResponse(
-        SynthflowAnalyticsErrorSerializer, description="Missing or invalid API key"
-    ),
+    400: OpenApiResponse(SynthflowErrorSerializer, description="Invalid parameter"),
+    401: OpenApiResponse(SynthflowErrorSerializer, description="Missing or invalid API key"),
 }
 PLATFORM_ERRORS = {
-    400: OpenApiResponse(PlatformAnalyticsErrorSerializer, description="Invalid parameter"),
-    401: OpenApiResponse(
-        PlatformAnalyticsErrorSerializer, description="Missing or invalid API key"
-    ),
+    400: OpenApiResponse(PlatformErrorSerializer, description="Invalid parameter"),
+    401: OpenApiResponse(PlatformErrorSerializer, description="Missing or invalid API key"),
 }
 SALES_ERRORS = {
     400: OpenApiResponse(SalesErrorSerializer, description="invalid_request"),

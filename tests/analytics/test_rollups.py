@@ -233,3 +233,12 @@ def test_call_totals_add_covers_every_field():
     total.add(one)
 
     assert all(getattr(total, f.name) == 2 for f in fields(CallTotals))
+
+
+def test_rollup_measures_are_exactly_the_call_totals():
+    from dataclasses import fields
+
+    from analytics.facts import CallTotals
+    from analytics.rollup_reads import CALL_MEASURES
+
+    assert tuple(f.name for f in fields(CallTotals)) == CALL_MEASURES
