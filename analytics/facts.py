@@ -43,7 +43,7 @@ from analytics.definitions import COMPLETED, FAILED, HANDOFF, POSITIVE, SUCCESSF
 from analytics.sketch import Sketch, dense_quantiles, sketch_samples
 from analytics.windows import Window, hour_floor, hour_starts
 from calls.enums import ProviderType
-from calls.models import Call, ExecutedAction, LatencySample, Lead, Tenant, TranscriptTurn
+from calls.models import ActivityEvent, Call, ExecutedAction, LatencySample, Lead, Tenant
 
 CallDimension = Literal["status", "end_call_reason", "agent", "workflow", "type_of_call", "channel"]
 
@@ -125,7 +125,7 @@ class CallTotals:
     tokens_sum: int = 0
     response_time_sum: float = 0.0
     response_time_count: int = 0
-    # Transcript turns (only when asked for: it reads another table).
+    # Transcript turns (``Call.turn_count`` summed).
     turns: int = 0
 
     def add(self, other: CallTotals) -> None:
@@ -198,6 +198,7 @@ def call_aggregates() -> dict[str, Aggregate]:
         "tokens_sum": Sum("total_tokens"),
         "response_time_sum": Sum("response_time_ms"),
         "response_time_count": Count("response_time_ms"),
+        "turns": Sum("turn_count"),
     }
 
 
@@ -215,6 +216,7 @@ def totals_from_row(row: dict[str, Any]) -> CallTotals:
         tokens_sum=row["tokens_sum"] or 0,
         response_time_sum=float(row["response_time_sum"] or 0.0),
         response_time_count=row["response_time_count"],
+        turns=row["turns"] or 0,
     )
 
 
@@ -233,7 +235,6 @@ def _raw_call_facts(
     zone: zoneinfo.ZoneInfo,
     filters: CallFilters = NO_CALL_FILTERS,
     by: Sequence[CallDimension] = (),
-    with_turns: bool = False,
 ) -> dict[tuple[Any, ...], CallTotals]:
     """``call_facts`` of ``window`` computed from raw call rows only."""
     columns = [_CALL_DIMENSIONS[d] for d in by]
@@ -243,26 +244,7 @@ def _raw_call_facts(
         .values("day", *columns)
         .annotate(**call_aggregates())
     )
-    facts: dict[tuple[Any, ...], CallTotals] = {
-        (row["day"], *(row[c] for c in columns)): totals_from_row(row) for row in rows
-    }
-    if with_turns:
-        turns = (
-            TranscriptTurn.objects.filter(
-                call__tenant=tenant,
-                call__start_time__gte=window.start,
-                call__start_time__lt=window.end,
-            )
-            .filter(filters.q("call__"))
-            .order_by()
-            .annotate(day=TruncDate("call__start_time", tzinfo=zone))
-            .values("day", *(f"call__{c}" for c in columns))
-            .annotate(turns=Count("pk"))
-        )
-        for row in turns:
-            key = (row["day"], *(row[f"call__{c}"] for c in columns))
-            facts.setdefault(key, CallTotals()).turns += row["turns"]
-    return facts
+    return {(row["day"], *(row[c] for c in columns)): totals_from_row(row) for row in rows}
 
 
 def _raw_call_hour_facts(
@@ -300,6 +282,14 @@ def _raw_call_hour_facts(
     return dict(facts)
 
 
+def actions_in(tenant: Tenant, window: Window) -> QuerySet[ExecutedAction]:
+    """Executed actions of the calls started in ``window`` (an index range scan: actions carry
+    their call's tenant and start)."""
+    return ExecutedAction.objects.filter(
+        tenant=tenant, start_time__gte=window.start, start_time__lt=window.end
+    ).order_by()
+
+
 def _raw_action_facts(
     *,
     tenant: Tenant,
@@ -309,14 +299,9 @@ def _raw_action_facts(
 ) -> dict[tuple[date, str], int]:
     """Executed actions of the calls started in ``window``, counted by ``(local day, name)``."""
     rows = (
-        ExecutedAction.objects.filter(
-            call__tenant=tenant,
-            call__start_time__gte=window.start,
-            call__start_time__lt=window.end,
-        )
+        actions_in(tenant, window)
         .filter(filters.q("call__"))
-        .order_by()
-        .annotate(day=TruncDate("call__start_time", tzinfo=zone))
+        .annotate(day=TruncDate("start_time", tzinfo=zone))
         .values("day", "name")
         .annotate(n=Count("pk"))
     )
@@ -371,6 +356,34 @@ def _raw_lead_facts(
     return dict(facts)
 
 
+PROVIDER_KEYS = ("provider_type", "provider_name")
+
+
+# --- Activity events ----------------------------------------------------------------------------
+
+
+def events_in(tenant: Tenant, window: Window, types: Sequence[str] = ()) -> QuerySet[ActivityEvent]:
+    """Activity events that occurred in ``window`` (of the given ``types``, if any)."""
+    events = ActivityEvent.objects.filter(
+        tenant=tenant, occurred_at__gte=window.start, occurred_at__lt=window.end
+    )
+    return events.filter(type__in=types) if types else events
+
+
+def _raw_event_facts(
+    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, types: Sequence[str] = ()
+) -> dict[tuple[date, str], int]:
+    """Activity events that occurred in ``window``, counted by ``(local day, type)``."""
+    rows = (
+        events_in(tenant, window, types)
+        .order_by()
+        .annotate(day=TruncDate("occurred_at", tzinfo=zone))
+        .values("day", "type")
+        .annotate(n=Count("pk"))
+    )
+    return {(row["day"], row["type"]): row["n"] for row in rows}
+
+
 # --- Provider latency -------------------------------------------------------------------------
 
 
@@ -385,20 +398,23 @@ def samples_in(tenant: Tenant, window: Window) -> QuerySet[LatencySample]:
     ).order_by()
 
 
+# Distinct calls among samples: each call has exactly one first sample per provider.
+CALLS_WITH_SAMPLES = Count("pk", filter=Q(first_of_provider=True))
+
+
 def _raw_latency_facts(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, with_calls: bool = True
 ) -> dict[tuple[date, str, str], LatencyTotals]:
     """Latency samples of calls started in ``window``, by ``(local day, provider type, name)``.
 
-    Without ``with_calls`` the distinct-call counts are left at 0: counting distinct calls makes
-    the database sort every sample, and averages do not need it.
+    Without ``with_calls`` the call counts are left at 0 (averages do not need them).
     """
     aggregates: dict[str, Aggregate] = {
         "samples": Count("pk"),
         "latency_sum": Sum("latency_ms"),
     }
     if with_calls:
-        aggregates["calls"] = Count("call", distinct=True)
+        aggregates["calls"] = CALLS_WITH_SAMPLES
     rows = (
         samples_in(tenant, window)
         .annotate(day=TruncDate("start_time", tzinfo=zone))
@@ -504,29 +520,23 @@ def call_facts(
     zone: zoneinfo.ZoneInfo,
     filters: CallFilters = NO_CALL_FILTERS,
     by: Sequence[CallDimension] = (),
-    with_turns: bool = False,
 ) -> dict[tuple[Any, ...], CallTotals]:
     """Call totals of the calls started in ``window``, keyed by ``(local day, *by values)``.
 
     ``by`` names dimensions (``status``, ``end_call_reason``, ``agent`` (id), ``workflow`` (id),
-    ``type_of_call``, ``channel``). With ``with_turns`` the totals also count transcript turns.
+    ``type_of_call``, ``channel``).
     """
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
     facts: dict[tuple[Any, ...], CallTotals] = {}
     for piece in split.raw:
-        raw = _raw_call_facts(
-            tenant=tenant, window=piece, zone=zone, filters=filters, by=by, with_turns=with_turns
-        )
+        raw = _raw_call_facts(tenant=tenant, window=piece, zone=zone, filters=filters, by=by)
         _add_into(facts, raw, CallTotals)
     if split.days:
         columns = [_CALL_DIMENSIONS[d] for d in by]
         rows = rollup_reads.call_rows(tenant=tenant, split=split, filters=filters, columns=columns)
         for row in rows:
-            totals = totals_from_row(row)
-            if with_turns:
-                totals.turns = row["turns"]
             key = (row["day"], *(row[c] for c in columns))
-            facts.setdefault(key, CallTotals()).add(totals)
+            facts.setdefault(key, CallTotals()).add(totals_from_row(row))
     return facts
 
 
@@ -614,6 +624,22 @@ def lead_facts(
     return facts
 
 
+def event_facts(
+    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, types: Sequence[str] = ()
+) -> dict[tuple[date, str], int]:
+    """Activity events that occurred in ``window`` (of ``types``, if given), counted by
+    ``(local day, type)``."""
+    split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
+    facts: dict[tuple[date, str], int] = defaultdict(int)
+    for piece in split.raw:
+        for key, n in _raw_event_facts(tenant=tenant, window=piece, zone=zone, types=types).items():
+            facts[key] += n
+    if split.days:
+        for row in rollup_reads.event_rows(tenant=tenant, split=split, types=types):
+            facts[(row["day"], row["type"])] += row["n"]
+    return dict(facts)
+
+
 def latency_facts(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, with_calls: bool = True
 ) -> dict[tuple[date, str, str], LatencyTotals]:
@@ -648,7 +674,7 @@ def latency_percentiles(
         return _raw_latency_percentiles(tenant=tenant, window=window, fractions=fractions)
     sketches = rollup_reads.latency_sketches(tenant=tenant, split=split)
     for piece in split.raw:
-        for key, sketch in sketch_samples(samples_in(tenant, piece)).items():
+        for key, sketch in sketch_samples(samples_in(tenant, piece), PROVIDER_KEYS).items():
             sketches.setdefault(key, Sketch()).merge(sketch)
     return {
         key: tuple(q if q is not None else 0.0 for q in sketch.quantiles(fractions))

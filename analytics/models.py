@@ -167,6 +167,24 @@ class LeadDayRollup(models.Model):
         return f"{self.day} {self.stage} x{self.count}"
 
 
+class EventDayRollup(models.Model):
+    """Activity events that occurred on one tenant-local day, by type."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    type = models.CharField(max_length=40)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes: ClassVar = [
+            # The activity feed's total: a tenant's days in a window.
+            models.Index(fields=["tenant", "day"], name="eventrollup_tenant_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.type} x{self.count}"
+
+
 class LatencyDayRollup(models.Model):
     """Latency samples of one day's calls per provider: totals plus a mergeable log-bucket
     histogram (``analytics.sketch``) for percentiles within 1% relative error."""

@@ -38,6 +38,8 @@ from analytics.facts import (
     action_facts,
     call_facts,
     call_hour_facts,
+    event_facts,
+    events_in,
     latency_facts,
     latency_percentiles,
     lead_facts,
@@ -56,7 +58,7 @@ from analytics.windows import (
     week_start,
 )
 from calls.enums import CallStatus, ProviderType
-from calls.models import ActivityEvent, Agent, Call, ErrorLog, Tenant, Workflow
+from calls.models import Agent, Call, ErrorLog, Tenant, Workflow
 
 # --- Synthflow family (GET /v2/analytics/) ------------------------------------------------------
 
@@ -656,7 +658,6 @@ def _sales_facts(
     zone: zoneinfo.ZoneInfo,
     calls: CallFilters = NO_CALL_FILTERS,
     leads: LeadFilters = NO_LEAD_FILTERS,
-    with_turns: bool = False,
     stages: Sequence[Any] = ("created", "qualified"),
 ) -> _SalesFacts:
     by_status = call_facts(
@@ -665,7 +666,6 @@ def _sales_facts(
         zone=zone,
         filters=calls,
         by=("status",),
-        with_turns=with_turns,
     )
     all_calls: dict[date, CallTotals] = defaultdict(CallTotals)
     conversations: dict[date, CallTotals] = defaultdict(CallTotals)
@@ -693,7 +693,7 @@ def sales_overview(
     compare_with: Comparison | None,
 ) -> dict[str, Any]:
     """``/api/v1/analytics/overview``: summary, time series and optional comparison."""
-    facts = _sales_facts(tenant=tenant, window=span.window(zone), zone=zone, with_turns=True)
+    facts = _sales_facts(tenant=tenant, window=span.window(zone), zone=zone)
     total = facts.totals()
     conversations = total.conversations
     summary = {
@@ -810,20 +810,23 @@ def activity_feed(
     *,
     tenant: Tenant,
     window: Window,
+    zone: zoneinfo.ZoneInfo,
     types: Sequence[str],
     lead_id: str | None,
     page: int,
     limit: int,
 ) -> dict[str, Any]:
-    """``/api/v1/analytics/activity``: events that occurred in ``window``, newest first."""
-    events = ActivityEvent.objects.filter(
-        tenant=tenant, occurred_at__gte=window.start, occurred_at__lt=window.end
-    )
-    if types:
-        events = events.filter(type__in=types)
+    """``/api/v1/analytics/activity``: events that occurred in ``window``, newest first.
+
+    The total counts events per day (from rollups for clean whole days); one lead's events are
+    few and counted directly.
+    """
+    events = events_in(tenant, window, types)
     if lead_id is not None:
         events = events.filter(lead__lead_id=lead_id)
-    total = events.count()
+        total = events.count()
+    else:
+        total = sum(event_facts(tenant=tenant, window=window, zone=zone, types=types).values())
     offset = (page - 1) * limit
     rows = (
         events.select_related("lead", "call")

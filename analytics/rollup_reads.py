@@ -25,6 +25,7 @@ from analytics.models import (
     CallDayRollup,
     CallHourRollup,
     CallMeasures,
+    EventDayRollup,
     LatencyDayRollup,
     LatencyMonthRollup,
     LeadDayRollup,
@@ -182,7 +183,7 @@ def hour_rows(*, tenant: Tenant, split: Split) -> list[Any]:
     return list(
         CallHourRollup.objects.filter(split.day_q(), tenant=tenant)
         .order_by()
-        .values("hour", *CALL_MEASURES[:-1])
+        .values("hour", *CALL_MEASURES)
     )
 
 
@@ -213,6 +214,13 @@ def lead_rows(
             pipeline=Sum("pipeline"),
         )
     )
+
+
+def event_rows(*, tenant: Tenant, split: Split, types: Sequence[str]) -> list[Any]:
+    queryset = EventDayRollup.objects.filter(split.day_q(), tenant=tenant).order_by()
+    if types:
+        queryset = queryset.filter(type__in=types)
+    return list(queryset.values("day", "type").annotate(n=Sum("count")))
 
 
 def latency_rows(*, tenant: Tenant, split: Split) -> list[Any]:

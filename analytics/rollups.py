@@ -9,43 +9,44 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, Sum
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Model, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
-from analytics.facts import call_aggregates, samples_in, totals_from_row
+from analytics.facts import CALLS_WITH_SAMPLES, actions_in, call_aggregates, samples_in
 from analytics.models import (
     ActionDayRollup,
     CallDayRollup,
     CallHourRollup,
+    EventDayRollup,
     LatencyDayRollup,
     LatencyMonthRollup,
     LeadDayRollup,
     RollupDay,
 )
 from analytics.rollup_reads import CALL_MEASURES, GROUPINGS
-from analytics.sketch import Sketch, sketch_samples
+from analytics.sketch import Sketch, bucket_rows
 from analytics.windows import Window, date_range, date_window, hour_starts, local_date
-from calls.models import Call, ExecutedAction, Lead, Tenant, TranscriptTurn
+from calls.models import ActivityEvent, Call, Lead, Tenant
 
 logger = logging.getLogger(__name__)
 
-ROLLUP_MODELS = (CallDayRollup, CallHourRollup, ActionDayRollup, LeadDayRollup, LatencyDayRollup)
-# Call columns the full cube of CallDayRollup is keyed by.
-CALL_DIMENSIONS = (
-    "agent_id",
-    "workflow_id",
-    "type_of_call",
-    "channel",
-    "lead__source",
-    "status",
-    "end_call_reason",
+ROLLUP_MODELS = (
+    CallDayRollup,
+    CallHourRollup,
+    ActionDayRollup,
+    LeadDayRollup,
+    LatencyDayRollup,
+    EventDayRollup,
 )
+# The dimension columns of CallDayRollup's full cube, and those whose empty value is NULL.
+CUBE_COLUMNS = GROUPINGS["full"]
+NULL_DIMENSIONS = ("agent_id", "workflow_id", "lead_source")
 LEAD_STAGE_COLUMNS = {
     "created": "created_at",
     "qualified": "qualified_at",
@@ -102,6 +103,7 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
     zone = tenant.zone
     days = list(date_range(first, last))
     with transaction.atomic():
+        _session_for_rolling()
         RollupDay.objects.bulk_create(
             [RollupDay(tenant=tenant, day=day) for day in days], ignore_conflicts=True
         )
@@ -114,12 +116,15 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
         for model in ROLLUP_MODELS:
             model.objects.filter(tenant=tenant, day__gte=first, day__lte=last).delete()
         window = date_window(first, last, zone)
-        CallDayRollup.objects.bulk_create(_call_rows(tenant, window, zone), batch_size=2000)
-        CallHourRollup.objects.bulk_create(_hour_rows(tenant, window, zone), batch_size=2000)
-        ActionDayRollup.objects.bulk_create(_action_rows(tenant, window, zone), batch_size=2000)
-        LeadDayRollup.objects.bulk_create(_lead_rows(tenant, window, zone), batch_size=2000)
-        LatencyDayRollup.objects.bulk_create(_latency_rows(tenant, window, zone), batch_size=2000)
-        for month in sorted({day.replace(day=1) for day in days}):
+        _roll_calls(tenant, window, zone)
+        _roll_hours(tenant, window, zone)
+        _roll_actions(tenant, window, zone)
+        _roll_leads(tenant, window, zone)
+        _roll_latencies(tenant, window, zone)
+        _roll_events(tenant, window, zone)
+        months = sorted({day.replace(day=1) for day in days})
+        _lock_months(tenant, months)
+        for month in months:
             _rebuild_latency_month(tenant, month)
         now = timezone.now()
         for state in states:
@@ -131,84 +136,109 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
     return True
 
 
-def _calls(tenant: Tenant, window: Window) -> Any:
+def _session_for_rolling() -> None:
+    """Gives the roll's transaction room to aggregate in memory (PostgreSQL).
+
+    A day's calls or latency samples are grouped in one pass: with the default ``work_mem``
+    PostgreSQL sorts them on disk instead of hashing them, several times slower. JIT compilation
+    costs more than it saves on these short scans. Every query of a roll reads all the rows of
+    a time range, which a bitmap scan does page by page; a plain index scan, which the planner
+    picks when it underestimates a busy day of a small tenant, visits a page per row.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.ROLLUP_WORK_MEM])
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL enable_indexscan = off")
+
+
+def _insert_from(
+    model: type[Model], rows: QuerySet[Any], columns: dict[str, str | None], **constants: Any
+) -> None:
+    """``INSERT INTO model SELECT …`` from a ``values()`` queryset, in the database.
+
+    ``columns`` maps each target column to the output column of ``rows`` that fills it (``None``:
+    SQL NULL); measures that may sum to NULL are written as 0. ``constants`` fill the remaining
+    columns with one value each. Rollup rows never pass through Python.
+    """
+    quote = connection.ops.quote_name
+    sql, params = rows.query.sql_with_params()
+    targets = [*constants, *columns]
+    select = ["%s"] * len(constants)
+    for target, source in columns.items():
+        if source is None:
+            select.append("NULL")
+        elif target in _ZERO_WHEN_NULL:
+            select.append(f"COALESCE(rows.{quote(source)}, 0)")
+        else:
+            select.append(f"rows.{quote(source)}")
+    statement = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, targets))}) "
+        f"SELECT {', '.join(select)} FROM ({sql}) rows"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*constants.values(), *params])
+
+
+# Sums that SQL leaves NULL when every summed value is NULL (``totals_from_row`` reads them as 0).
+_ZERO_WHEN_NULL = {
+    "duration_sum",
+    "tokens_sum",
+    "response_time_sum",
+    "turns",
+    "score_sum",
+    "pipeline",
+}
+
+
+def _calls(tenant: Tenant, window: Window) -> QuerySet[Call]:
     return Call.objects.filter(
         tenant=tenant, start_time__gte=window.start, start_time__lt=window.end
     ).order_by()
 
 
-def _call_rows(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> list[CallDayRollup]:
-    rows = (
+def _roll_calls(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
+    """The full cube of call totals per day, then each smaller grouping summed from it (one
+    definition of every number: a grouping row is exactly the sum of the cube rows it stands
+    for)."""
+    cube = (
         _calls(tenant, window)
-        .annotate(day=TruncDate("start_time", tzinfo=zone))
-        .values("day", *CALL_DIMENSIONS)
+        .annotate(day=TruncDate("start_time", tzinfo=zone), lead_source=F("lead__source"))
+        .values("day", *CUBE_COLUMNS)
         .annotate(**call_aggregates())
     )
-    turns = {
-        (row["day"], *(row[f"call__{c}"] for c in CALL_DIMENSIONS)): row["n"]
-        for row in TranscriptTurn.objects.filter(
-            call__tenant=tenant,
-            call__start_time__gte=window.start,
-            call__start_time__lt=window.end,
-        )
-        .order_by()
-        .annotate(day=TruncDate("call__start_time", tzinfo=zone))
-        .values("day", *(f"call__{c}" for c in CALL_DIMENSIONS))
-        .annotate(n=Count("pk"))
-    }
-    result = []
-    for row in rows:
-        key = (row["day"], *(row[c] for c in CALL_DIMENSIONS))
-        result.append(
-            CallDayRollup(
-                tenant=tenant,
-                day=row["day"],
-                agent_id=row["agent_id"],
-                workflow_id=row["workflow_id"],
-                type_of_call=row["type_of_call"],
-                channel=row["channel"],
-                lead_source=row["lead__source"],
-                status=row["status"],
-                end_call_reason=row["end_call_reason"],
-                turns=turns.get(key, 0),
-                **_measures(row),
-            )
-        )
-    return result + _groupings(result)
-
-
-def _groupings(full: list[CallDayRollup]) -> list[CallDayRollup]:
-    """The smaller groupings, summed from the full cube's rows (one definition of every number:
-    a grouping row is exactly the sum of the cube rows it stands for)."""
-    rows: list[CallDayRollup] = []
-    for name, columns in GROUPINGS.items():
+    measures = {m: m for m in CALL_MEASURES}
+    _insert_from(
+        CallDayRollup,
+        cube,
+        {"day": "day", **{c: c for c in CUBE_COLUMNS}, **measures},
+        tenant_id=tenant.pk,
+        grouping="full",
+    )
+    full = CallDayRollup.objects.filter(
+        tenant=tenant, grouping="full", day__gte=local_date(window.start, zone)
+    ).filter(day__lt=local_date(window.end, zone))
+    for name, keyed in GROUPINGS.items():
         if name == "full":
             continue
-        summed: dict[tuple[Any, ...], CallDayRollup] = {}
-        for cube in full:
-            key = (cube.day, *(getattr(cube, c) for c in columns))
-            row = summed.get(key)
-            if row is None:
-                row = summed[key] = CallDayRollup(
-                    tenant_id=cube.tenant_id,
-                    day=cube.day,
-                    grouping=name,
-                    **{"lead_source": None, **{c: getattr(cube, c) for c in columns}},
-                )
-                for measure in CALL_MEASURES:
-                    setattr(row, measure, 0)
-            for measure in CALL_MEASURES:
-                setattr(row, measure, getattr(row, measure) + getattr(cube, measure))
-        rows.extend(summed.values())
-    return rows
-
-
-def _measures(row: dict[str, Any]) -> dict[str, Any]:
-    """A raw aggregate row as rollup measure columns, through the same conversion raw facts use
-    (turns are counted apart)."""
-    measures = asdict(totals_from_row(row))
-    del measures["turns"]
-    return measures
+        summed = (
+            full.order_by().values("day", *keyed).annotate(**{m: Sum(m) for m in CALL_MEASURES})
+        )
+        # Dimensions outside the grouping hold their empty value.
+        empty = {c: "" for c in CUBE_COLUMNS if c not in keyed and c not in NULL_DIMENSIONS}
+        _insert_from(
+            CallDayRollup,
+            summed,
+            {
+                "day": "day",
+                **{c: c for c in keyed},
+                **{c: None for c in NULL_DIMENSIONS if c not in keyed},
+                **measures,
+            },
+            tenant_id=tenant.pk,
+            grouping=name,
+            **empty,
+        )
 
 
 def hours_are_utc_aligned(window: Window, zone: zoneinfo.ZoneInfo) -> bool:
@@ -216,50 +246,55 @@ def hours_are_utc_aligned(window: Window, zone: zoneinfo.ZoneInfo) -> bool:
     return all(start.minute == 0 for start in hour_starts(window, zone))
 
 
-def _hour_rows(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> list[CallHourRollup]:
+def _roll_hours(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
     if not hours_are_utc_aligned(window, zone):
-        return []
+        return
     rows = (
         _calls(tenant, window)
-        .annotate(hour=TruncHour("start_time", tzinfo=UTC))
-        .values("hour")
+        # An aligned hour lies within one local day: grouping by both is grouping by the hour.
+        .annotate(
+            hour=TruncHour("start_time", tzinfo=UTC), day=TruncDate("start_time", tzinfo=zone)
+        )
+        .values("hour", "day")
         .annotate(**call_aggregates())
     )
-    return [
-        CallHourRollup(
-            tenant=tenant, day=local_date(row["hour"], zone), hour=row["hour"], **_measures(row)
-        )
-        for row in rows
-    ]
+    _insert_from(
+        CallHourRollup,
+        rows,
+        {"day": "day", "hour": "hour", **{m: m for m in CALL_MEASURES}},
+        tenant_id=tenant.pk,
+    )
 
 
-def _action_rows(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> list[ActionDayRollup]:
+def _roll_actions(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
     rows = (
-        ExecutedAction.objects.filter(
-            call__tenant=tenant,
-            call__start_time__gte=window.start,
-            call__start_time__lt=window.end,
+        actions_in(tenant, window)
+        # Redundant (an action's start is its call's) but it lets the database join the
+        # window's calls instead of every call of the tenant.
+        .filter(call__start_time__gte=window.start, call__start_time__lt=window.end)
+        .annotate(
+            day=TruncDate("start_time", tzinfo=zone),
+            call_agent=F("call__agent_id"),
+            call_type=F("call__type_of_call"),
         )
-        .order_by()
-        .annotate(day=TruncDate("call__start_time", tzinfo=zone))
-        .values("day", "call__agent_id", "call__type_of_call", "name")
+        .values("day", "call_agent", "call_type", "name")
         .annotate(n=Count("pk"))
     )
-    return [
-        ActionDayRollup(
-            tenant=tenant,
-            day=row["day"],
-            agent_id=row["call__agent_id"],
-            type_of_call=row["call__type_of_call"],
-            name=row["name"],
-            count=row["n"],
-        )
-        for row in rows
-    ]
+    _insert_from(
+        ActionDayRollup,
+        rows,
+        {
+            "day": "day",
+            "agent_id": "call_agent",
+            "type_of_call": "call_type",
+            "name": "name",
+            "count": "n",
+        },
+        tenant_id=tenant.pk,
+    )
 
 
-def _lead_rows(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> list[LeadDayRollup]:
-    result = []
+def _roll_leads(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
     for stage, column in LEAD_STAGE_COLUMNS.items():
         rows = (
             Lead.objects.filter(
@@ -275,47 +310,85 @@ def _lead_rows(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> list[
                 pipeline=Sum("estimated_value"),
             )
         )
-        for row in rows:
-            result.append(
-                LeadDayRollup(
-                    tenant=tenant,
-                    day=row["day"],
-                    stage=stage,
-                    channel=row["channel"],
-                    source=row["source"],
-                    count=row["n"],
-                    score_sum=row["score_sum"] or 0,
-                    score_count=row["score_count"],
-                    pipeline=row["pipeline"] or 0,
-                )
-            )
-    return result
+        _insert_from(
+            LeadDayRollup,
+            rows,
+            {
+                "day": "day",
+                "channel": "channel",
+                "source": "source",
+                "count": "n",
+                "score_sum": "score_sum",
+                "score_count": "score_count",
+                "pipeline": "pipeline",
+            },
+            tenant_id=tenant.pk,
+            stage=stage,
+        )
 
 
-def _latency_rows(
-    tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo
-) -> list[LatencyDayRollup]:
+def _roll_events(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
+    rows = (
+        ActivityEvent.objects.filter(
+            tenant=tenant, occurred_at__gte=window.start, occurred_at__lt=window.end
+        )
+        .order_by()
+        .annotate(day=TruncDate("occurred_at", tzinfo=zone))
+        .values("day", "type")
+        .annotate(n=Count("pk"))
+    )
+    _insert_from(
+        EventDayRollup, rows, {"day": "day", "type": "type", "count": "n"}, tenant_id=tenant.pk
+    )
+
+
+def _roll_latencies(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
+    """Per day and provider: sample and call counts, the latency sum and the histogram, from one
+    grouped pass over the samples (histogram buckets carry their counts and sums)."""
     samples = samples_in(tenant, window).annotate(day=TruncDate("start_time", tzinfo=zone))
-    totals = {
-        (row["day"], row["provider_type"], row["provider_name"]): row
-        for row in samples.values("day", "provider_type", "provider_name").annotate(
-            samples=Count("pk"), latency_sum=Sum("latency_ms"), calls=Count("call", distinct=True)
-        )
-    }
-    sketches = sketch_samples(samples, by_day=True)
-    return [
-        LatencyDayRollup(
-            tenant=tenant,
-            day=key[0],
-            provider_type=key[1],
-            provider_name=key[2],
-            samples=row["samples"],
-            latency_sum=float(row["latency_sum"] or 0.0),
-            calls=row["calls"],
-            histogram=sketches.get(key, Sketch()).to_dense(),
-        )
-        for key, row in totals.items()
-    ]
+    keys = ("day", "provider_type", "provider_name")
+    buckets = bucket_rows(samples, keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES)
+    rows: dict[tuple[Any, ...], LatencyDayRollup] = {}
+    sketches: dict[tuple[Any, ...], Sketch] = {}
+    for bucket in buckets:
+        key = tuple(bucket[k] for k in keys)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = LatencyDayRollup(
+                tenant=tenant,
+                day=key[0],
+                provider_type=key[1],
+                provider_name=key[2],
+                samples=0,
+                latency_sum=0.0,
+                calls=0,
+            )
+            sketches[key] = Sketch()
+        row.samples += bucket["n"]
+        row.latency_sum += bucket["latency_sum"]
+        row.calls += bucket["calls"]
+        sketches[key].add_bucket(bucket["bucket"], bucket["n"])
+    for key, row in rows.items():
+        row.histogram = sketches[key].to_dense()
+    LatencyDayRollup.objects.bulk_create(rows.values())
+
+
+def _lock_months(tenant: Tenant, months: list[date]) -> None:
+    """Serialises rebuilding a month's rows between rolls of different days of that month.
+
+    A month row merges every day row of the month: two rolls of different days rebuilding it at
+    once would each miss the other's uncommitted days. The second waits here (PostgreSQL
+    transaction-level advisory lock, taken in month order after the day locks, so no cycle) and
+    then reads the first's committed days. SQLite runs one writer at a time anyway.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for month in months:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [tenant.pk, month.year * 12 + month.month - 1],
+            )
 
 
 def _rebuild_latency_month(tenant: Tenant, month: date) -> None:

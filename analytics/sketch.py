@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
+from django.db.models import Aggregate, Case, Count, IntegerField, QuerySet, Value, When
 from django.db.models.functions import Ceil, Ln
 
 RELATIVE_ACCURACY = 0.01
@@ -47,6 +47,14 @@ class Sketch:
             self.zero += n
         else:
             b = bucket_of(value)
+            self.counts[b] = self.counts.get(b, 0) + n
+
+    def add_bucket(self, bucket: int | float | None, n: int) -> None:
+        """Counts ``n`` values of bucket ``bucket`` (None: the zero bucket)."""
+        if bucket is None:
+            self.zero += n
+        else:
+            b = int(bucket)
             self.counts[b] = self.counts.get(b, 0) + n
 
     def extend(self, values: Iterable[float]) -> None:
@@ -133,16 +141,12 @@ def _quantiles(
     return tuple(result)
 
 
-def sketch_samples(samples: QuerySet[Any], *, by_day: bool = False) -> dict[Any, Sketch]:
-    """Histograms of a queryset of latency samples per ``(provider type, provider name)`` (or
-    per ``(day, provider type, provider name)`` with ``by_day``, for a queryset annotated with
-    ``day``), bucketed in SQL: a day holds up to a few hundred thousand samples, a few hundred
-    buckets."""
-    keys = (
-        ("day", "provider_type", "provider_name") if by_day else ("provider_type", "provider_name")
-    )
-    sketches: dict[Any, Sketch] = {}
-    rows = (
+def bucket_rows(
+    samples: QuerySet[Any], keys: Sequence[str], **aggregates: Aggregate
+) -> QuerySet[Any]:
+    """Latency samples grouped by ``keys`` and histogram bucket, counted (``n``) in SQL, with any
+    other ``aggregates`` per bucket; ``bucket`` is None for values <= 0 (the zero bucket)."""
+    return (
         samples.annotate(
             bucket=Case(
                 When(latency_ms__lte=0, then=Value(None)),
@@ -151,14 +155,17 @@ def sketch_samples(samples: QuerySet[Any], *, by_day: bool = False) -> dict[Any,
             )
         )
         .values(*keys, "bucket")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("pk"), **aggregates)
         .order_by()
     )
-    for row in rows:
-        sketch = sketches.setdefault(tuple(row[k] for k in keys), Sketch())
-        if row["bucket"] is None:
-            sketch.zero += row["n"]
-        else:
-            bucket = int(row["bucket"])
-            sketch.counts[bucket] = sketch.counts.get(bucket, 0) + row["n"]
+
+
+def sketch_samples(samples: QuerySet[Any], keys: Sequence[str]) -> dict[Any, Sketch]:
+    """Histograms of a queryset of latency samples per value of ``keys``, bucketed in SQL: a day
+    holds up to a few hundred thousand samples, a few hundred buckets."""
+    sketches: dict[Any, Sketch] = {}
+    for row in bucket_rows(samples, keys):
+        sketches.setdefault(tuple(row[k] for k in keys), Sketch()).add_bucket(
+            row["bucket"], row["n"]
+        )
     return sketches

@@ -76,13 +76,15 @@ def ensure_loaded(
     seed: int = 1,
     tenant: str = "bench",
     timezone: str = "Europe/Berlin",
+    transcripts: bool = True,
 ) -> Any:
     """Returns the benchmark tenant, loaded with ``calls`` demo calls over ``days`` days.
 
     Runs ``seed_demo`` only when the tenant has fewer calls than asked; the generator is
     deterministic per seed and skips the calls it already wrote, so an interrupted load resumes.
     Runs ``VACUUM ANALYZE`` after loading so plans and visibility maps are those of a settled
-    database.
+    database. Without ``transcripts`` calls are loaded without transcript turns (quicker for
+    very large tenants).
     """
     from django.core.management import call_command
     from django.db import connection
@@ -102,6 +104,7 @@ def ensure_loaded(
             seed=seed,
             timezone=timezone,
             verbosity=1,
+            without_transcripts=not transcripts,
         )
         print(
             f"loaded in {time.perf_counter() - started:,.0f} s; vacuum analyze …", file=sys.stderr

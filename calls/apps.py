@@ -5,3 +5,10 @@ class CallsConfig(AppConfig):
     name = "calls"
     verbose_name = "Calls"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Cached call totals are invalidated once a write of the tenant's calls has committed.
+        from calls import counts
+        from calls.signals import rows_written
+
+        rows_written.connect(counts.on_rows_written, dispatch_uid="calls.counts.rows_written")

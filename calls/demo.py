@@ -1084,6 +1084,7 @@ CALL_FIELDS = (
     "handoff",
     "total_tokens",
     "response_time_ms",
+    "turn_count",
     "document_hash",
     "child_hashes",
     "created_at",
@@ -1094,6 +1095,8 @@ TURN_FIELDS = ("call_id", "position", "role", "text", "start_ms", "end_ms")
 VARIABLE_FIELDS = ("call_id", "agent_key", "name", "value", "collected")
 ACTION_FIELDS = (
     "call_id",
+    "tenant_id",
+    "start_time",
     "position",
     "name",
     "action_type",
@@ -1110,6 +1113,7 @@ LATENCY_FIELDS = (
     "provider_name",
     "latency_ms",
     "tokens",
+    "first_of_provider",
 )
 ERROR_FIELDS = (
     "call_id",
@@ -1174,8 +1178,10 @@ class _CallFactory:
         until: datetime,
         lead_steps: dict[int, _LeadStep],
         now: datetime,
+        transcripts: bool = True,
     ) -> None:
         self.tenant_id = tenant.pk
+        self.transcripts = transcripts
         self.tz = tenant.timezone
         self.catalog = catalog
         self.timeline = timeline
@@ -1375,20 +1381,30 @@ class _CallFactory:
 
             # Children.
             turn_count = 0
+            spoken_turns = 0
             llm_tokens = 0
             if conversation is not None:
                 turns = conversation.turns
                 if status == IN_PROGRESS:
                     turns = turns[: 1 + randrange(3)]
-                for position, (role, text, template, t0, t1) in enumerate(turns):
-                    turns_out.append(
-                        (pk, position, role, text or template.replace("{name}", first_name), t0, t1)
-                    )
-                turn_count = len(turns)
+                spoken_turns = len(turns)
+                if self.transcripts:
+                    for position, (role, text, template, t0, t1) in enumerate(turns):
+                        turns_out.append(
+                            (
+                                pk,
+                                position,
+                                role,
+                                text or template.replace("{name}", first_name),
+                                t0,
+                                t1,
+                            )
+                        )
+                    turn_count = spoken_turns
                 responses = 1 if not completed else 2 + (random() < 0.7)
                 position = 0
                 stack = agent.stack
-                for _ in range(responses):
+                for response in range(responses):
                     for kind in ("stt", "llm", "tts"):
                         if kind == "stt" and not completed:
                             continue
@@ -1408,6 +1424,8 @@ class _CallFactory:
                                 provider,
                                 table[int(random() * len(table))],
                                 tokens,
+                                # One provider per kind: its first sample is the first response's.
+                                response == 0,
                             )
                         )
                         position += 1
@@ -1436,6 +1454,8 @@ class _CallFactory:
                         actions_out.append(
                             (
                                 pk,
+                                tenant_id,
+                                start,
                                 position,
                                 action.name,
                                 action.action_type,
@@ -1457,6 +1477,8 @@ class _CallFactory:
                     actions_out.append(
                         (
                             pk,
+                            tenant_id,
+                            start,
                             position,
                             "transfer_to_human",
                             "LIVE_TRANSFER",
@@ -1498,7 +1520,7 @@ class _CallFactory:
                     )
                 )
 
-            total_tokens = llm_tokens * 6 + turn_count * 40 if conversation else None
+            total_tokens = llm_tokens * 6 + spoken_turns * 40 if conversation else None
             recording = (
                 f"https://recordings.callscope.example/{call_id}.wav"
                 if is_phone and duration
@@ -1551,6 +1573,7 @@ class _CallFactory:
                     handoff,
                     total_tokens,
                     response_time,
+                    turn_count,
                     "",
                     empty_object,
                     now,
@@ -1647,11 +1670,13 @@ def seed_demo(
     until: datetime | None = None,
     batch: int = 5000,
     progress: Callable[[int], None] | None = None,
+    transcripts: bool = True,
 ) -> SeedSummary:
     """Writes ``calls`` demo calls (and their agents, workflows, leads, children and events)
     for ``tenant``, spread over the ``days`` days before ``until``. Calls already written by an
     earlier run with the same arguments are skipped. ``progress(n)`` is called as calls are
-    done. Returns what was written."""
+    done. Without ``transcripts`` calls are written without transcript turns (quicker loads of
+    very large benchmark tenants); everything else is the same. Returns what was written."""
     if calls < 0 or days < 1:
         raise ValueError("calls must be >= 0 and days >= 1")
     started = time.perf_counter()
@@ -1674,6 +1699,7 @@ def seed_demo(
         until=until,
         lead_steps=lead_steps,
         now=now,
+        transcripts=transcripts,
     )
     summary = SeedSummary(leads_written=leads_written)
     fresh = not Call.objects.filter(tenant=tenant).exists()
@@ -1764,4 +1790,6 @@ def _write_batch(writer: BulkWriter, tenant: Tenant, out: _Batch, *, partial: bo
             if mapping is not None:
                 rows = [(mapping[r[0]], *r[1:]) for r in rows]
             writer.insert(ActivityEvent, EVENT_FIELDS, rows, ignore_conflicts=True)
-        rows_written.send(sender=Call, tenant=tenant, instants=out.start_times)
+        occurred = EVENT_FIELDS.index("occurred_at")
+        instants = out.start_times | {r[occurred] for r in (*out.events, *out.lead_events)}
+        rows_written.send(sender=Call, tenant=tenant, instants=instants)

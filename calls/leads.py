@@ -220,8 +220,9 @@ def lead_upsert(*, tenant: Tenant, data: LeadIn) -> LeadResult:
     def write() -> LeadResult:
         result = apply_lead(tenant=tenant, data=data, at=timezone.now())
         save_events(result.events)
-        if result.instants:
-            rows_written.send(sender=Lead, tenant=tenant, instants=result.instants)
+        instants = result.instants | {event.occurred_at for event in result.events}
+        if instants:
+            rows_written.send(sender=Lead, tenant=tenant, instants=instants)
         return result
 
     return atomic_with_retry(write)

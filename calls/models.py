@@ -213,7 +213,12 @@ class Call(models.Model):
     )
     call_id = models.CharField(max_length=100)
     agent = models.ForeignKey(
-        Agent, on_delete=models.PROTECT, null=True, blank=True, related_name="calls"
+        Agent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="calls",
+        db_index=False,  # see call_agent_tenant_idx
     )
     workflow = models.ForeignKey(
         Workflow, on_delete=models.PROTECT, null=True, blank=True, related_name="calls"
@@ -263,6 +268,9 @@ class Call(models.Model):
     handoff = models.BooleanField(default=False)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     response_time_ms = models.FloatField(null=True, blank=True)
+    # How many transcript turns the call has, kept with the turns by every writer: analytics sums
+    # it (messages per conversation) without reading the turns table.
+    turn_count = models.PositiveIntegerField(default=0, editable=False)
 
     # Bookkeeping for idempotent upserts: the hash of the last document applied, and of each child
     # list as stored, so a resend is recognised without re-reading the children.
@@ -284,6 +292,9 @@ class Call(models.Model):
             models.Index(
                 fields=["tenant", "agent", "-start_time", "-id"], name="call_tenant_agent_start_idx"
             ),
+            # The agent foreign key's index, with the tenant: GET /v2/calls counts one agent's
+            # calls (total_records) from this small index alone.
+            models.Index(fields=["agent", "tenant"], name="call_agent_tenant_idx"),
             # call_status / status filters and active-calls (recent calls in live statuses).
             models.Index(fields=["tenant", "status", "-start_time"], name="call_tenant_status_idx"),
             # lead_phone_number filter and the admin's phone search.
@@ -341,7 +352,12 @@ class CollectedVariable(models.Model):
 
 
 class ExecutedAction(models.Model):
+    """One action the agent executed. ``tenant`` and ``start_time`` copy the call's, so a window's
+    actions are one index range scan instead of a join over every call."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="actions", db_index=False)
+    start_time = models.DateTimeField()
     position = models.PositiveIntegerField()
     name = models.CharField(max_length=200)
     action_type = models.CharField(max_length=64, blank=True)
@@ -354,6 +370,10 @@ class ExecutedAction(models.Model):
         ordering = ("call", "position")
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["call", "position"], name="action_call_position_uniq"),
+        ]
+        indexes: ClassVar = [
+            # executed_actions blocks and action rollups: a tenant's actions in a call-start window.
+            models.Index(fields=["tenant", "start_time"], name="action_tenant_start_idx"),
         ]
 
     def __str__(self) -> str:
@@ -372,6 +392,10 @@ class LatencySample(models.Model):
     provider_name = models.CharField(max_length=64, blank=True)
     latency_ms = models.FloatField()
     tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Whether this is the call's first sample of its provider (type and name), set by every
+    # writer from the call's whole list: counting these counts the calls per provider without a
+    # DISTINCT over every sample.
+    first_of_provider = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ("call", "position")

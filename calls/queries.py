@@ -425,14 +425,19 @@ def filter_transcript(queryset: QuerySet[Call], text: str) -> QuerySet[Call]:
 NEWEST_FIRST = ("-start_time", "-id")
 
 
-def offset_page(queryset: QuerySet[Call], *, limit: int, offset: int) -> tuple[int, list[Call]]:
+def offset_page(
+    queryset: QuerySet[Call], *, limit: int, offset: int, total: int | None = None
+) -> tuple[int, list[Call]]:
     """The filtered total and the page ``[offset, offset + limit)`` of ``queryset``, newest
     first, with Synthflow's children.
 
-    The page's ids are read first (an index-only scan for the common filters), then only those
-    rows are loaded: a deep offset skips index entries, not whole rows.
+    ``total`` is the number of calls in ``queryset`` when the caller knows it (the cached total of
+    ``calls.counts``); without it they are counted. The page's ids are read first (an index-only
+    scan for the common filters), then only those rows are loaded: a deep offset skips index
+    entries, not whole rows.
     """
-    total = queryset.count()
+    if total is None:
+        total = queryset.count()
     if offset >= total:
         return total, []
     # The ids come from the tenant-scoped queryset, so loading by id stays within the tenant.

@@ -95,6 +95,7 @@ UPDATE_FIELDS = (
     "workflow",
     "lead",
     "intents",
+    "turn_count",
     "document_hash",
     "child_hashes",
     "updated_at",
@@ -131,7 +132,8 @@ class _Pending:
     children: dict[str, dict[int, tuple[Call, list[dict[str, Any]]]]] = field(
         default_factory=lambda: {kind: {} for kind in CHILD_KINDS}
     )
-    moved_latencies: list[Call] = field(default_factory=list)
+    # Updated calls whose start moved: their kept children's copy of it follows.
+    moved_calls: list[Call] = field(default_factory=list)
     events: list[ActivityEvent] = field(default_factory=list)
     instants: set[datetime] = field(default_factory=set)
     # The lead ``find_lead`` returns for a phone, looked up for the whole batch in one query
@@ -220,6 +222,7 @@ def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
         else:
             outcomes.append(CallOutcome(item.doc.call_id, "unchanged"))
     _write(pending)
+    pending.instants.update(event.occurred_at for event in pending.events)
     if pending.instants:
         rows_written.send(sender=Call, tenant=tenant, instants=pending.instants)
     return outcomes
@@ -344,11 +347,13 @@ def _apply(
         if hashes.get(kind) != digest:
             hashes[kind] = digest
             pending.children[kind][id(call)] = (call, rows_spec)
+            if kind == "transcript":
+                call.turn_count = len(rows_spec)
             changed = True
     call.child_hashes = hashes
 
-    if not created and old_start != call.start_time and "latencies" not in child_rows:
-        pending.moved_latencies.append(call)
+    if not created and old_start != call.start_time:
+        pending.moved_calls.append(call)
 
     # The lead: an explicit lead object upserts it; a bare phone links to an existing lead.
     lead_events: list[ActivityEvent] = []
@@ -493,15 +498,12 @@ def _write(pending: _Pending) -> None:
         writer.insert(
             model,
             fields,
-            [
-                build(call, i, spec)
-                for call, specs in items.values()
-                for i, spec in enumerate(specs)
-            ],
+            [row for call, specs in items.values() for row in build(call, specs)],
         )
 
-    for call in pending.moved_latencies:
-        LatencySample.objects.filter(call=call).update(start_time=call.start_time)
+    for call in pending.moved_calls:
+        for model in (LatencySample, ExecutedAction):
+            model.objects.filter(call=call).update(start_time=call.start_time)
 
     # Events built before their call was inserted pick up its primary key here (bulk_create
     # reads the related object's pk).
@@ -522,6 +524,8 @@ def _variable(call: Call, position: int, spec: dict[str, Any]) -> Row:
 def _action(call: Call, position: int, spec: dict[str, Any]) -> Row:
     return (
         call.pk,
+        call.tenant_id,
+        call.start_time,
         position,
         spec["name"],
         spec["action_type"],
@@ -531,17 +535,31 @@ def _action(call: Call, position: int, spec: dict[str, Any]) -> Row:
     )
 
 
-def _latency(call: Call, position: int, spec: dict[str, Any]) -> Row:
-    return (
-        call.pk,
-        call.tenant_id,
-        call.start_time,
-        position,
-        spec["provider_type"],
-        spec["provider_name"],
-        spec["latency_ms"],
-        spec["tokens"],
-    )
+def _latencies(call: Call, specs: list[dict[str, Any]]) -> list[Row]:
+    seen: set[tuple[str, str]] = set()
+    rows = []
+    for position, spec in enumerate(specs):
+        provider = (spec["provider_type"], spec["provider_name"])
+        rows.append(
+            (
+                call.pk,
+                call.tenant_id,
+                call.start_time,
+                position,
+                spec["provider_type"],
+                spec["provider_name"],
+                spec["latency_ms"],
+                spec["tokens"],
+                provider not in seen,
+            )
+        )
+        seen.add(provider)
+    return rows
+
+
+def _each(build: Callable[[Call, int, dict[str, Any]], Row]) -> Callable[..., list[Row]]:
+    """A builder of one row per list item, from a builder of one row."""
+    return lambda call, specs: [build(call, i, spec) for i, spec in enumerate(specs)]
 
 
 def _error(call: Call, position: int, spec: dict[str, Any]) -> Row:
@@ -559,22 +577,32 @@ def _error(call: Call, position: int, spec: dict[str, Any]) -> Row:
     )
 
 
-# kind -> (model, columns of a row, row builder)
-CHILD_TABLES: dict[str, tuple[type[Model], tuple[str, ...], Callable[..., Row]]] = {
+# kind -> (model, columns of a row, builder of a call's rows from its list)
+CHILD_TABLES: dict[str, tuple[type[Model], tuple[str, ...], Callable[..., list[Row]]]] = {
     "transcript": (
         TranscriptTurn,
         ("call_id", "position", "role", "text", "start_ms", "end_ms"),
-        _turn,
+        _each(_turn),
     ),
     "collected_variables": (
         CollectedVariable,
         ("call_id", "agent_key", "name", "value", "collected"),
-        _variable,
+        _each(_variable),
     ),
     "executed_actions": (
         ExecutedAction,
-        ("call_id", "position", "name", "action_type", "success", "latency_ms", "payload"),
-        _action,
+        (
+            "call_id",
+            "tenant_id",
+            "start_time",
+            "position",
+            "name",
+            "action_type",
+            "success",
+            "latency_ms",
+            "payload",
+        ),
+        _each(_action),
     ),
     "latencies": (
         LatencySample,
@@ -587,8 +615,9 @@ CHILD_TABLES: dict[str, tuple[type[Model], tuple[str, ...], Callable[..., Row]]]
             "provider_name",
             "latency_ms",
             "tokens",
+            "first_of_provider",
         ),
-        _latency,
+        _latencies,
     ),
     "errors": (
         ErrorLog,
@@ -603,7 +632,7 @@ CHILD_TABLES: dict[str, tuple[type[Model], tuple[str, ...], Callable[..., Row]]]
             "details",
             "agent_name",
         ),
-        _error,
+        _each(_error),
     ),
 }
 

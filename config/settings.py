@@ -12,6 +12,8 @@ in-process. Production differs only by environment variables:
 - ``MAX_REQUEST_BODY_BYTES``: largest accepted API request body (default 20 MiB).
 - ``ANALYTICS_USE_ROLLUPS``: read clean days from rollups (default on).
 - ``READ_API_RATE``: read requests allowed per tenant (default ``600/min``; ``off`` disables).
+- ``CALL_COUNT_CACHE``: cache the exact totals of ``GET /v2/calls`` until the tenant's calls
+  change (default on with ``REDIS_URL``, off without: it needs a cache shared by all processes).
 """
 
 from __future__ import annotations
@@ -206,11 +208,21 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# The exact totals of ``GET /v2/calls`` are cached until the tenant's calls change
+# (``calls.counts``). That needs a cache every process shares: on by default with Redis, off
+# with the per-process local-memory cache of embedded mode, where it would serve one process's
+# stale totals after another process's writes.
+CALL_COUNT_CACHE = env_bool("CALL_COUNT_CACHE", bool(REDIS_URL))
+
 # --- Domain ---------------------------------------------------------------------------------
 
 # Analytics read clean rolled-up days from rollups; off computes everything from raw rows (the
 # reference the rollups are checked against, and an operator's switch).
 ANALYTICS_USE_ROLLUPS = env_bool("ANALYTICS_USE_ROLLUPS", True)
+
+# Memory PostgreSQL may use per grouping step while rolling up a range of days (``work_mem`` for
+# the roll's transaction only): enough to aggregate a busy month of calls in memory.
+ROLLUP_WORK_MEM = os.environ.get("ROLLUP_WORK_MEM", "64MB")
 
 # A call still "in progress" after this long is treated as stale, not active.
 ACTIVE_CALL_STALE_AFTER_SECONDS = env_int("ACTIVE_CALL_STALE_AFTER_SECONDS", 2 * 60 * 60)

@@ -16,12 +16,12 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
+        if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CALL_COUNT_CACHE"}
     }
     code = (
         "import config.settings as s, json; print(json.dumps({'engine': s.DATABASES['default']"
         "['ENGINE'], 'eager': s.CELERY_TASK_ALWAYS_EAGER, 'cache': s.CACHES['default']"
-        "['BACKEND'], 'broker': s.CELERY_BROKER_URL}))"
+        "['BACKEND'], 'broker': s.CELERY_BROKER_URL, 'count_cache': s.CALL_COUNT_CACHE}))"
     )
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -59,9 +59,34 @@ def test_database_and_redis_urls_switch_to_production_services():
     assert '"eager": false' in result.stdout
     assert "RedisCache" in result.stdout
     assert '"broker": "redis://cache:6379/0"' in result.stdout
+    assert '"count_cache": true' in result.stdout
 
 
-@pytest.mark.parametrize("env", [{"DEBUG": "maybe"}, {"DEBUG": "1", "MAX_REQUEST_BODY_BYTES": "x"}])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        # Embedded: every process has its own local-memory cache, so totals are not cached.
+        ({}, "false"),
+        ({"REDIS_URL": "redis://cache:6379/0"}, "true"),
+        ({"REDIS_URL": "redis://cache:6379/0", "CALL_COUNT_CACHE": "0"}, "false"),
+        ({"CALL_COUNT_CACHE": "1"}, "true"),
+    ],
+)
+def test_call_count_cache_defaults_to_the_shared_cache(env, expected):
+    result = load_settings(DEBUG="1", **env)
+
+    assert result.returncode == 0, result.stderr
+    assert f'"count_cache": {expected}' in result.stdout
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DEBUG": "maybe"},
+        {"DEBUG": "1", "MAX_REQUEST_BODY_BYTES": "x"},
+        {"DEBUG": "1", "CALL_COUNT_CACHE": "sometimes"},
+    ],
+)
 def test_bad_values_are_improperly_configured(env):
     result = load_settings(**env)
 

@@ -88,6 +88,7 @@ class ActivityView(SalesView):
         body = queries.activity_feed(
             tenant=self.tenant,
             window=p["window"],
+            zone=p["zone"],
             types=p["types"],
             lead_id=p["lead_id"],
             page=p["page"],

@@ -271,6 +271,11 @@ class StrictFilterSet(django_filters.FilterSet):
                 [{"field": n, "message": "given more than once"} for n in repeated],
             )
 
+    def cleaned_filters(self) -> dict[str, Any]:
+        """Each declared filter's validated value, by name (``None`` or empty when not given):
+        what decides which rows ``validated_qs`` returns. Call after ``validated_qs``."""
+        return {name: self.form.cleaned_data.get(name) for name in self.filters}
+
     def validated_qs(self) -> QuerySet[Any]:
         if not self.is_valid():
             errors = [

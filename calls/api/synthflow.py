@@ -11,7 +11,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from calls import queries
+from calls import counts, queries
 from calls.api.errors import InvalidRequest
 from calls.api.filters import SynthflowCallFilterSet, apply_filters, page_parameters
 from calls.api.native import CallReadView
@@ -25,6 +25,8 @@ from calls.documents import INT32_MAX
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Names the filters of ``SynthflowCallFilterSet`` in the keys of cached totals.
+COUNT_SCOPE = "v2-calls"
 
 
 class SynthflowPageSerializer(serializers.Serializer):
@@ -87,10 +89,17 @@ class SynthflowCallListView(SynthflowView):
         tags=["synthflow"],
     )
     def get(self, request: Request) -> Response:
-        _, calls = apply_filters(self.filterset_class, request, self.get_queryset())
+        filterset, calls = apply_filters(self.filterset_class, request, self.get_queryset())
         paging = page_parameters(SynthflowPageSerializer, request.query_params)
         limit, offset = paging["limit"], paging["offset"]
-        total, page = queries.offset_page(calls, limit=limit, offset=offset)
+        # The same total for every page of a filter, until the tenant's calls change.
+        total = counts.filtered_total(
+            calls,
+            tenant_id=self.tenant.pk,
+            scope=COUNT_SCOPE,
+            filters=filterset.cleaned_filters(),
+        )
+        total, page = queries.offset_page(calls, limit=limit, offset=offset, total=total)
         return Response(
             {
                 "status": "ok",

@@ -61,6 +61,7 @@ def call(
         call_id=fields.pop("call_id", f"call-{next(_ids)}"),
         status=status,
         start_time=start,
+        turn_count=turns,
         **fields,
     )
     TranscriptTurn.objects.bulk_create(
@@ -68,7 +69,8 @@ def call(
         for i in range(turns)
     )
     ExecutedAction.objects.bulk_create(
-        ExecutedAction(call=obj, position=i, name=name) for i, name in enumerate(actions)
+        ExecutedAction(tenant=tenant, call=obj, start_time=start, position=i, name=name)
+        for i, name in enumerate(actions)
     )
     LatencySample.objects.bulk_create(
         LatencySample(
@@ -79,6 +81,7 @@ def call(
             provider_type=ptype,
             provider_name=pname,
             latency_ms=ms,
+            first_of_provider=(ptype, pname) not in {(t, n) for t, n, _ in latencies[:i]},
         )
         for i, (ptype, pname, ms) in enumerate(latencies)
     )

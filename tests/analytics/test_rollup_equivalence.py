@@ -143,6 +143,7 @@ def _request(draw: Any, tenant_zone: str) -> tuple[str, dict[str, str]]:
                 "provider-latency",
                 "overview",
                 "funnel",
+                "activity",
             ]
         )
     )
@@ -154,6 +155,15 @@ def _request(draw: Any, tenant_zone: str) -> tuple[str, dict[str, str]]:
         if draw(st.booleans()):
             params["type_of_call"] = draw(st.sampled_from(["inbound", "outbound"]))
         return "/v2/analytics/", params
+    if endpoint == "activity":
+        first = FIRST_DAY + timedelta(days=draw(st.integers(-1, DAYS - 1)))
+        last = first + timedelta(days=draw(st.integers(0, 4)))
+        params = {"startDate": first.isoformat(), "endDate": last.isoformat(), "timezone": zone}
+        if draw(st.booleans()):
+            params["type"] = draw(
+                st.sampled_from(["conversation.started", "lead.created,conversation.handoff"])
+            )
+        return "/api/v1/analytics/activity", params
     if endpoint in {"overview", "funnel"}:
         first = FIRST_DAY + timedelta(days=draw(st.integers(-1, DAYS - 1)))
         last = first + timedelta(days=draw(st.integers(0, 4)))
@@ -275,6 +285,15 @@ def test_rolled_days_are_read_from_rollups_not_raw_rows(db: Any) -> None:
 
     assert raw_calls.call_count == 0
     assert _find(rolled, "totalConversations") == 20
+    assert_same(rolled, raw)
+
+    with mock.patch.object(facts, "_raw_event_facts", wraps=facts._raw_event_facts) as raw_events:
+        rolled = client.get("/api/v1/analytics/activity", params).json()
+    with raw_only():
+        raw = client.get("/api/v1/analytics/activity", params).json()
+
+    assert raw_events.call_count == 0
+    assert rolled["pagination"]["total"] == 20  # one conversation.started per call
     assert_same(rolled, raw)
 
 

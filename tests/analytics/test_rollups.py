@@ -14,6 +14,7 @@ from analytics.models import (
     ActionDayRollup,
     CallDayRollup,
     CallHourRollup,
+    EventDayRollup,
     LatencyDayRollup,
     LatencyMonthRollup,
     LeadDayRollup,
@@ -33,6 +34,7 @@ ROLLUP_TABLES = (
     LeadDayRollup,
     LatencyDayRollup,
     LatencyMonthRollup,
+    EventDayRollup,
 )
 
 
@@ -124,6 +126,8 @@ def test_rolling_clears_dirty_and_writes_every_table(berlin):
     leads = {r.stage: r.count for r in LeadDayRollup.objects.filter(tenant=berlin)}
     assert leads == {"created": 2, "qualified": 2}
     assert LatencyMonthRollup.objects.get(tenant=berlin).month == date(2026, 3, 1)
+    events = dict(EventDayRollup.objects.filter(tenant=berlin).values_list("type", "count"))
+    assert events == {"conversation.started": 2, "lead.created": 2, "lead.qualified": 2}
 
 
 def test_rolling_twice_gives_identical_rows(berlin):
@@ -144,7 +148,7 @@ def test_a_roll_interrupted_midway_leaves_the_old_rows_and_the_day_dirty(berlin)
     ingest_call_documents(tenant=berlin, documents=[doc("b", "2026-03-02T12:00:00Z")])
 
     with (
-        mock.patch.object(rollups, "_lead_rows", side_effect=RuntimeError("worker died")),
+        mock.patch.object(rollups, "_roll_leads", side_effect=RuntimeError("worker died")),
         pytest.raises(RuntimeError),
     ):
         rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
@@ -190,6 +194,18 @@ def test_lead_stage_change_marks_the_stage_day(berlin):
     assert len(dirty) == 2  # plus today, when it converted
 
 
+def test_an_event_on_another_day_than_its_call_marks_that_day(berlin):
+    # Handed off at 00:10 Berlin time on March 3rd, after starting late on March 2nd.
+    late = doc(
+        "a", "2026-03-02T22:50:00Z", end_time="2026-03-02T23:10:00Z", handoff=True, duration=None
+    )
+    del late["lead"]
+
+    ingest_call_documents(tenant=berlin, documents=[late])
+
+    assert sorted(day for _, day in rollups.dirty_days()) == [date(2026, 3, 2), date(2026, 3, 3)]
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_rolls_of_one_day_leave_one_set_of_rows():
@@ -220,6 +236,40 @@ def test_concurrent_rolls_of_one_day_leave_one_set_of_rows():
     assert CallDayRollup.objects.get(tenant=tenant, grouping="full").calls == 5
     assert CallHourRollup.objects.filter(tenant=tenant).count() == 5
     assert RollupDay.objects.filter(tenant=tenant).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rolls_of_days_of_one_month_leave_a_complete_month_row():
+    tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
+    days = [date(2026, 3, d) for d in range(2, 10)]
+    ingest_call_documents(
+        tenant=tenant,
+        documents=[doc(f"c{d.day}", f"{d.isoformat()}T10:00:00Z") for d in days],
+    )
+    barrier = threading.Barrier(len(days))
+    errors: list[BaseException] = []
+
+    def roll(day: date) -> None:
+        try:
+            barrier.wait()
+            rollups.roll_day(tenant_id=tenant.pk, day=day)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=roll, args=(day,)) for day in days]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    month = LatencyMonthRollup.objects.get(tenant=tenant)  # exactly one row
+    sketch = Sketch()
+    sketch.merge_dense([month.histogram])
+    assert sketch.count == 2 * len(days)  # every day's two samples
 
 
 def test_call_totals_add_covers_every_field():

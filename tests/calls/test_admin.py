@@ -102,7 +102,13 @@ def full_call(tenant: Tenant) -> Call:
     TranscriptTurn.objects.create(call=call, position=2, role="tool", text="lookup()")
     CollectedVariable.objects.create(call=call, agent_key="agent_1", name="user_name", value="Jo")
     ExecutedAction.objects.create(
-        call=call, position=0, name="book_meeting", action_type="REAL_TIME_BOOKING", success=True
+        tenant=tenant,
+        call=call,
+        start_time=call.start_time,
+        position=0,
+        name="book_meeting",
+        action_type="REAL_TIME_BOOKING",
+        success=True,
     )
     LatencySample.objects.create(
         tenant=tenant,

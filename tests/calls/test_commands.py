@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from io import StringIO
@@ -12,6 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import Count, F, Q
 from rest_framework.test import APIClient
 
@@ -235,7 +237,7 @@ def test_seed_demo_writes_children_leads_and_consistent_events() -> None:
     )
 
 
-def test_seed_demo_reports_every_call_start_and_lead_stamp_as_written() -> None:
+def test_seed_demo_reports_every_call_start_lead_stamp_and_event_as_written() -> None:
     received: set[Any] = set()
 
     def receiver(sender: Any, tenant: Tenant, instants: set[Any], **kwargs: Any) -> None:
@@ -251,7 +253,11 @@ def test_seed_demo_reports_every_call_start_and_lead_stamp_as_written() -> None:
     stamps = Lead.objects.filter(tenant__slug="demo").values_list(
         "created_at", "qualified_at", "demo_booked_at", "converted_at", "lost_at"
     )
-    assert received == starts | {t for row in stamps for t in row if t is not None}
+    events = set(
+        ActivityEvent.objects.filter(tenant__slug="demo").values_list("occurred_at", flat=True)
+    )
+    assert received == starts | events | {t for row in stamps for t in row if t is not None}
+    assert not events <= starts  # handoffs and lead steps happen at other times
 
 
 def test_seed_demo_rejects_a_bad_until() -> None:
@@ -353,3 +359,67 @@ def test_setup_demo_is_idempotent_and_shows_credentials_once() -> None:
     model_id = re.search(r"model_id=([0-9a-f-]+)", first)
     assert model_id is not None
     assert Call.objects.filter(tenant__slug="demo", agent__model_id=model_id.group(1)).exists()
+
+
+def test_seed_demo_keeps_each_calls_turn_count_with_its_turns() -> None:
+    seed("demo", calls=200)
+
+    counted = dict(
+        Call.objects.filter(tenant__slug="demo")
+        .annotate(n=Count("turns"))
+        .values_list("call_id", "n")
+    )
+    stored = dict(Call.objects.filter(tenant__slug="demo").values_list("call_id", "turn_count"))
+    assert stored == counted
+    assert sum(stored.values()) > 200
+
+
+def test_seed_demo_without_transcripts_writes_the_same_calls_without_turns() -> None:
+    seed("full", calls=150, seed=3)
+    seed("bare", calls=150, seed=3, without_transcripts=True)
+
+    assert call_fingerprint("bare") == call_fingerprint("full")
+    bare, full = table_counts("bare"), table_counts("full")
+    assert bare["turns"] == 0 < full["turns"]
+    assert {k: v for k, v in bare.items() if k != "turns"} == {
+        k: v for k, v in full.items() if k != "turns"
+    }
+    assert not Call.objects.filter(tenant__slug="bare", turn_count__gt=0).exists()
+
+
+def test_turn_count_migration_counts_the_turns_of_existing_calls() -> None:
+    backfill = importlib.import_module("calls.migrations.0003_call_turn_count").BACKFILL
+    seed("demo", calls=120)
+    calls = Call.objects.filter(tenant__slug="demo")
+    expected = dict(calls.values_list("call_id", "turn_count"))
+    calls.update(turn_count=0)
+
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+
+    assert dict(calls.values_list("call_id", "turn_count")) == expected
+    assert any(expected.values())
+
+
+def test_seed_demo_marks_each_calls_first_sample_of_a_provider() -> None:
+    seed("demo", calls=120)
+    samples = LatencySample.objects.filter(tenant__slug="demo")
+    firsts = samples.filter(first_of_provider=True)
+
+    pairs = samples.values("call", "provider_type", "provider_name").distinct().count()
+    assert firsts.count() == pairs < samples.count()
+    assert firsts.values("call", "provider_type", "provider_name").distinct().count() == pairs
+
+
+def test_first_of_provider_migration_marks_existing_samples() -> None:
+    backfill = importlib.import_module("calls.migrations.0007_latency_first_of_provider").BACKFILL
+    seed("demo", calls=120)
+    samples = LatencySample.objects.filter(tenant__slug="demo")
+    expected = dict(samples.values_list("pk", "first_of_provider"))
+    samples.update(first_of_provider=False)
+
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+
+    assert dict(samples.values_list("pk", "first_of_provider")) == expected
+    assert any(expected.values()) and not all(expected.values())

@@ -339,3 +339,52 @@ def test_call_with_phone_links_existing_lead_without_creating_one(api_client, te
     post(api_client, call_doc("second"))
 
     assert Call.objects.get(call_id="second").lead == lead
+
+
+def test_turn_count_follows_the_stored_transcript(api_client, tenant):
+    three = [{"role": "bot", "text": f"t{i}"} for i in range(3)]
+    post(api_client, call_doc(transcript=three))
+    call = Call.objects.get(tenant=tenant, call_id="c-1")
+    assert call.turn_count == 3 == call.turns.count()
+
+    # A new transcript replaces the turns and their count.
+    post(api_client, call_doc(transcript=three[:1]))
+    call.refresh_from_db()
+    assert call.turn_count == 1 == call.turns.count()
+
+    # A document without a transcript leaves both alone.
+    doc = call_doc(status="completed", duration=120)
+    del doc["transcript"]
+    assert post(api_client, doc).json()["updated"] == 1
+    call.refresh_from_db()
+    assert call.turn_count == 1 == call.turns.count()
+
+    # An empty transcript empties both.
+    post(api_client, call_doc(transcript=[]))
+    call.refresh_from_db()
+    assert call.turn_count == 0 == call.turns.count()
+
+
+def test_each_calls_first_sample_of_a_provider_is_marked(api_client, tenant):
+    def sample(kind: str, name: str) -> dict[str, object]:
+        return {"provider_type": kind, "provider_name": name, "latency_ms": 100}
+
+    post(
+        api_client,
+        call_doc(
+            latencies=[
+                sample("llm", "a"),
+                sample("llm", "a"),
+                sample("tts", "a"),
+                sample("llm", "b"),
+            ]
+        ),
+    )
+    post(api_client, call_doc("c-2", latencies=[sample("llm", "a")]))
+
+    flags = list(
+        LatencySample.objects.order_by("call__call_id", "position").values_list(
+            "call__call_id", "first_of_provider"
+        )
+    )
+    assert flags == [("c-1", True), ("c-1", False), ("c-1", True), ("c-1", True), ("c-2", True)]

@@ -65,6 +65,11 @@ class Command(BaseCommand):
             default=5000,
             help=f"Calls per transaction, in multiples of {CHUNK} (5000); does not change data.",
         )
+        parser.add_argument(
+            "--without-transcripts",
+            action="store_true",
+            help="Write calls without transcript turns (quicker loads of very large tenants).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         calls: int = options["calls"]
@@ -96,6 +101,7 @@ class Command(BaseCommand):
                 until=until,
                 batch=options["batch"],
                 progress=bar.update,
+                transcripts=not options["without_transcripts"],
             )
         if verbosity:
             rate = summary.calls_written / summary.seconds if summary.seconds else 0.0
