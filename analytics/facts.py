@@ -17,7 +17,7 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, cast
@@ -158,8 +158,13 @@ class LeadTotals:
     converted: int = 0
 
     def add(self, other: LeadTotals) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.created += other.created
+        self.score_sum += other.score_sum
+        self.score_count += other.score_count
+        self.qualified += other.qualified
+        self.pipeline += other.pipeline
+        self.demo_booked += other.demo_booked
+        self.converted += other.converted
 
 
 @dataclass(slots=True)
@@ -211,12 +216,12 @@ def totals_from_row(row: dict[str, Any]) -> CallTotals:
         successful=row["successful"],
         positive=row["positive"],
         handoffs=row["handoffs"],
-        duration_sum=row["duration_sum"] or 0,
+        duration_sum=int(row["duration_sum"] or 0),
         duration_count=row["duration_count"],
-        tokens_sum=row["tokens_sum"] or 0,
+        tokens_sum=int(row["tokens_sum"] or 0),
         response_time_sum=float(row["response_time_sum"] or 0.0),
         response_time_count=row["response_time_count"],
-        turns=row["turns"] or 0,
+        turns=int(row["turns"] or 0),
     )
 
 
@@ -612,7 +617,7 @@ def lead_facts(
             stage = row["stage"]
             if stage == "created":
                 totals.created += row["n"]
-                totals.score_sum += row["score_sum"] or 0
+                totals.score_sum += int(row["score_sum"] or 0)
                 totals.score_count += row["score_count"] or 0
             elif stage == "qualified":
                 totals.qualified += row["n"]

@@ -626,17 +626,30 @@ class _SalesFacts:
     conversations: dict[date, CallTotals]
     leads: dict[date, LeadTotals]
 
-    def totals(self, first: date | None = None, last: date | None = None) -> _SalesTotals:
-        def keep(d: date) -> bool:
-            return (first is None or d >= first) and (last is None or d <= last)
-
+    def totals(self) -> _SalesTotals:
         return _SalesTotals(
-            calls=sum_totals((t for d, t in self.calls.items() if keep(d)), CallTotals()),
-            conversations=sum_totals(
-                (t for d, t in self.conversations.items() if keep(d)), CallTotals()
-            ),
-            leads=sum_totals((t for d, t in self.leads.items() if keep(d)), LeadTotals()),
+            calls=sum_totals(self.calls.values(), CallTotals()),
+            conversations=sum_totals(self.conversations.values(), CallTotals()),
+            leads=sum_totals(self.leads.values(), LeadTotals()),
         )
+
+    def bucket_totals(self, buckets: Sequence[tuple[date, date]]) -> list[_SalesTotals]:
+        """The totals of each ``(first, last)`` bucket of days (buckets do not overlap), in one
+        pass over the days."""
+        bucket_of = {
+            d: i for i, (first, last) in enumerate(buckets) for d in date_range(first, last)
+        }
+        result = [_SalesTotals(CallTotals(), CallTotals(), LeadTotals()) for _ in buckets]
+        for day, calls in self.calls.items():
+            if (i := bucket_of.get(day)) is not None:
+                result[i].calls.add(calls)
+        for day, conversations in self.conversations.items():
+            if (i := bucket_of.get(day)) is not None:
+                result[i].conversations.add(conversations)
+        for day, leads in self.leads.items():
+            if (i := bucket_of.get(day)) is not None:
+                result[i].leads.add(leads)
+        return result
 
 
 @dataclass
@@ -710,8 +723,10 @@ def sales_overview(
         "totalRevenuePipeline": _money(total.leads.pipeline),
     }
     time_series = []
-    for label, first, last in sales_buckets(span, granularity):
-        bucket = facts.totals(first, last)
+    buckets = sales_buckets(span, granularity)
+    for (label, _, _), bucket in zip(
+        buckets, facts.bucket_totals([(a, b) for _, a, b in buckets]), strict=True
+    ):
         time_series.append(
             {
                 "period": label,

@@ -272,17 +272,19 @@ def test_concurrent_rolls_of_days_of_one_month_leave_a_complete_month_row():
     assert sketch.count == 2 * len(days)  # every day's two samples
 
 
-def test_call_totals_add_covers_every_field():
+@pytest.mark.parametrize("totals", ["CallTotals", "LeadTotals", "LatencyTotals"])
+def test_totals_add_covers_every_field(totals):
     from dataclasses import fields
 
-    from analytics.facts import CallTotals
+    from analytics import facts
 
-    one = CallTotals(**{f.name: 1 for f in fields(CallTotals)})
-    total = CallTotals()
+    cls = getattr(facts, totals)
+    one = cls(**{f.name: 1 for f in fields(cls)})
+    total = cls()
     total.add(one)
     total.add(one)
 
-    assert all(getattr(total, f.name) == 2 for f in fields(CallTotals))
+    assert all(getattr(total, f.name) == 2 for f in fields(cls))
 
 
 def test_rollup_measures_are_exactly_the_call_totals():
