@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from analytics.rollup_reads import one_view_of_rollups
 from analytics.windows import Window, iso_utc
 from calls.api.errors import InvalidRequest, flatten_detail
 from calls.api.mixins import TenantAPIView
@@ -25,6 +26,10 @@ class AnalyticsView(TenantAPIView):
     """
 
     params_class: type[serializers.Serializer]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with one_view_of_rollups():
+            return super().dispatch(request, *args, **kwargs)
 
     def params(self, request: Request) -> tuple[dict[str, Any], datetime]:
         """The validated parameters and the ``now`` they were resolved against."""

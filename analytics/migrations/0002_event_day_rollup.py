@@ -1,8 +1,8 @@
 """Activity-event counts per tenant-local day and type (``EventDayRollup``).
 
-Days rolled before this table existed have no event rows yet, nor the call rows of the ``day``
-and ``status`` groupings: they are marked dirty, so they are answered from raw rows until the
-next rollup run fills them in.
+Days rolled before this table existed have no event rows yet, nor the call rows of the ``day``,
+``status`` and ``outcome`` groupings: they are marked dirty, so they are answered from raw rows
+until the next rollup run fills them in.
 """
 
 import django.db.models.deletion

@@ -294,3 +294,42 @@ def test_rollup_measures_are_exactly_the_call_totals():
     from analytics.rollup_reads import CALL_MEASURES
 
     assert tuple(f.name for f in fields(CallTotals)) == CALL_MEASURES
+
+
+def test_whole_months_take_only_months_covered_entirely():
+    from datetime import timedelta
+
+    from analytics.rollup_reads import _whole_months
+
+    february = [date(2026, 2, 1) + timedelta(days=n) for n in range(28)]
+    days = [date(2026, 1, 31), *february, *(date(2026, 3, d) for d in range(1, 6))]
+
+    months, rest = _whole_months(days)
+
+    assert months == [date(2026, 2, 1)]
+    assert rest == [date(2026, 1, 31), *(date(2026, 3, d) for d in range(1, 6))]
+    assert _whole_months(february[1:]) == ([], february[1:])
+
+
+def test_one_view_of_rollups_looks_each_window_up_once(berlin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from analytics.rollup_reads import one_view_of_rollups, split_window
+    from analytics.windows import date_window
+
+    ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-02T10:00:00Z")])
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+    window = date_window(date(2026, 3, 1), date(2026, 3, 3), berlin.zone)
+
+    with CaptureQueriesContext(connection) as outside:
+        split_window(tenant=berlin, window=window, zone=berlin.zone)
+        split_window(tenant=berlin, window=window, zone=berlin.zone)
+    with CaptureQueriesContext(connection) as inside, one_view_of_rollups():
+        first = split_window(tenant=berlin, window=window, zone=berlin.zone)
+        second = split_window(tenant=berlin, window=window, zone=berlin.zone)
+
+    assert len(outside) == 2
+    assert len(inside) == 1
+    assert first == second
+    assert first.days == (date(2026, 3, 2),)
