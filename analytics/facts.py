@@ -240,16 +240,20 @@ def _raw_call_facts(
     zone: zoneinfo.ZoneInfo,
     filters: CallFilters = NO_CALL_FILTERS,
     by: Sequence[CallDimension] = (),
+    per_day: bool = True,
 ) -> dict[tuple[Any, ...], CallTotals]:
     """``call_facts`` of ``window`` computed from raw call rows only."""
-    columns = [_CALL_DIMENSIONS[d] for d in by]
+    keys = [*(["day"] if per_day else []), *(_CALL_DIMENSIONS[d] for d in by)]
+    calls = _calls_in(tenant, window, filters)
+    if not keys:  # one total (values() without names would group by every column)
+        row = calls.aggregate(**call_aggregates())
+        return {(): totals_from_row(row)} if row["calls"] else {}
     rows = (
-        _calls_in(tenant, window, filters)
-        .annotate(day=TruncDate("start_time", tzinfo=zone))
-        .values("day", *columns)
+        calls.annotate(day=TruncDate("start_time", tzinfo=zone))
+        .values(*keys)
         .annotate(**call_aggregates())
     )
-    return {(row["day"], *(row[c] for c in columns)): totals_from_row(row) for row in rows}
+    return {tuple(row[k] for k in keys): totals_from_row(row) for row in rows}
 
 
 def _raw_call_hour_facts(
@@ -408,12 +412,19 @@ CALLS_WITH_SAMPLES = Count("pk", filter=Q(first_of_provider=True))
 
 
 def _raw_latency_facts(
-    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, with_calls: bool = True
-) -> dict[tuple[date, str, str], LatencyTotals]:
-    """Latency samples of calls started in ``window``, by ``(local day, provider type, name)``.
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    with_calls: bool = True,
+    per_day: bool = True,
+) -> dict[tuple[Any, ...], LatencyTotals]:
+    """Latency samples of calls started in ``window``, by ``(local day, provider type, name)``
+    (by provider alone with ``per_day=False``).
 
     Without ``with_calls`` the call counts are left at 0 (averages do not need them).
     """
+    keys = (*(("day",) if per_day else ()), *PROVIDER_KEYS)
     aggregates: dict[str, Aggregate] = {
         "samples": Count("pk"),
         "latency_sum": Sum("latency_ms"),
@@ -423,11 +434,11 @@ def _raw_latency_facts(
     rows = (
         samples_in(tenant, window)
         .annotate(day=TruncDate("start_time", tzinfo=zone))
-        .values("day", "provider_type", "provider_name")
+        .values(*keys)
         .annotate(**aggregates)
     )
     return {
-        (row["day"], row["provider_type"], row["provider_name"]): LatencyTotals(
+        tuple(row[k] for k in keys): LatencyTotals(
             samples=row["samples"],
             latency_sum=float(row["latency_sum"]),
             calls=row.get("calls", 0),
@@ -525,8 +536,11 @@ def call_facts(
     zone: zoneinfo.ZoneInfo,
     filters: CallFilters = NO_CALL_FILTERS,
     by: Sequence[CallDimension] = (),
+    per_day: bool = True,
 ) -> dict[tuple[Any, ...], CallTotals]:
-    """Call totals of the calls started in ``window``, keyed by ``(local day, *by values)``.
+    """Call totals of the calls started in ``window``, keyed by ``(local day, *by values)``, or
+    with ``per_day=False`` by ``by`` values alone (totals over the whole window, summed by the
+    database).
 
     ``by`` names dimensions (``status``, ``end_call_reason``, ``agent`` (id), ``workflow`` (id),
     ``type_of_call``, ``channel``).
@@ -534,14 +548,21 @@ def call_facts(
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
     facts: dict[tuple[Any, ...], CallTotals] = {}
     for piece in split.raw:
-        raw = _raw_call_facts(tenant=tenant, window=piece, zone=zone, filters=filters, by=by)
+        raw = _raw_call_facts(
+            tenant=tenant, window=piece, zone=zone, filters=filters, by=by, per_day=per_day
+        )
         _add_into(facts, raw, CallTotals)
     if split.days:
         columns = [_CALL_DIMENSIONS[d] for d in by]
-        rows = rollup_reads.call_rows(tenant=tenant, split=split, filters=filters, columns=columns)
+        keys = [*(["day"] if per_day else []), *columns]
+        rows = rollup_reads.call_rows(tenant=tenant, split=split, filters=filters, keys=keys)
         for row in rows:
-            key = (row["day"], *(row[c] for c in columns))
-            facts.setdefault(key, CallTotals()).add(totals_from_row(row))
+            totals = totals_from_row(row)
+            key = tuple(row[k] for k in keys)
+            if key in facts:
+                facts[key].add(totals)
+            else:
+                facts[key] = totals
     return facts
 
 
@@ -646,18 +667,27 @@ def event_facts(
 
 
 def latency_facts(
-    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, with_calls: bool = True
-) -> dict[tuple[date, str, str], LatencyTotals]:
-    """Latency samples of calls started in ``window``, by ``(local day, provider type, name)``
-    (distinct-call counts only ``with_calls``; see ``_raw_latency_facts``)."""
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    with_calls: bool = True,
+    per_day: bool = True,
+) -> dict[tuple[Any, ...], LatencyTotals]:
+    """Latency samples of calls started in ``window``, by ``(local day, provider type, name)``,
+    or by provider alone with ``per_day=False`` (call counts only ``with_calls``; see
+    ``_raw_latency_facts``)."""
+    keys = (*(("day",) if per_day else ()), *PROVIDER_KEYS)
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
-    facts: dict[tuple[date, str, str], LatencyTotals] = {}
+    facts: dict[tuple[Any, ...], LatencyTotals] = {}
     for piece in split.raw:
-        raw = _raw_latency_facts(tenant=tenant, window=piece, zone=zone, with_calls=with_calls)
+        raw = _raw_latency_facts(
+            tenant=tenant, window=piece, zone=zone, with_calls=with_calls, per_day=per_day
+        )
         _add_into(facts, raw, LatencyTotals)
     if split.days:
-        for row in rollup_reads.latency_rows(tenant=tenant, split=split):
-            key = (row["day"], row["provider_type"], row["provider_name"])
+        for row in rollup_reads.latency_rows(tenant=tenant, split=split, keys=keys):
+            key = tuple(row[k] for k in keys)
             facts.setdefault(key, LatencyTotals()).add(
                 LatencyTotals(
                     samples=row["samples"],

@@ -119,9 +119,9 @@ def synthflow_analytics(
     scope: dict[str, Any] = {"tenant": tenant, "zone": zone, "filters": filters}
 
     current = call_facts(window=window, by=("status", "end_call_reason"), **scope)
-    before = call_facts(window=previous, by=("status",), **scope)
-    agents_now = _by(call_facts(window=window, by=("agent",), **scope))
-    agents_before = _by(call_facts(window=previous, by=("agent",), **scope))
+    before = call_facts(window=previous, by=("status",), per_day=False, **scope)
+    agents_now = _by(call_facts(window=window, by=("agent",), per_day=False, **scope), 0)
+    agents_before = _by(call_facts(window=previous, by=("agent",), per_day=False, **scope), 0)
     actions_now = action_facts(window=window, **scope)
     actions_before = action_facts(window=previous, **scope)
 
@@ -232,7 +232,7 @@ def _call_status_stat(
         counts[status] += totals.calls
         per_day[(day, status)] += totals.calls
     counts_before: Counter[str] = Counter()
-    for (_, status), totals in before.items():
+    for (status,), totals in before.items():
         counts_before[status] += totals.calls
     items = [
         {
@@ -371,10 +371,12 @@ def platform_summary(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, now: datetime
 ) -> dict[str, Any]:
     """``/api/v1/analytics/summary``."""
-    total = sum_totals(call_facts(tenant=tenant, window=window, zone=zone).values(), CallTotals())
+    total = sum_totals(
+        call_facts(tenant=tenant, window=window, zone=zone, per_day=False).values(), CallTotals()
+    )
     latency: dict[str, LatencyTotals] = defaultdict(LatencyTotals)
-    for (_, provider_type, _name), totals in latency_facts(
-        tenant=tenant, window=window, zone=zone, with_calls=False
+    for (provider_type, _name), totals in latency_facts(
+        tenant=tenant, window=window, zone=zone, with_calls=False, per_day=False
     ).items():
         latency[provider_type].add(totals)
 
@@ -440,7 +442,9 @@ def workflow_stats(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, limit: int
 ) -> list[dict[str, Any]]:
     """``/api/v1/analytics/workflow-stats``: the ``limit`` workflows with the most calls."""
-    per_workflow = _by(call_facts(tenant=tenant, window=window, zone=zone, by=("workflow",)))
+    per_workflow = _by(
+        call_facts(tenant=tenant, window=window, zone=zone, by=("workflow",), per_day=False), 0
+    )
     per_workflow.pop(None, None)
     workflows = {
         w.pk: w
@@ -474,11 +478,7 @@ def provider_latency(
 ) -> list[dict[str, Any]]:
     """``/api/v1/analytics/provider-latency``: per provider type and name, the mean and exact
     p50/p95/p99 of the latency samples of calls started in ``window``, and how many calls."""
-    per_provider: dict[tuple[str, str], LatencyTotals] = defaultdict(LatencyTotals)
-    for (_, provider_type, name), totals in latency_facts(
-        tenant=tenant, window=window, zone=zone
-    ).items():
-        per_provider[(provider_type, name)].add(totals)
+    per_provider = latency_facts(tenant=tenant, window=window, zone=zone, per_day=False)
     quantiles = latency_percentiles(tenant=tenant, window=window, fractions=PERCENTILES)
     rows = []
     # A key missing from ``quantiles`` can only be a provider whose first samples were written

@@ -202,11 +202,11 @@ def grouping_for(columns: set[str]) -> str:
 
 
 def call_rows(
-    *, tenant: Tenant, split: Split, filters: CallFilters, columns: Sequence[str]
+    *, tenant: Tenant, split: Split, filters: CallFilters, keys: Sequence[str]
 ) -> list[Any]:
-    """Summed call measures of the rolled days, per ``(day, *columns)`` (rows keyed like raw
-    facts; ``columns`` are Call columns, which CallDayRollup shares)."""
-    needed = set(columns)
+    """Summed call measures of the rolled days, per ``keys`` (``day`` and Call columns, which
+    CallDayRollup shares; rows keyed like raw facts)."""
+    needed = set(keys) - {"day"}
     for column, value in (
         ("agent_id", filters.agent_model_id),
         ("type_of_call", filters.type_of_call),
@@ -226,7 +226,10 @@ def call_rows(
         queryset = queryset.filter(channel=filters.channel)
     if filters.lead_source is not None:
         queryset = queryset.filter(lead_source=filters.lead_source)
-    return _rows(queryset.values("day", *columns).annotate(**_sums(CALL_MEASURES)))
+    if not keys:  # one total (values() without names would group by every column)
+        row = queryset.aggregate(**_sums(CALL_MEASURES))
+        return [row] if row["calls"] is not None else []
+    return _rows(queryset.values(*keys).annotate(**_sums(CALL_MEASURES)))
 
 
 def hour_rows(*, tenant: Tenant, split: Split) -> list[Any]:
@@ -274,11 +277,13 @@ def event_rows(*, tenant: Tenant, split: Split, types: Sequence[str]) -> list[An
     return _rows(queryset.values("day", "type").annotate(n=Sum("count")))
 
 
-def latency_rows(*, tenant: Tenant, split: Split) -> list[Any]:
+def latency_rows(*, tenant: Tenant, split: Split, keys: Sequence[str]) -> list[Any]:
+    """Sample counts and sums of the rolled days per ``keys`` (``day`` and provider columns)."""
     return _rows(
         LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
         .order_by()
-        .values("day", "provider_type", "provider_name", "samples", "latency_sum", "calls")
+        .values(*keys)
+        .annotate(samples=Sum("samples"), latency_sum=Sum("latency_sum"), calls=Sum("calls"))
     )
 
 
