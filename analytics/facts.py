@@ -76,9 +76,12 @@ class CallFilters:
     channel: str | None = None
     # Calls whose lead came from this source.
     lead_source: str | None = None
+    status: str | None = None
 
     def q(self, prefix: str = "") -> Q:
         conditions: dict[str, Any] = {}
+        if self.status is not None:
+            conditions[f"{prefix}status"] = self.status
         if self.agent_model_id is not None:
             conditions[f"{prefix}agent__model_id"] = self.agent_model_id
         if self.type_of_call is not None:

@@ -13,7 +13,7 @@ import math
 import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -673,23 +673,14 @@ def _sales_facts(
     leads: LeadFilters = NO_LEAD_FILTERS,
     stages: Sequence[Any] = ("created", "qualified"),
 ) -> _SalesFacts:
-    by_status = call_facts(
-        tenant=tenant,
-        window=window,
-        zone=zone,
-        filters=calls,
-        by=("status",),
-    )
-    all_calls: dict[date, CallTotals] = defaultdict(CallTotals)
-    conversations: dict[date, CallTotals] = defaultdict(CallTotals)
-    for (day, status), totals in by_status.items():
-        all_calls[day].add(totals)
-        if status == CallStatus.COMPLETED:
-            conversations[day].add(totals)
+    """Per local day: all calls (Visitors), completed calls (conversations) and leads."""
+    scope: dict[str, Any] = {"tenant": tenant, "window": window, "zone": zone}
+    all_calls = call_facts(filters=calls, **scope)
+    conversations = call_facts(filters=replace(calls, status=CallStatus.COMPLETED), **scope)
     return _SalesFacts(
-        calls=dict(all_calls),
-        conversations=dict(conversations),
-        leads=lead_facts(tenant=tenant, window=window, zone=zone, filters=leads, stages=stages),
+        calls={day: totals for (day,), totals in all_calls.items()},
+        conversations={day: totals for (day,), totals in conversations.items()},
+        leads=lead_facts(filters=leads, stages=stages, **scope),
     )
 
 

@@ -212,6 +212,7 @@ def call_rows(
         ("type_of_call", filters.type_of_call),
         ("channel", filters.channel),
         ("lead_source", filters.lead_source),
+        ("status", filters.status),
     ):
         if value is not None:
             needed.add(column)
@@ -226,6 +227,8 @@ def call_rows(
         queryset = queryset.filter(channel=filters.channel)
     if filters.lead_source is not None:
         queryset = queryset.filter(lead_source=filters.lead_source)
+    if filters.status is not None:
+        queryset = queryset.filter(status=filters.status)
     if not keys:  # one total (values() without names would group by every column)
         row = queryset.aggregate(**_sums(CALL_MEASURES))
         return [row] if row["calls"] is not None else []

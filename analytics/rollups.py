@@ -415,6 +415,17 @@ def _rebuild_latency_month(tenant: Tenant, month: date) -> None:
     LatencyMonthRollup.objects.bulk_create(rows)
 
 
+def vacuum_rollup_tables() -> None:
+    """``VACUUM ANALYZE`` of every rollup table (PostgreSQL), after a rebuild has replaced their
+    rows: reads then skip no dead rows and plan with fresh statistics. Inside a transaction,
+    where VACUUM cannot run, it is left to autovacuum."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        for model in (*ROLLUP_MODELS, LatencyMonthRollup, RollupDay):
+            cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
 def runs(pairs: list[tuple[int, date]], *, max_days: int = 31) -> list[tuple[int, date, date]]:
     """``(tenant id, day)`` pairs as ``(tenant id, first, last)`` runs of consecutive days (at
     most ``max_days`` long), so each run is rolled with one set of grouped queries."""

@@ -70,6 +70,8 @@ class Command(BaseCommand):
                 with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
                     for done in as_completed([pool.submit(roll_run, run) for run in runs]):
                         bar.update(done.result())
+        if not options["dirty"] and pairs:
+            rollups.vacuum_rollup_tables()
         self.stdout.write(self.style.SUCCESS(f"Rolled {len(pairs)} tenant-day(s)."))
 
     def _range_pairs(self, options: dict[str, Any]) -> list[tuple[int, date]]:

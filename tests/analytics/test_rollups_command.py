@@ -1,0 +1,105 @@
+"""``manage.py rollups``: rebuilding a range, rolling the dirty days, several processes."""
+
+from __future__ import annotations
+
+from datetime import date
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from analytics import rollups
+from analytics.models import CallDayRollup, RollupDay
+from calls.models import Tenant
+from calls.services import ingest_call_documents
+
+
+def _ingest(tenant: Tenant, days: range) -> None:
+    ingest_call_documents(
+        tenant=tenant,
+        documents=[
+            {
+                "call_id": f"c{day}-{n}",
+                "status": "completed",
+                "start_time": f"2026-03-{day:02d}T{8 + n:02d}:00:00Z",
+                "duration": 60,
+                "latencies": [{"provider_type": "llm", "provider_name": "a", "latency_ms": 90}],
+            }
+            for day in days
+            for n in range(2)
+        ],
+    )
+
+
+def _rolled(tenant: Tenant) -> dict[date, int]:
+    return dict(
+        CallDayRollup.objects.filter(tenant=tenant, grouping="day").values_list("day", "calls")
+    )
+
+
+def rollups_command(*args: str) -> str:
+    out = StringIO()
+    call_command("rollups", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_range_rebuild_rolls_every_day_of_the_range():
+    tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
+    _ingest(tenant, range(2, 6))
+
+    out = rollups_command("--tenant", "t", "--from", "2026-03-01", "--to", "2026-03-07")
+
+    assert "Rolled 7 tenant-day(s)" in out
+    assert _rolled(tenant) == {date(2026, 3, d): 2 for d in range(2, 6)}
+    states = RollupDay.objects.filter(tenant=tenant)
+    assert states.count() == 7
+    assert not states.filter(rolled_at__isnull=True).exists()
+    assert not states.filter(dirty_since__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_dirty_rolls_only_the_dirty_days():
+    tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
+    _ingest(tenant, range(2, 4))
+    rollups.roll_day(tenant_id=tenant.pk, day=date(2026, 3, 2))
+    before = RollupDay.objects.get(tenant=tenant, day=date(2026, 3, 2)).rolled_at
+
+    out = rollups_command("--dirty")
+
+    assert "Rolled 1 tenant-day(s)" in out
+    assert RollupDay.objects.get(tenant=tenant, day=date(2026, 3, 2)).rolled_at == before
+    assert _rolled(tenant) == {date(2026, 3, 2): 2, date(2026, 3, 3): 2}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--tenant", "nobody"), "No tenant"),
+        (("--from", "2026-03-05", "--to", "2026-03-01"), "--to is before --from"),
+        (("--jobs", "0"), "--jobs must be at least 1"),
+    ],
+)
+def test_bad_arguments_are_refused(args, message):
+    Tenant.objects.create(name="T", slug="t", timezone="UTC")
+    with pytest.raises(CommandError, match=message):
+        rollups_command(*args)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_several_processes_build_the_same_rollups_as_one():
+    tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
+    _ingest(tenant, range(1, 29))
+    rollups_command("--tenant", "t", "--from", "2026-01-01", "--to", "2026-04-30")
+    expected = _rolled(tenant)
+    CallDayRollup.objects.all().delete()
+    RollupDay.objects.all().delete()
+
+    rollups_command("--tenant", "t", "--from", "2026-01-01", "--to", "2026-04-30", "--jobs", "3")
+
+    assert _rolled(tenant) == expected
+    assert len(expected) == 28
+    assert RollupDay.objects.filter(tenant=tenant, dirty_since__isnull=True).count() == 120
