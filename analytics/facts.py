@@ -8,7 +8,7 @@ additive: facts of two windows, or of raw days and precomputed days, merge by ad
 layer (``analytics.queries``) only ever combines facts, so a second source of the same facts
 (rollups for clean whole days) can stand in for raw rows day by day without changing an answer.
 
-Percentiles are the exception (an order statistic does not add up): ``latency_percentiles``
+Percentiles are the exception (an order statistic does not add up): ``latency_summary``
 computes them over the whole window.
 """
 
@@ -40,7 +40,7 @@ from django.db.models.functions import TruncDate, TruncHour
 
 from analytics import rollup_reads
 from analytics.definitions import COMPLETED, FAILED, HANDOFF, POSITIVE, SUCCESSFUL, percentile_cont
-from analytics.sketch import Sketch, dense_quantiles, sketch_samples
+from analytics.sketch import Sketch, bucket_rows, dense_quantiles
 from analytics.windows import Window, hour_floor, hour_starts
 from calls.enums import ProviderType
 from calls.models import ActivityEvent, Call, ExecutedAction, LatencySample, Lead, Tenant
@@ -701,23 +701,45 @@ def latency_facts(
     return facts
 
 
-def latency_percentiles(
+def latency_summary(
     *, tenant: Tenant, window: Window, fractions: Sequence[float]
-) -> dict[tuple[str, str], tuple[float, ...]]:
-    """Percentiles of the latency samples of calls started in ``window``, per ``(provider type,
-    provider name)``: exact (``percentile_cont``) from raw rows; within 1% relative error when
-    rolled-up days take part (their log-bucket histograms, merged with the raw pieces')."""
+) -> dict[tuple[str, str], tuple[LatencyTotals, tuple[float, ...]]]:
+    """Per ``(provider type, provider name)``: the totals (as ``latency_facts``) and percentiles
+    of the latency samples of calls started in ``window``.
+
+    Percentiles are exact (``percentile_cont``) from raw rows; within 1% relative error when
+    rolled-up days take part (their log-bucket histograms, merged with the raw pieces'). Each
+    raw piece is then read once: one grouped pass yields its totals and its histogram.
+    """
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=tenant.zone)
     if not split.days:
-        return _raw_latency_percentiles(tenant=tenant, window=window, fractions=fractions)
+        totals = latency_facts(tenant=tenant, window=window, zone=tenant.zone, per_day=False)
+        exact = _raw_latency_percentiles(tenant=tenant, window=window, fractions=fractions)
+        return {key: (totals[key], exact[key]) for key in totals if key in exact}
+    facts: dict[tuple[Any, ...], LatencyTotals] = {}
+    for row in rollup_reads.latency_rows(tenant=tenant, split=split, keys=PROVIDER_KEYS):
+        facts[(row["provider_type"], row["provider_name"])] = LatencyTotals(
+            samples=row["samples"], latency_sum=row["latency_sum"], calls=row["calls"]
+        )
     sketches = rollup_reads.latency_sketches(tenant=tenant, split=split)
     for piece in split.raw:
-        for key, sketch in sketch_samples(samples_in(tenant, piece), PROVIDER_KEYS).items():
-            sketches.setdefault(key, Sketch()).merge(sketch)
+        for bucket in bucket_rows(
+            samples_in(tenant, piece),
+            PROVIDER_KEYS,
+            latency_sum=Sum("latency_ms"),
+            calls=CALLS_WITH_SAMPLES,
+        ):
+            key = (bucket["provider_type"], bucket["provider_name"])
+            facts.setdefault(key, LatencyTotals()).add(
+                LatencyTotals(
+                    samples=bucket["n"], latency_sum=bucket["latency_sum"], calls=bucket["calls"]
+                )
+            )
+            sketches.setdefault(key, Sketch()).add_bucket(bucket["bucket"], bucket["n"])
     return {
-        key: tuple(q if q is not None else 0.0 for q in sketch.quantiles(fractions))
+        key: (facts[key], tuple(q if q is not None else 0.0 for q in sketch.quantiles(fractions)))
         for key, sketch in sketches.items()
-        if sketch.count
+        if sketch.count and key in facts
     }
 
 

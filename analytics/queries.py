@@ -41,7 +41,7 @@ from analytics.facts import (
     event_facts,
     events_in,
     latency_facts,
-    latency_percentiles,
+    latency_summary,
     lead_facts,
     sum_totals,
 )
@@ -478,15 +478,10 @@ def provider_latency(
 ) -> list[dict[str, Any]]:
     """``/api/v1/analytics/provider-latency``: per provider type and name, the mean and exact
     p50/p95/p99 of the latency samples of calls started in ``window``, and how many calls."""
-    per_provider = latency_facts(tenant=tenant, window=window, zone=zone, per_day=False)
-    quantiles = latency_percentiles(tenant=tenant, window=window, fractions=PERCENTILES)
+    summary = latency_summary(tenant=tenant, window=window, fractions=PERCENTILES)
     rows = []
-    # A key missing from ``quantiles`` can only be a provider whose first samples were written
-    # between the two reads; it shows up on the next request.
-    keys = [k for k in per_provider if k in quantiles]
-    for key in sorted(keys, key=lambda k: (PROVIDER_ORDER.get(k[0], 99), k[0], k[1])):
-        totals = per_provider[key]
-        p50, p95, p99 = quantiles[key]
+    for key in sorted(summary, key=lambda k: (PROVIDER_ORDER.get(k[0], 99), k[0], k[1])):
+        totals, (p50, p95, p99) = summary[key]
         rows.append(
             {
                 "provider_type": key[0],

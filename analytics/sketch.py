@@ -158,14 +158,3 @@ def bucket_rows(
         .annotate(n=Count("pk"), **aggregates)
         .order_by()
     )
-
-
-def sketch_samples(samples: QuerySet[Any], keys: Sequence[str]) -> dict[Any, Sketch]:
-    """Histograms of a queryset of latency samples per value of ``keys``, bucketed in SQL: a day
-    holds up to a few hundred thousand samples, a few hundred buckets."""
-    sketches: dict[Any, Sketch] = {}
-    for row in bucket_rows(samples, keys):
-        sketches.setdefault(tuple(row[k] for k in keys), Sketch()).add_bucket(
-            row["bucket"], row["n"]
-        )
-    return sketches

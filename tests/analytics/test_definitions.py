@@ -16,7 +16,7 @@ from analytics.definitions import (
     percent_change,
     percentile_cont,
 )
-from analytics.facts import latency_percentiles
+from analytics.facts import latency_summary
 from analytics.windows import Window
 from calls.enums import KNOWN_END_CALL_REASONS, CallStatus
 from calls.models import Call, Tenant
@@ -62,13 +62,15 @@ def test_latency_percentiles_on_the_hand_checked_sample(tenant: Tenant) -> None:
     for i, ms in enumerate(SAMPLE):
         call(tenant, utc(2026, 3, 2, i), latencies=[("llm", "openai", ms)])
     call(tenant, utc(2026, 3, 3), latencies=[("llm", "openai", 1000.0)])  # outside the window
-    result = latency_percentiles(
+    result = latency_summary(
         tenant=tenant,
         window=Window(utc(2026, 3, 2), utc(2026, 3, 3)),
         fractions=list(HAND_CHECKED),
     )
     assert list(result) == [("llm", "openai")]
-    assert list(result["llm", "openai"]) == pytest.approx(list(HAND_CHECKED.values()))
+    totals, percentiles = result["llm", "openai"]
+    assert (totals.samples, totals.calls) == (len(SAMPLE), len(SAMPLE))
+    assert list(percentiles) == pytest.approx(list(HAND_CHECKED.values()))
 
 
 def test_provider_latency_endpoint_uses_the_same_definition(
