@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from django.urls import reverse
 
@@ -28,19 +28,26 @@ from analytics.definitions import PERCENTILES, mean, percent, percent_change, ra
 from analytics.facts import (
     LEAD_STAGES,
     NO_CALL_FILTERS,
-    CallDimension,
     CallFilters,
     CallTotals,
     LeadTotals,
     call_facts,
     call_hour_facts,
-    latency_facts,
-    latency_percentiles_by_day,
+    latency_series,
     lead_facts,
+    one_answer,
     sum_totals,
 )
 from analytics.queries import FUNNEL_STAGES, PROVIDER_ORDER, active_call_count
-from analytics.windows import Window, date_window, day_start, hour_starts, iso_utc, local_days
+from analytics.windows import (
+    Window,
+    date_window,
+    day_start,
+    hour_starts,
+    iso_utc,
+    local_days,
+    week_start,
+)
 from calls.admin.call import format_seconds
 from calls.enums import CallStatus, Sentiment
 from calls.models import Agent, Tenant, Workflow
@@ -54,8 +61,11 @@ PRESETS: dict[str, timedelta] = {
 DEFAULT_PRESET = "7d"
 # A custom range covers at most this many local days.
 MAX_CUSTOM_DAYS = 366
-# Windows up to this long are charted per local hour, longer ones per local day.
+# Windows up to this long are charted per local hour; windows touching up to DAILY_UP_TO local
+# days (a quarter) per local day; longer ones per local week, Monday to Sunday as in the call-volume
+# API, so a year is 53 elements per series, not 366.
 HOURLY_UP_TO = timedelta(days=2)
+DAILY_UP_TO = 92
 TOP_ROWS = 10
 TOP_END_REASONS = 12
 
@@ -66,7 +76,7 @@ ACTIVE_AT_PARAM = "active_at"
 PROVIDER_PARAM = "provider"
 END_REASON_PARAM = "end_call_reason"
 
-Interval = Literal["hour", "day"]
+Interval = Literal["hour", "day", "week"]
 
 STATUS_COLORS: dict[str, str] = {
     CallStatus.COMPLETED: "#2e9e5b",
@@ -152,8 +162,19 @@ def span_label(span: timedelta) -> str:
 
 @lru_cache(maxsize=8)
 def _changelist(name: str) -> str:
-    # A year of daily chart elements builds thousands of links; the path never changes.
+    # Charts build hundreds of links per page; the path never changes.
     return reverse(name)
+
+
+@lru_cache(maxsize=4096)
+def _pair(key: str, value: str) -> str:
+    # ``urlencode`` of one parameter. The links of a chart repeat the same few parameters (the
+    # tenant, a bucket's bounds, a status) hundreds of times; each is encoded once.
+    return f"{quote_plus(key)}={quote_plus(value)}"
+
+
+def _encode(query: Mapping[str, Any]) -> str:
+    return "&".join(_pair(str(key), str(value)) for key, value in query.items())
 
 
 def calls_url(
@@ -169,7 +190,7 @@ def calls_url(
     if filtered:
         query.update(scope.filter_params())
     query.update(params or {})
-    return f"{_changelist('admin:calls_call_changelist')}?{urlencode(query)}"
+    return f"{_changelist('admin:calls_call_changelist')}?{_encode(query)}"
 
 
 def leads_url(scope: Scope, window: Window, column: str) -> str:
@@ -179,7 +200,7 @@ def leads_url(scope: Scope, window: Window, column: str) -> str:
         f"{column}__gte": iso_utc(window.start),
         f"{column}__lt": iso_utc(window.end),
     }
-    return f"{_changelist('admin:calls_lead_changelist')}?{urlencode(query)}"
+    return f"{_changelist('admin:calls_lead_changelist')}?{_encode(query)}"
 
 
 # Lead stage (``analytics.facts.LEAD_STAGES``) -> the Lead column that stamps it.
@@ -233,7 +254,9 @@ class Row:
 @dataclass
 class Dashboard:
     scope: Scope
+    # The buckets of the volume chart and of the latency chart.
     interval: Interval
+    latency_interval: Interval
     previous: Window
     tiles: list[Tile]
     # Chart specifications for ``analytics/static/analytics/charts.js`` (rendered as JSON).
@@ -270,17 +293,18 @@ def dataset(
     color: str,
     urls: Sequence[str | None] | None = None,
     notes: Sequence[str] | None = None,
+    links: int | None = None,
     dash: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """A series; ``urls[i]`` is where a click on point ``i`` leads, ``notes[i]`` its tooltip."""
-    return {
-        "label": label,
-        "data": list(data),
-        "color": color,
-        "urls": list(urls) if urls is not None else [],
-        "notes": list(notes) if notes is not None else [],
-        "dash": list(dash),
-    }
+    """A series; ``urls[i]`` is where a click on point ``i`` leads, ``notes[i]`` its tooltip.
+    With ``links`` instead, they are the chart's ``links[links]``, shared with other series."""
+    spec: dict[str, Any] = {"label": label, "data": list(data), "color": color, "dash": list(dash)}
+    if links is not None:
+        spec["links"] = links
+    else:
+        spec["urls"] = list(urls) if urls is not None else []
+        spec["notes"] = list(notes) if notes is not None else []
+    return spec
 
 
 def _number(value: float) -> str:
@@ -303,12 +327,58 @@ def _day_windows(window: Window, zone: zoneinfo.ZoneInfo) -> list[tuple[date, Wi
     ]
 
 
-def _by(facts: dict[tuple[Any, ...], CallTotals], *positions: int) -> dict[Any, CallTotals]:
-    """Folds facts into totals per the key parts at ``positions`` (one part: a bare key)."""
+def chart_interval(window: Window, zone: zoneinfo.ZoneInfo) -> Interval:
+    """How the time-series charts of ``window`` are bucketed (see ``HOURLY_UP_TO``)."""
+    if window.span <= HOURLY_UP_TO:
+        return "hour"
+    return "day" if len(local_days(window, zone)) <= DAILY_UP_TO else "week"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One element of a time-series chart: local days ``days`` (one, or the days of a local week
+    inside the window) and the part of the window they cover, which its drill-down lists."""
+
+    label: str
+    days: tuple[date, ...]
+    window: Window
+
+
+def time_buckets(window: Window, zone: zoneinfo.ZoneInfo, interval: Interval) -> list[Bucket]:
+    """The day or week buckets of ``window``, in order; a week cut by the window's start or end
+    keeps the days inside it."""
+    days = _day_windows(window, zone)
+    if interval == "day":
+        return [Bucket(d.strftime("%b %d"), (d,), w) for d, w in days]
+    weeks: dict[date, list[tuple[date, Window]]] = {}
+    for d, w in days:
+        weeks.setdefault(week_start(d), []).append((d, w))
+    buckets = []
+    for members in weeks.values():
+        first, last = members[0][0], members[-1][0]
+        label = first.strftime("%b %d")
+        if last != first:
+            label += f"\u2013{last:%b %d}"
+        buckets.append(
+            Bucket(
+                label,
+                tuple(d for d, _ in members),
+                Window(members[0][1].start, members[-1][1].end),
+            )
+        )
+    return buckets
+
+
+def _bucket_of(buckets: Sequence[Bucket]) -> dict[date, int]:
+    """Local day -> the index of its bucket."""
+    return {d: i for i, bucket in enumerate(buckets) for d in bucket.days}
+
+
+def _fold(facts: dict[tuple[Any, ...], CallTotals], position: int) -> dict[Any, CallTotals]:
+    """Totals per the key part at ``position``."""
     folded: dict[Any, CallTotals] = defaultdict(CallTotals)
     for key, totals in facts.items():
-        part = key[positions[0]] if len(positions) == 1 else tuple(key[p] for p in positions)
-        folded[part].add(totals)
+        folded[key[position]].add(totals)
     return folded
 
 
@@ -316,37 +386,59 @@ def _top(counts: Iterable[tuple[Any, int]], limit: int) -> list[tuple[Any, int]]
     return sorted(((k, n) for k, n in counts if n), key=lambda kv: (-kv[1], str(kv[0])))[:limit]
 
 
-# Each chart reads facts grouped by its own dimension, keyed (day, value): the database sums
-# away every other dimension, so a long window hands Python a few rows per day, not the cube.
-_DAY, _STATUS, _REASON, _AGENT, _WORKFLOW = 0, 1, 1, 1, 1
+# Facts are read grouped by what the charts need, and the database sums away the rest: calls per
+# local day and status for the volume chart (a few rows a day), and the window's totals per end
+# reason, agent and workflow for the ranked charts in one read (a couple of hundred rows whatever
+# the window's length; one read instead of three saves a rollup query and the raw reads of the
+# window's partial edge days twice over).
+_STATUS = 1
+_REASON, _AGENT, _WORKFLOW = 0, 1, 2
 
 
 def build_dashboard(scope: Scope, *, now: datetime) -> Dashboard:
     """Everything the dashboard shows for ``scope``: tiles, charts and their drill-downs."""
+    with one_answer():
+        return _build(scope, now=now)
+
+
+def _build(scope: Scope, *, now: datetime) -> Dashboard:
     tenant, window, zone, filters = scope.tenant, scope.window, scope.zone, scope.filters
     previous = window.previous()
 
-    def facts_by(dimension: CallDimension) -> dict[tuple[Any, ...], CallTotals]:
-        return call_facts(tenant=tenant, window=window, zone=zone, filters=filters, by=(dimension,))
-
-    by_status = facts_by("status")
-    before = call_facts(tenant=tenant, window=previous, zone=zone, filters=filters)
+    by_status = call_facts(tenant=tenant, window=window, zone=zone, filters=filters, by=("status",))
+    before = call_facts(tenant=tenant, window=previous, zone=zone, filters=filters, per_day=False)
+    ranked = call_facts(
+        tenant=tenant,
+        window=window,
+        zone=zone,
+        filters=filters,
+        by=("end_call_reason", "agent", "workflow"),
+        per_day=False,
+    )
     total = sum_totals(by_status.values(), CallTotals())
     total_before = sum_totals(before.values(), CallTotals())
-    interval: Interval = "hour" if window.span <= HOURLY_UP_TO else "day"
+    interval = chart_interval(window, zone)
+    # Latency percentiles are per local day, or per week over long windows: an hour holds too
+    # few samples for a p99, and the query layer keeps histograms per day.
+    latency_interval: Interval = "week" if interval == "week" else "day"
 
     charts: dict[str, dict[str, Any]] = {}
     tables: dict[str, list[Row]] = {}
     charts["volume"] = (
-        _hourly_volume(scope) if interval == "hour" else _daily_volume(scope, by_status)
+        _hourly_volume(scope)
+        if interval == "hour"
+        else _volume(scope, by_status, time_buckets(window, zone, interval))
     )
-    charts["end_reasons"], tables["end_reasons"] = _end_reasons(scope, facts_by("end_call_reason"))
-    charts["latency"] = _latency(scope)
-    charts["agents"], tables["agents"] = _agents(scope, facts_by("agent"))
-    charts["workflows"], tables["workflows"] = _workflows(scope, facts_by("workflow"))
+    charts["end_reasons"], tables["end_reasons"] = _end_reasons(scope, _fold(ranked, _REASON))
+    charts["latency"] = _latency(scope, time_buckets(window, zone, latency_interval))
+    charts["agents"], tables["agents"] = _agents(scope, _fold(ranked, _AGENT))
+    charts["workflows"], tables["workflows"] = _workflows(scope, _fold(ranked, _WORKFLOW))
     # The funnel follows the sales API: every call of the window, whatever the agent and type.
     all_calls = (
-        sum_totals(call_facts(tenant=tenant, window=window, zone=zone).values(), CallTotals())
+        sum_totals(
+            call_facts(tenant=tenant, window=window, zone=zone, per_day=False).values(),
+            CallTotals(),
+        )
         if scope.filtered
         else total
     )
@@ -355,6 +447,7 @@ def build_dashboard(scope: Scope, *, now: datetime) -> Dashboard:
     return Dashboard(
         scope=scope,
         interval=interval,
+        latency_interval=latency_interval,
         previous=previous,
         tiles=tiles,
         charts=charts,
@@ -482,24 +575,25 @@ def _status_color(status: str) -> str:
     return STATUS_COLORS.get(status, OTHER_COLOR)
 
 
-def _daily_volume(scope: Scope, current: dict[tuple[Any, ...], CallTotals]) -> dict[str, Any]:
-    """Calls per local day, stacked by status (most frequent first)."""
-    per_day_status = _by(current, _DAY, _STATUS)
+def _volume(
+    scope: Scope, current: dict[tuple[Any, ...], CallTotals], buckets: Sequence[Bucket]
+) -> dict[str, Any]:
+    """Calls per local day or week, stacked by status (most frequent first)."""
+    bucket_of = _bucket_of(buckets)
+    counts: dict[tuple[int, str], int] = defaultdict(int)
+    for key, totals in current.items():
+        counts[(bucket_of[key[0]], key[_STATUS])] += totals.calls
     statuses = [s for s, _ in _top(_count_by(current, _STATUS).items(), len(CallStatus))]
-    days = _day_windows(scope.window, scope.zone)
-    datasets = []
-    for status in statuses:
-        counts = [per_day_status.get((d, status), CallTotals()).calls for d, _ in days]
-        datasets.append(
-            dataset(
-                status,
-                counts,
-                color=_status_color(status),
-                urls=[calls_url(scope, w, {"status__exact": status}) for _, w in days],
-            )
+    datasets = [
+        dataset(
+            status,
+            [counts.get((i, status), 0) for i in range(len(buckets))],
+            color=_status_color(status),
+            urls=[calls_url(scope, b.window, {"status__exact": status}) for b in buckets],
         )
-    labels = [d.strftime("%b %d") for d, _ in days]
-    return chart("bar", labels, datasets, stacked=True, value_title="calls")
+        for status in statuses
+    ]
+    return chart("bar", [b.label for b in buckets], datasets, stacked=True, value_title="calls")
 
 
 def _hourly_volume(scope: Scope) -> dict[str, Any]:
@@ -564,12 +658,11 @@ def _bar_rows(rows: list[Row], *, color: str, value_title: str = "calls") -> dic
 
 
 def _end_reasons(
-    scope: Scope, current: dict[tuple[Any, ...], CallTotals]
+    scope: Scope, per_reason: dict[str, CallTotals]
 ) -> tuple[dict[str, Any], list[Row]]:
     """Calls per end reason (calls without one have none to count, as in the Synthflow API)."""
-    counts = _count_by(current, _REASON)
-    counts.pop("", None)
-    total = sum(t.calls for t in current.values())
+    counts = {reason: t.calls for reason, t in per_reason.items() if reason}
+    total = sum(t.calls for t in per_reason.values())
     rows = [
         Row(
             label=reason,
@@ -607,11 +700,8 @@ def _top_keys(per_key: dict[Any, CallTotals]) -> list[Any]:
     return [pk for pk, _ in _top(((pk, t.calls) for pk, t in per_key.items() if pk), TOP_ROWS)]
 
 
-def _agents(
-    scope: Scope, current: dict[tuple[Any, ...], CallTotals]
-) -> tuple[dict[str, Any], list[Row]]:
+def _agents(scope: Scope, per_agent: dict[Any, CallTotals]) -> tuple[dict[str, Any], list[Row]]:
     """The agents with the most calls, with their success rate."""
-    per_agent = _by(current, _AGENT)
     names = {
         a.pk: a.name or a.model_id
         for a in Agent.objects.filter(tenant=scope.tenant, pk__in=_top_keys(per_agent)).only(
@@ -631,10 +721,9 @@ def _agents(
 
 
 def _workflows(
-    scope: Scope, current: dict[tuple[Any, ...], CallTotals]
+    scope: Scope, per_workflow: dict[Any, CallTotals]
 ) -> tuple[dict[str, Any], list[Row]]:
     """The workflows with the most calls, with their completion rate."""
-    per_workflow = _by(current, _WORKFLOW)
     names = {
         w.pk: w.name or w.slug
         for w in Workflow.objects.filter(tenant=scope.tenant, pk__in=_top_keys(per_workflow)).only(
@@ -677,47 +766,61 @@ def _funnel(scope: Scope, calls: CallTotals) -> tuple[dict[str, Any], list[Row]]
     return _bar_rows(rows, color="#2e9e5b", value_title="entries"), rows
 
 
-def _latency(scope: Scope) -> dict[str, Any]:
-    """p50/p95/p99 of the latency samples per provider and local day (all agents and types:
-    latency facts are per tenant)."""
-    tenant, window, zone = scope.tenant, scope.window, scope.zone
-    quantiles = latency_percentiles_by_day(
-        tenant=tenant, window=window, zone=zone, fractions=PERCENTILES
+def _latency(scope: Scope, buckets: Sequence[Bucket]) -> dict[str, Any]:
+    """p50/p95/p99 of the latency samples per provider and chart bucket (local day or week; all
+    agents and types: latency facts are per tenant)."""
+    bucket_of = _bucket_of(buckets)
+    weekly = any(len(bucket.days) > 1 for bucket in buckets)
+    by_key = latency_series(
+        tenant=scope.tenant,
+        window=scope.window,
+        zone=scope.zone,
+        fractions=PERCENTILES,
+        # Per day, the facts give days read from raw rows exact percentiles, as the API does.
+        period=bucket_of.__getitem__ if weekly else None,
     )
-    totals = latency_facts(tenant=tenant, window=window, zone=zone)
+    series = {
+        (key if weekly else bucket_of[key], ptype, name): point
+        for (key, ptype, name), point in by_key.items()
+    }
     providers = sorted(
-        {(ptype, name) for _, ptype, name in quantiles},
+        {(ptype, name) for _, ptype, name in series},
         key=lambda p: (PROVIDER_ORDER.get(p[0], 99), p[0], p[1]),
     )
-    days = _day_windows(window, zone)
     datasets = []
+    links = []
     for index, (ptype, name) in enumerate(providers):
         color = PALETTE[index % len(PALETTE)]
-        urls = []
-        notes = []
-        for d, w in days:
-            facts = totals.get((d, ptype, name))
-            has_samples = (d, ptype, name) in quantiles
+        provider = {PROVIDER_PARAM: f"{ptype}:{name}"}
+        urls: list[str | None] = []
+        notes: list[str] = []
+        for i, bucket in enumerate(buckets):
+            point = series.get((i, ptype, name))
             urls.append(
-                calls_url(scope, w, {PROVIDER_PARAM: f"{ptype}:{name}"}, filtered=False)
-                if has_samples
-                else None
+                calls_url(scope, bucket.window, provider, filtered=False) if point else None
             )
-            notes.append(f"{facts.calls:,} calls, {facts.samples:,} samples" if facts else "")
+            notes.append(f"{point[0].calls:,} calls, {point[0].samples:,} samples" if point else "")
+        # The three lines of a provider share their points' links and notes (sent once).
+        links.append({"urls": urls, "notes": notes})
         for position, label in enumerate(PERCENTILE_LABELS):
-            values = [_rounded(quantiles.get((d, ptype, name), ()), position) for d, _ in days]
+            values = []
+            for i in range(len(buckets)):
+                point = series.get((i, ptype, name))
+                values.append(_rounded(point[1], position) if point else None)
             datasets.append(
                 dataset(
                     f"{ptype} · {name} {label}",
                     values,
                     color=color,
-                    urls=urls,
-                    notes=notes,
+                    links=index,
                     dash=PERCENTILE_DASHES.get(label, ()),
                 )
             )
-    labels = [d.strftime("%b %d") for d, _ in days]
-    return chart("line", labels, datasets, value_title="latency (ms)", unit="ms")
+    spec = chart(
+        "line", [b.label for b in buckets], datasets, value_title="latency (ms)", unit="ms"
+    )
+    spec["links"] = links
+    return spec
 
 
 def _rounded(values: Sequence[float | None], position: int) -> float | None:

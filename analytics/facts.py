@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, cast
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
     Case,
@@ -188,6 +189,26 @@ def sum_totals(totals: Iterable[Any], into: Any) -> Any:
     for item in totals:
         into.add(item)
     return into
+
+
+@contextmanager
+def one_answer() -> Iterator[None]:
+    """Wraps the reads of one answer (an API response, a dashboard).
+
+    Each window's clean rollup days are looked up once (``rollup_reads.one_view_of_rollups``).
+    On PostgreSQL the block runs in one transaction with JIT compilation off: the queries that
+    read raw rows at a window's partial edge days are estimated at many times the rows they read
+    (statistics lag the newest data), which crosses ``jit_above_cost``, and compiling then takes
+    30-150 ms for a query that runs in 10-20 ms. ``SET LOCAL`` ends with the transaction.
+    """
+    with rollup_reads.one_view_of_rollups():
+        if connection.vendor != "postgresql":
+            yield
+            return
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+            yield
 
 
 # --- Calls ------------------------------------------------------------------------------------
@@ -469,52 +490,33 @@ class PercentilesCont(Aggregate):
 
 
 def _raw_latency_percentiles(
-    *, tenant: Tenant, window: Window, fractions: Sequence[float]
-) -> dict[tuple[str, str], tuple[float, ...]]:
+    *,
+    tenant: Tenant,
+    window: Window,
+    fractions: Sequence[float],
+    per_day_in: zoneinfo.ZoneInfo | None = None,
+) -> dict[tuple[Any, ...], tuple[float, ...]]:
     """Exact percentiles (``percentile_cont``) of the latency samples of calls started in
-    ``window``, per ``(provider type, provider name)``.
+    ``window``, per ``(provider type, provider name)``, or per ``(local day, provider type,
+    provider name)`` with ``per_day_in`` (the zone of the days).
 
     On PostgreSQL computed in SQL; elsewhere the samples are fetched and the same definition is
     applied in Python (``analytics.definitions.percentile_cont``).
     """
-    samples = samples_in(tenant, window)
+    keys = (*(("day",) if per_day_in else ()), *PROVIDER_KEYS)
+    samples = samples_in(tenant, window).annotate(
+        day=TruncDate("start_time", tzinfo=per_day_in or UTC)
+    )
     if connection.vendor == "postgresql":
-        rows = samples.values("provider_type", "provider_name").annotate(
-            p=PercentilesCont("latency_ms", fractions)
-        )
-        return {(r["provider_type"], r["provider_name"]): tuple(r["p"]) for r in rows}
-    grouped: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for provider_type, provider_name, latency in samples.values_list(
-        "provider_type", "provider_name", "latency_ms"
-    ):
-        grouped[(provider_type, provider_name)].append(latency)
+        rows = samples.values(*keys).annotate(p=PercentilesCont("latency_ms", fractions))
+        return {tuple(r[k] for k in keys): tuple(r["p"]) for r in rows}
+    grouped: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+    for *key, latency in samples.values_list(*keys, "latency_ms"):
+        grouped[tuple(key)].append(latency)
     result = {}
     for key, values in grouped.items():
         values.sort()
         result[key] = tuple(percentile_cont(values, f) or 0.0 for f in fractions)
-    return result
-
-
-def _raw_latency_percentiles_by_day(
-    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, fractions: Sequence[float]
-) -> dict[tuple[date, str, str], tuple[float | None, ...]]:
-    """Percentiles (``percentile_cont``) of the latency samples of the calls started on each local
-    day of ``window``, keyed by ``(local day, provider type, provider name)``."""
-    samples = samples_in(tenant, window).annotate(day=TruncDate("start_time", tzinfo=zone))
-    if connection.vendor == "postgresql":
-        rows = samples.values("day", "provider_type", "provider_name").annotate(
-            p=PercentilesCont("latency_ms", fractions)
-        )
-        return {(r["day"], r["provider_type"], r["provider_name"]): tuple(r["p"]) for r in rows}
-    grouped: dict[tuple[date, str, str], list[float]] = defaultdict(list)
-    for day, provider_type, provider_name, latency in samples.values_list(
-        "day", "provider_type", "provider_name", "latency_ms"
-    ):
-        grouped[(day, provider_type, provider_name)].append(latency)
-    result: dict[tuple[date, str, str], tuple[float | None, ...]] = {}
-    for key, values in grouped.items():
-        values.sort()
-        result[key] = tuple(percentile_cont(values, f) for f in fractions)
     return result
 
 
@@ -743,25 +745,69 @@ def latency_summary(
     }
 
 
-def latency_percentiles_by_day(
-    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, fractions: Sequence[float]
-) -> dict[tuple[date, str, str], tuple[float | None, ...]]:
-    """Percentiles of the latency samples of the calls started on each local day of ``window``,
-    keyed by ``(local day, provider type, provider name)``; rolled-up days from their
-    histograms (within 1%), the rest exact."""
+def latency_series(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    fractions: Sequence[float],
+    period: Callable[[date], Any] | None = None,
+) -> dict[tuple[Any, str, str], tuple[LatencyTotals, tuple[float | None, ...]]]:
+    """Totals and percentiles of the latency samples of the calls started in each local day of
+    ``window`` (or each ``period(day)``, e.g. its week), keyed by ``(day or period, provider type,
+    provider name)``.
+
+    Percentiles come from log-bucket histograms (within 1%): the rolled days' stored ones and,
+    for raw pieces, one grouped pass per piece that also yields its totals. Per day (no
+    ``period``), a day read from raw rows gets exact percentiles, as ``latency_summary`` gives
+    for a window of raw rows.
+    """
+    key_of = period or (lambda day: day)
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
-    result: dict[tuple[date, str, str], tuple[float | None, ...]] = {}
-    for piece in split.raw:
-        result.update(
-            _raw_latency_percentiles_by_day(
-                tenant=tenant, window=piece, zone=zone, fractions=fractions
-            )
-        )
+    totals: dict[tuple[Any, str, str], LatencyTotals] = {}
+    stored: dict[tuple[Any, str, str], list[dict[str, Any]]] = defaultdict(list)
     if split.days:
-        for day, provider_type, provider_name, histogram in rollup_reads.latency_histograms(
-            tenant=tenant, split=split
+        for row in rollup_reads.latency_day_rows(tenant=tenant, split=split):
+            key = (key_of(row["day"]), row["provider_type"], row["provider_name"])
+            totals.setdefault(key, LatencyTotals()).add(
+                LatencyTotals(
+                    samples=row["samples"], latency_sum=row["latency_sum"], calls=row["calls"]
+                )
+            )
+            stored[key].append(row["histogram"])
+    sketches: dict[tuple[Any, str, str], Sketch] = {}
+    keys = ("day", *PROVIDER_KEYS)
+    for piece in split.raw:
+        samples = samples_in(tenant, piece).annotate(day=TruncDate("start_time", tzinfo=zone))
+        for bucket in bucket_rows(
+            samples, keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES
         ):
-            quantiles = dense_quantiles(histogram, fractions)
-            if quantiles and quantiles[0] is not None:
-                result[(day, provider_type, provider_name)] = quantiles
+            key = (key_of(bucket["day"]), bucket["provider_type"], bucket["provider_name"])
+            totals.setdefault(key, LatencyTotals()).add(
+                LatencyTotals(
+                    samples=bucket["n"], latency_sum=bucket["latency_sum"], calls=bucket["calls"]
+                )
+            )
+            sketches.setdefault(key, Sketch()).add_bucket(bucket["bucket"], bucket["n"])
+    exact: dict[tuple[Any, ...], tuple[float, ...]] = {}
+    if period is None:
+        for piece in split.raw:
+            exact.update(
+                _raw_latency_percentiles(
+                    tenant=tenant, window=piece, fractions=fractions, per_day_in=zone
+                )
+            )
+    result: dict[tuple[Any, str, str], tuple[LatencyTotals, tuple[float | None, ...]]] = {}
+    for key, total in totals.items():
+        histograms = stored.get(key, [])
+        if key in exact:
+            quantiles: tuple[float | None, ...] = exact[key]
+        elif len(histograms) == 1 and key not in sketches:
+            quantiles = dense_quantiles(histograms[0], fractions)  # a day as it was stored
+        else:
+            sketch = sketches.get(key) or Sketch()
+            sketch.merge_dense(histograms)
+            quantiles = sketch.quantiles(fractions)
+        if total.samples:
+            result[key] = (total, quantiles)
     return result

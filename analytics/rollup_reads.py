@@ -290,12 +290,14 @@ def latency_rows(*, tenant: Tenant, split: Split, keys: Sequence[str]) -> list[A
     )
 
 
-def latency_histograms(*, tenant: Tenant, split: Split) -> list[tuple[Any, ...]]:
-    """``(day, provider type, provider name, histogram)`` of every rolled day."""
+def latency_day_rows(*, tenant: Tenant, split: Split) -> list[Any]:
+    """Every rolled day's latency row per provider: totals and the stored histogram."""
     return list(
         LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
         .order_by()
-        .values_list("day", "provider_type", "provider_name", "histogram")
+        .values(
+            "day", "provider_type", "provider_name", "samples", "latency_sum", "calls", "histogram"
+        )
     )
 
 

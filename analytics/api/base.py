@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics.rollup_reads import one_view_of_rollups
+from analytics.facts import one_answer
 from analytics.windows import Window, iso_utc
 from calls.api.errors import InvalidRequest, flatten_detail
 from calls.api.mixins import TenantAPIView
@@ -28,7 +28,7 @@ class AnalyticsView(TenantAPIView):
     params_class: type[serializers.Serializer]
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        with one_view_of_rollups():
+        with one_answer():
             return super().dispatch(request, *args, **kwargs)
 
     def params(self, request: Request) -> tuple[dict[str, Any], datetime]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import filecmp
 import json
 import re
-from datetime import datetime, timedelta
+import zoneinfo
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,8 +18,16 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from analytics.dashboard import Scope, build_dashboard, preset_window
-from calls.models import Agent, Call, Tenant, TenantMembership
+from analytics.dashboard import (
+    DAILY_UP_TO,
+    Scope,
+    build_dashboard,
+    preset_window,
+    time_buckets,
+)
+from analytics.definitions import percentile_cont
+from analytics.windows import Window, date_window
+from calls.models import Agent, Call, LatencySample, Tenant, TenantMembership
 from tests.analytics.conftest import agent, call, lead, utc, workflow
 
 DASHBOARD = "/admin/analytics/dashboard/"
@@ -153,6 +162,13 @@ def listed(client: Client, url: str) -> int:
     return int(changelist.result_count)
 
 
+def links(spec: dict[str, Any], series: dict[str, Any]) -> tuple[list[Any], list[str]]:
+    """The drill-down URLs and tooltip notes of a chart series' elements (its own, or those it
+    shares through the chart's ``links``)."""
+    source = spec["links"][series["links"]] if "links" in series else series
+    return source["urls"], source["notes"]
+
+
 def api(client: APIClient, path: str, **params: Any) -> Any:
     response = client.get(path, params)
     assert response.status_code == 200, response.content
@@ -193,7 +209,8 @@ def test_dashboard_renders_tiles_charts_and_the_tenants_time_zone(
         assert spec["datasets"], name
         assert any(any(v for v in d["data"]) for d in spec["datasets"]), name
         for d in spec["datasets"]:
-            assert len(d["urls"]) == len(d["data"]) == len(spec["labels"]), name
+            urls, _ = links(spec, d)
+            assert len(urls) == len(d["data"]) == len(spec["labels"]), name
     for name in charts:
         assert f'data-chart="{name}"' in text
     assert "analytics/vendor/chart.umd.js" in text
@@ -205,6 +222,8 @@ def test_dashboard_charts_a_short_window_per_hour_and_a_long_one_per_day(
 ) -> None:
     hourly = dashboard(staff_client, range="24h")
     daily = dashboard(staff_client, range="30d")
+    quarter = dashboard(staff_client, range="90d")
+    longest_daily = dashboard(staff_client, from_date="2025-12-09", to_date="2026-03-10")
 
     assert hourly.interval == "hour"
     assert len(hourly.charts["volume"]["labels"]) == 24  # NOW is on the hour
@@ -215,9 +234,111 @@ def test_dashboard_charts_a_short_window_per_hour_and_a_long_one_per_day(
     ]
     assert daily.interval == "day"
     assert len(daily.charts["volume"]["labels"]) == 31
+    assert quarter.interval == "day"
+    assert len(quarter.charts["volume"]["labels"]) == 91
+    assert longest_daily.interval == "day"
+    assert len(longest_daily.charts["volume"]["labels"]) == DAILY_UP_TO == 92
     assert sum(sum(d["data"]) for d in daily.charts["volume"]["datasets"]) == (
         tiles(daily)["calls"].count
     )
+
+
+def test_a_range_longer_than_a_quarter_is_charted_per_local_week(
+    staff_client: Client, data: Tenant
+) -> None:
+    # 93 local days, Tuesday 2025-12-09 to Wednesday 2026-03-11: weeks run Monday to Sunday,
+    # and the first and last keep only their days inside the range.
+    board = dashboard(staff_client, from_date="2025-12-09", to_date="2026-03-11")
+    volume = board.charts["volume"]
+
+    assert board.interval == "week"
+    assert len(volume["labels"]) == 14
+    assert volume["labels"][0] == "Dec 09\u2013Dec 14"
+    assert volume["labels"][1] == "Dec 15\u2013Dec 21"
+    assert volume["labels"][-1] == "Mar 09\u2013Mar 11"
+    assert sum(sum(d["data"]) for d in volume["datasets"]) == tiles(board)["calls"].count > 0
+    # Per week, the bars add up to the calls of that week's days.
+    daily = dashboard(staff_client, from_date="2026-03-02", to_date="2026-03-08").charts["volume"]
+    week_of_march_2 = volume["labels"].index("Mar 02\u2013Mar 08")
+    for series in volume["datasets"]:
+        same = next((d for d in daily["datasets"] if d["label"] == series["label"]), None)
+        assert series["data"][week_of_march_2] == (sum(same["data"]) if same else 0)
+    # Latency follows the same weeks: a week's percentiles are those of all its samples.
+    assert board.latency_interval == "week"
+    latency = board.charts["latency"]
+    assert latency["labels"] == volume["labels"]
+    week = date_window(date(2026, 3, 2), date(2026, 3, 8), data.zone)
+    checked = 0
+    for series in latency["datasets"]:
+        provider, label = series["label"].rsplit(" ", 1)
+        ptype, name = provider.split(" · ")
+        values = sorted(
+            LatencySample.objects.filter(
+                tenant=data,
+                provider_type=ptype,
+                provider_name=name,
+                start_time__gte=week.start,
+                start_time__lt=week.end,
+            ).values_list("latency_ms", flat=True)
+        )
+        point = series["data"][week_of_march_2]
+        if not values:
+            assert point is None
+            continue
+        expected = percentile_cont(values, int(label[1:]) / 100)
+        assert point == pytest.approx(expected, rel=0.011, abs=0.1)
+        checked += 1
+    assert checked
+
+
+def test_every_weekly_bar_drills_down_to_exactly_its_calls(
+    staff_client: Client, data: Tenant
+) -> None:
+    data.timezone = "Europe/Berlin"
+    data.save(update_fields=["timezone"])
+    board = dashboard(staff_client, from_date="2025-11-11", to_date="2026-03-10")
+    volume = board.charts["volume"]
+
+    assert board.interval == "week"
+    assert len(volume["labels"]) == 18
+    last_week = urlsplit(volume["datasets"][0]["urls"][-1]).query
+    # Monday 2026-03-09 00:00 in Berlin to the end of the range (Wednesday 00:00).
+    assert "start_time__gte=2026-03-08T23%3A00%3A00Z" in last_week
+    assert "start_time__lt=2026-03-10T23%3A00%3A00Z" in last_week
+    checked = 0
+    for series in volume["datasets"]:
+        for value, url in zip(series["data"], series["urls"], strict=True):
+            if value:
+                assert listed(staff_client, url) == value, (series["label"], url)
+                checked += 1
+    assert checked > len(volume["datasets"])  # several weeks per status
+    empty = next(
+        url
+        for value, url in zip(
+            volume["datasets"][0]["data"], volume["datasets"][0]["urls"], strict=True
+        )
+        if not value
+    )
+    assert listed(staff_client, empty) == 0
+
+
+def test_week_buckets_cover_the_window_once_across_a_dst_change() -> None:
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    # Wednesday 2026-03-25 to Thursday 2026-04-02; clocks go forward on Sunday 2026-03-29.
+    window = date_window(date(2026, 3, 25), date(2026, 4, 2), berlin)
+
+    buckets = time_buckets(window, berlin, "week")
+
+    assert [b.label for b in buckets] == ["Mar 25\u2013Mar 29", "Mar 30\u2013Apr 02"]
+    assert [len(b.days) for b in buckets] == [5, 4]
+    assert buckets[0].window == Window(utc(2026, 3, 24, 23), utc(2026, 3, 29, 22))
+    assert buckets[1].window == Window(utc(2026, 3, 29, 22), utc(2026, 4, 2, 22))
+    assert buckets[-1].window.end == window.end
+    assert [b.label for b in time_buckets(window, berlin, "day")][3:6] == [
+        "Mar 28",
+        "Mar 29",
+        "Mar 30",
+    ]
 
 
 def test_custom_range_is_whole_local_days_of_the_tenant(staff_client: Client, data: Tenant) -> None:
@@ -412,8 +533,10 @@ def test_every_chart_element_drills_down_to_exactly_its_calls(
     assert "/admin/calls/lead/" in funnel["urls"][-1]
     # A latency point opens the calls with samples from that provider on that day.
     checked = 0
-    for series in board.charts["latency"]["datasets"]:
-        for note, url in zip(series["notes"], series["urls"], strict=True):
+    latency = board.charts["latency"]
+    for series in latency["datasets"]:
+        urls, notes = links(latency, series)
+        for note, url in zip(notes, urls, strict=True):
             if url:
                 calls = int(note.split(" calls")[0].replace(",", ""))
                 assert listed(staff_client, url) == calls
@@ -561,6 +684,7 @@ def test_dashboard_issues_a_fixed_number_of_queries(
             "7d": {"range": "7d"},
             "24h": {"range": "24h"},
             "90d filtered": {"range": "90d", "agent": mia.pk, "type": "inbound"},
+            "a year, weekly": {"from_date": "2025-03-11", "to_date": "2026-03-10"},
         }.items()
     }
     seed_dashboard_data(tenant, fixed_now - timedelta(days=30), scale=3, prefix="more-")
@@ -569,6 +693,7 @@ def test_dashboard_issues_a_fixed_number_of_queries(
         "7d": queries_for({"range": "7d"}),
         "24h": queries_for({"range": "24h"}),
         "90d filtered": queries_for({"range": "90d", "agent": mia.pk, "type": "inbound"}),
+        "a year, weekly": queries_for({"from_date": "2025-03-11", "to_date": "2026-03-10"}),
     }
 
     assert large == small
@@ -580,11 +705,43 @@ def test_building_the_dashboard_reads_no_row_twice(
     seed_dashboard_data(tenant, fixed_now)
     scope = Scope(tenant=tenant, window=preset_window("30d", fixed_now))
 
-    # Call facts now and before, hourly or daily volume, latency (percentiles and totals), lead
-    # stages (one query each), agent and workflow names, active calls now and one window ago:
-    # 13 from raw rows, plus room for the rollup reads each fact may add.
+    # Call facts (by status and end reason, of the previous window, by agent, by workflow),
+    # latency (percentiles and totals), lead stages (one query each), agent and workflow names,
+    # active calls now and one window ago: 14 from raw rows, plus room for the rollup reads each
+    # fact may add.
     with django_assert_max_num_queries(30):
         build_dashboard(scope, now=fixed_now)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # SET LOCAL must end with a real transaction
+def test_the_dashboard_is_built_without_jit_compilation(
+    tenant: Tenant, fixed_now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import connection
+
+    import analytics.dashboard
+
+    def jit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW jit")
+            return str(cursor.fetchone()[0])
+
+    seen = []
+    facts = analytics.dashboard.call_facts
+
+    def recording_facts(**kwargs: Any) -> Any:
+        seen.append(jit())
+        return facts(**kwargs)
+
+    monkeypatch.setattr(analytics.dashboard, "call_facts", recording_facts)
+    seed_dashboard_data(tenant, fixed_now)
+    before = jit()
+
+    build_dashboard(Scope(tenant=tenant, window=preset_window("7d", fixed_now)), now=fixed_now)
+
+    assert seen and set(seen) == {"off"}
+    assert jit() == before
 
 
 # --- the call page -----------------------------------------------------------------------------

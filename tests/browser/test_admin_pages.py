@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,77 @@ def test_a_tile_and_a_chart_bar_open_call_lists_with_their_counts(
     page.mouse.click(box["x"] + bar["x"], box["y"] + bar["y"])
     page.wait_for_url("**/admin/calls/call/**agent__id__exact=*")
     assert listed_count(page) == bar["value"]
+    assert page_errors == []
+
+
+def test_a_long_range_draws_weekly_bars_and_its_points_open_the_calls_they_count(
+    page: Any, log_in: LogIn, staff: User, acme: Tenant, artifacts: Path, page_errors: list[str]
+) -> None:
+    today = timezone.now().astimezone(acme.zone).date()
+    first = today - timedelta(days=119)
+    log_in("ada", PASSWORD, DASHBOARD)
+    page.goto(f"{DASHBOARD}?from_date={first}&to_date={today}")
+    page.wait_for_selector('canvas[data-chart="latency"][data-drawn="true"]')
+    labels = page.evaluate(
+        """() => Chart.getChart(document.querySelector('canvas[data-chart="volume"]'))
+            .data.labels"""
+    )
+    # 120 local days in weeks, Monday to Sunday: 18 bars (17 when the range starts on a Monday).
+    assert len(labels) == (17 if first.weekday() == 0 else 18)
+    page.screenshot(path=str(artifacts / "dashboard-weekly.png"), full_page=True)
+
+    def click(name: str, dataset: int, index: int) -> None:
+        canvas = page.locator(f'canvas[data-chart="{name}"]')
+        canvas.scroll_into_view_if_needed()
+        point = page.evaluate(
+            """([name, dataset, index]) => {
+                const canvas = document.querySelector(`canvas[data-chart="${name}"]`);
+                return Chart.getChart(canvas).getDatasetMeta(dataset).data[index].getCenterPoint();
+            }""",
+            [name, dataset, index],
+        )
+        box = canvas.bounding_box()
+        page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+        page.wait_for_url("**/admin/calls/call/**")
+
+    # The last week's "completed" segment opens exactly that week's completed calls.
+    bar = page.evaluate(
+        """() => {
+            const chart = Chart.getChart(document.querySelector('canvas[data-chart="volume"]'));
+            const dataset = chart.data.datasets.findIndex((d) => d.label === "completed");
+            const data = chart.data.datasets[dataset].data;
+            return {dataset: dataset, index: data.length - 1, value: data[data.length - 1]};
+        }"""
+    )
+    assert bar["value"] > 0
+    click("volume", bar["dataset"], bar["index"])
+    assert "status__exact=completed" in page.url
+    assert listed_count(page) == bar["value"]
+
+    # The highest latency point (a p99 line, whose links its provider's p50 line carries) opens
+    # the calls with samples from its provider that day, as many as its tooltip says.
+    page.go_back()
+    page.wait_for_selector('canvas[data-chart="latency"][data-drawn="true"]')
+    top = page.evaluate(
+        """() => {
+            const canvas = document.querySelector('canvas[data-chart="latency"]');
+            const chart = Chart.getChart(canvas);
+            const spec = JSON.parse(document.getElementById(canvas.dataset.source).textContent)
+                .latency;
+            let best = null;
+            spec.datasets.forEach((d, dataset) => d.data.forEach((value, index) => {
+                if (value !== null && (best === null || value > best.value)) {
+                    best = {dataset: dataset, index: index, value: value, label: d.label,
+                            note: spec.links[d.links].notes[index]};
+                }
+            }));
+            return best;
+        }"""
+    )
+    assert top["label"].endswith("p99")
+    click("latency", top["dataset"], top["index"])
+    assert "provider=" in page.url
+    assert listed_count(page) == int(top["note"].split(" calls")[0].replace(",", ""))
     assert page_errors == []
 
 

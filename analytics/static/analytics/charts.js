@@ -4,9 +4,11 @@
  * Every <canvas data-chart="NAME" data-source="ID"> is drawn from the chart NAME of the JSON that
  * the element #ID holds (a Django json_script block). A chart is
  *   {type: "bar" | "line", labels: [...], stacked, horizontal, valueTitle, indexTitle, unit,
- *    datasets: [{label, data, color, dash, urls, notes}]}
+ *    datasets: [{label, data, color, dash, urls, notes}], links}
  * where urls[i] is where a click on element i of the dataset leads (the admin call list
- * filtered to the calls it counts) and notes[i] a line for its tooltip.
+ * filtered to the calls it counts) and notes[i] a line for its tooltip. Series that share their
+ * elements' links (a provider's p50, p95 and p99 lines) carry `links: k` instead, and their urls
+ * and notes are the chart's links[k].
  *
  * The dashboard's filter form is also handled here: typing a date selects the custom range, and
  * choosing another tenant drops the agent (agents belong to a tenant).
@@ -64,9 +66,17 @@
     };
     const scales = spec.horizontal ? { x: valueAxis, y: indexAxis } : { x: indexAxis, y: valueAxis };
 
+    function linksOf(datasetIndex) {
+      const source = spec.datasets[datasetIndex];
+      if (source && source.links !== undefined) {
+        return (spec.links || [])[source.links] || {};
+      }
+      return source || {};
+    }
+
     function urlAt(element) {
-      const source = spec.datasets[element.datasetIndex];
-      return source && source.urls ? source.urls[element.index] : null;
+      const links = linksOf(element.datasetIndex);
+      return links.urls ? links.urls[element.index] : null;
     }
 
     return new Chart(canvas, {
@@ -94,8 +104,8 @@
                 if (!items.length) {
                   return "";
                 }
-                const source = spec.datasets[items[0].datasetIndex];
-                const note = source && source.notes ? source.notes[items[0].dataIndex] : "";
+                const links = linksOf(items[0].datasetIndex);
+                const note = links.notes ? links.notes[items[0].dataIndex] : "";
                 const link = urlAt({ datasetIndex: items[0].datasetIndex, index: items[0].dataIndex });
                 return [note, link ? "Click to open these calls" : ""].filter(Boolean).join("\n");
               },
