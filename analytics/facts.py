@@ -41,7 +41,7 @@ from django.db.models.functions import TruncDate, TruncHour
 
 from analytics import rollup_reads
 from analytics.definitions import COMPLETED, FAILED, HANDOFF, POSITIVE, SUCCESSFUL, percentile_cont
-from analytics.sketch import Sketch, bucket_rows, dense_quantiles
+from analytics.sketch import Sketch, bucket_rows, dense_quantiles, sum_dense
 from analytics.windows import Window, hour_floor, hour_starts
 from calls.enums import ProviderType
 from calls.models import ActivityEvent, Call, ExecutedAction, LatencySample, Lead, Tenant
@@ -802,10 +802,10 @@ def latency_series(
         histograms = stored.get(key, [])
         if key in exact:
             quantiles: tuple[float | None, ...] = exact[key]
-        elif len(histograms) == 1 and key not in sketches:
-            quantiles = dense_quantiles(histograms[0], fractions)  # a day as it was stored
+        elif key not in sketches:
+            quantiles = dense_quantiles(sum_dense(histograms), fractions)
         else:
-            sketch = sketches.get(key) or Sketch()
+            sketch = sketches[key]
             sketch.merge_dense(histograms)
             quantiles = sketch.quantiles(fractions)
         if total.samples:

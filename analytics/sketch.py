@@ -68,23 +68,12 @@ class Sketch:
             counts[b] = counts.get(b, 0) + n
 
     def merge_dense(self, histograms: Iterable[dict[str, Any]]) -> None:
-        """Merges histograms stored by ``to_dense`` (summed as dense lists: a year of daily
-        histograms merges in milliseconds)."""
-        stored = [h for h in histograms if h]
-        self.zero += sum(h.get("zero", 0) for h in stored)
-        stored = [h for h in stored if h.get("counts")]
-        if not stored:
-            return
-        low = min(h["offset"] for h in stored)
-        high = max(h["offset"] + len(h["counts"]) for h in stored)
-        dense = [0] * (high - low)
-        for h in stored:
-            start = h["offset"] - low
-            counts = h["counts"]
-            end = start + len(counts)
-            dense[start:end] = [a + b for a, b in zip(dense[start:end], counts, strict=True)]
+        """Merges histograms stored by ``to_dense``."""
+        summed = sum_dense(histograms)
+        self.zero += summed["zero"]
         merged = self.counts
-        for i, n in enumerate(dense):
+        low = summed["offset"]
+        for i, n in enumerate(summed["counts"]):
             if n:
                 merged[low + i] = merged.get(low + i, 0) + n
 
@@ -102,6 +91,23 @@ class Sketch:
         """``percentile_cont`` at each fraction, from bucket representatives."""
         buckets = sorted(self.counts)
         return _quantiles(self.zero, buckets, [self.counts[b] for b in buckets], fractions)
+
+
+def sum_dense(histograms: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The sum of histograms stored by ``to_dense``, in the same form (summed as aligned dense
+    lists, column by column: a year of daily histograms sums in milliseconds)."""
+    stored = [h for h in histograms if h]
+    zero = sum(h.get("zero", 0) for h in stored)
+    stored = [h for h in stored if h.get("counts")]
+    if not stored:
+        return {"zero": zero, "offset": 0, "counts": []}
+    low = min(h["offset"] for h in stored)
+    high = max(h["offset"] + len(h["counts"]) for h in stored)
+    aligned = [
+        [0] * (h["offset"] - low) + h["counts"] + [0] * (high - h["offset"] - len(h["counts"]))
+        for h in stored
+    ]
+    return {"zero": zero, "offset": low, "counts": list(map(sum, zip(*aligned, strict=True)))}
 
 
 def dense_quantiles(
