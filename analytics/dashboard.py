@@ -743,7 +743,9 @@ def _workflows(
 def _funnel(scope: Scope, calls: CallTotals) -> tuple[dict[str, Any], list[Row]]:
     """Visitors (calls) → Engaged (completed calls) → leads by the stage stamped in the window."""
     window = scope.window
-    stages = lead_facts(tenant=scope.tenant, window=window, zone=scope.zone, stages=LEAD_STAGES)
+    stages = lead_facts(
+        tenant=scope.tenant, window=window, zone=scope.zone, stages=LEAD_STAGES, per_day=False
+    )
     leads = sum_totals(stages.values(), LeadTotals())
     counts = [
         calls.calls,

@@ -351,10 +351,12 @@ def _raw_lead_facts(
     zone: zoneinfo.ZoneInfo,
     filters: LeadFilters = NO_LEAD_FILTERS,
     stages: Sequence[LeadStage] = LEAD_STAGES,
-) -> dict[date, LeadTotals]:
-    """Per local day: leads created in ``window`` (with their score sum), and leads whose
-    qualified / demo-booked / converted stamp falls in it (one query per stage asked for)."""
-    facts: dict[date, LeadTotals] = defaultdict(LeadTotals)
+    per_day: bool = True,
+) -> dict[date | None, LeadTotals]:
+    """Per local day (one total keyed ``None`` without ``per_day``): leads created in ``window``
+    (with their score sum), and leads whose qualified / demo-booked / converted stamp falls in it
+    (one query per stage asked for)."""
+    facts: dict[date | None, LeadTotals] = defaultdict(LeadTotals)
     for stage in stages:
         column = _STAGE_COLUMN[stage]
         aggregates: dict[str, Aggregate] = {"n": Count("pk")}
@@ -362,18 +364,29 @@ def _raw_lead_facts(
             aggregates.update(score_sum=Sum("score"), score_count=Count("score"))
         elif stage == "qualified":
             aggregates.update(pipeline=Sum("estimated_value"))
-        rows = (
+        leads = (
             Lead.objects.filter(
                 tenant=tenant,
                 **{f"{column}__gte": window.start, f"{column}__lt": window.end},
             )
             .filter(filters.q())
             .order_by()
-            .annotate(day=TruncDate(column, tzinfo=zone))
-            .values("day")
-            .annotate(**aggregates)
         )
-        for row in cast(Iterable[dict[str, Any]], rows):
+        rows: list[dict[str, Any]]
+        if per_day:
+            rows = cast(
+                list[dict[str, Any]],
+                list(
+                    leads.annotate(day=TruncDate(column, tzinfo=zone))
+                    .values("day")
+                    .annotate(**aggregates)
+                ),
+            )
+        else:
+            rows = [{"day": None, **leads.aggregate(**aggregates)}]
+        for row in rows:
+            if not row["n"]:
+                continue
             totals = facts[row["day"]]
             if stage == "created":
                 totals.created += row["n"]
@@ -625,21 +638,23 @@ def lead_facts(
     zone: zoneinfo.ZoneInfo,
     filters: LeadFilters = NO_LEAD_FILTERS,
     stages: Sequence[LeadStage] = LEAD_STAGES,
-) -> dict[date, LeadTotals]:
-    """Per local day: leads created in ``window`` (with their score sum), and leads whose
-    qualified / demo-booked / converted stamp falls in it."""
+    per_day: bool = True,
+) -> dict[date | None, LeadTotals]:
+    """Per local day (one total keyed ``None`` without ``per_day``): leads created in
+    ``window`` (with their score sum), and leads whose qualified / demo-booked / converted stamp
+    falls in it."""
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
-    facts: dict[date, LeadTotals] = {}
+    facts: dict[date | None, LeadTotals] = {}
     for piece in split.raw:
         raw = _raw_lead_facts(
-            tenant=tenant, window=piece, zone=zone, filters=filters, stages=stages
+            tenant=tenant, window=piece, zone=zone, filters=filters, stages=stages, per_day=per_day
         )
         _add_into(facts, raw, LeadTotals)
     if split.days:
         for row in rollup_reads.lead_rows(
-            tenant=tenant, split=split, filters=filters, stages=stages
+            tenant=tenant, split=split, filters=filters, stages=stages, per_day=per_day
         ):
-            totals = facts.setdefault(row["day"], LeadTotals())
+            totals = facts.setdefault(row.get("day"), LeadTotals())
             stage = row["stage"]
             if stage == "created":
                 totals.created += row["n"]

@@ -616,10 +616,11 @@ def sales_buckets(span: DateSpan, granularity: Granularity) -> list[tuple[str, d
 
 @dataclass
 class _SalesFacts:
-    # Per local day: all calls (Visitors) and completed calls (conversations).
-    calls: dict[date, CallTotals]
-    conversations: dict[date, CallTotals]
-    leads: dict[date, LeadTotals]
+    # Per local day (or one total keyed None): all calls (Visitors), completed calls
+    # (conversations) and leads.
+    calls: dict[date | None, CallTotals]
+    conversations: dict[date | None, CallTotals]
+    leads: dict[date | None, LeadTotals]
 
     def totals(self) -> _SalesTotals:
         return _SalesTotals(
@@ -631,7 +632,7 @@ class _SalesFacts:
     def bucket_totals(self, buckets: Sequence[tuple[date, date]]) -> list[_SalesTotals]:
         """The totals of each ``(first, last)`` bucket of days (buckets do not overlap), in one
         pass over the days."""
-        bucket_of = {
+        bucket_of: dict[date | None, int] = {
             d: i for i, (first, last) in enumerate(buckets) for d in date_range(first, last)
         }
         result = [_SalesTotals(CallTotals(), CallTotals(), LeadTotals()) for _ in buckets]
@@ -667,15 +668,26 @@ def _sales_facts(
     calls: CallFilters = NO_CALL_FILTERS,
     leads: LeadFilters = NO_LEAD_FILTERS,
     stages: Sequence[Any] = ("created", "qualified"),
+    per_day: bool = True,
 ) -> _SalesFacts:
-    """Per local day: all calls (Visitors), completed calls (conversations) and leads."""
+    """Per local day (or one total keyed ``None`` without ``per_day``): all calls (Visitors),
+    completed calls (conversations) and leads."""
     scope: dict[str, Any] = {"tenant": tenant, "window": window, "zone": zone}
+    leads_facts = lead_facts(filters=leads, stages=stages, per_day=per_day, **scope)
+    if not per_day:
+        by_status = call_facts(filters=calls, by=("status",), per_day=False, **scope)
+        completed = by_status.get((CallStatus.COMPLETED,))
+        return _SalesFacts(
+            calls={None: sum_totals(by_status.values(), CallTotals())},
+            conversations={None: completed} if completed else {},
+            leads=leads_facts,
+        )
     all_calls = call_facts(filters=calls, **scope)
     conversations = call_facts(filters=replace(calls, status=CallStatus.COMPLETED), **scope)
     return _SalesFacts(
         calls={day: totals for (day,), totals in all_calls.items()},
         conversations={day: totals for (day,), totals in conversations.items()},
-        leads=lead_facts(filters=leads, stages=stages, **scope),
+        leads=leads_facts,
     )
 
 
@@ -725,7 +737,9 @@ def sales_overview(
     comparison = None
     if compare_with is not None:
         other = comparison_span(span, compare_with)
-        before = _sales_facts(tenant=tenant, window=other.window(zone), zone=zone).totals()
+        before = _sales_facts(
+            tenant=tenant, window=other.window(zone), zone=zone, per_day=False
+        ).totals()
 
         def compared(current: float | None, previous: float | None) -> dict[str, Any]:
             return {"value": previous, "change": decimal_change(current, previous)}
@@ -776,6 +790,7 @@ def sales_funnel(
         calls=CallFilters(channel=channel, lead_source=source),
         leads=LeadFilters(channel=channel, source=source),
         stages=("created", "qualified", "demo_booked", "converted"),
+        per_day=False,
     )
     total = facts.totals()
     counts = [

@@ -254,7 +254,12 @@ def action_rows(*, tenant: Tenant, split: Split, filters: CallFilters) -> list[A
 
 
 def lead_rows(
-    *, tenant: Tenant, split: Split, filters: LeadFilters, stages: Sequence[str]
+    *,
+    tenant: Tenant,
+    split: Split,
+    filters: LeadFilters,
+    stages: Sequence[str],
+    per_day: bool = True,
 ) -> list[Any]:
     queryset = LeadDayRollup.objects.filter(split.day_q(), tenant=tenant, stage__in=stages)
     if filters.channel is not None:
@@ -263,7 +268,7 @@ def lead_rows(
         queryset = queryset.filter(source=filters.source)
     return _rows(
         queryset.order_by()
-        .values("day", "stage")
+        .values(*(["day"] if per_day else []), "stage")
         .annotate(
             n=Sum("count"),
             score_sum=Sum("score_sum"),
