@@ -145,10 +145,16 @@ class ActionDayRollup(models.Model):
 
 
 class LeadDayRollup(models.Model):
-    """Leads reaching a stage (created, qualified, demo_booked, converted) on one day."""
+    """Leads reaching a stage (created, qualified, demo_booked, converted) on one day.
+
+    Each day is stored twice: per stage, channel and source (grouping ``full``, for filtered
+    questions) and per stage alone (grouping ``stage``, channel and source empty), which answers
+    the unfiltered ones from a few rows a day.
+    """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     day = models.DateField()
+    grouping = models.CharField(max_length=8, default="full")
     stage = models.CharField(max_length=16)
     channel = models.CharField(max_length=16, blank=True)
     source = models.CharField(max_length=16, blank=True)
@@ -159,8 +165,10 @@ class LeadDayRollup(models.Model):
 
     class Meta:
         indexes: ClassVar = [
-            # Sales overview and funnel: a tenant's days in a window.
+            # Replacing a range of days.
             models.Index(fields=["tenant", "day"], name="leadrollup_tenant_day_idx"),
+            # Sales overview and funnel: one grouping of a tenant's days in a window.
+            models.Index(fields=["tenant", "grouping", "day"], name="leadrollup_grouping_idx"),
         ]
 
     def __str__(self) -> str:

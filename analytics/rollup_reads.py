@@ -261,7 +261,10 @@ def lead_rows(
     stages: Sequence[str],
     per_day: bool = True,
 ) -> list[Any]:
-    queryset = LeadDayRollup.objects.filter(split.day_q(), tenant=tenant, stage__in=stages)
+    grouping = "stage" if filters.channel is None and filters.source is None else "full"
+    queryset = LeadDayRollup.objects.filter(
+        split.day_q(), tenant=tenant, grouping=grouping, stage__in=stages
+    )
     if filters.channel is not None:
         queryset = queryset.filter(channel=filters.channel)
     if filters.source is not None:

@@ -323,8 +323,42 @@ def _roll_leads(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
                 "pipeline": "pipeline",
             },
             tenant_id=tenant.pk,
+            grouping="full",
             stage=stage,
         )
+    # Per stage alone, summed from the full rows.
+    full = LeadDayRollup.objects.filter(
+        tenant=tenant,
+        grouping="full",
+        day__gte=local_date(window.start, zone),
+        day__lt=local_date(window.end, zone),
+    )
+    summed = (
+        full.order_by()
+        .values("day", "stage")
+        .annotate(
+            n=Sum("count"),
+            score_sum=Sum("score_sum"),
+            score_count=Sum("score_count"),
+            pipeline=Sum("pipeline"),
+        )
+    )
+    _insert_from(
+        LeadDayRollup,
+        summed,
+        {
+            "day": "day",
+            "stage": "stage",
+            "count": "n",
+            "score_sum": "score_sum",
+            "score_count": "score_count",
+            "pipeline": "pipeline",
+        },
+        tenant_id=tenant.pk,
+        grouping="stage",
+        channel="",
+        source="",
+    )
 
 
 def _roll_events(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:

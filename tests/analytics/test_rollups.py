@@ -123,8 +123,12 @@ def test_rolling_clears_dirty_and_writes_every_table(berlin):
     sketch = Sketch()
     sketch.merge_dense([latency.histogram])
     assert sketch.count == 4
-    leads = {r.stage: r.count for r in LeadDayRollup.objects.filter(tenant=berlin)}
-    assert leads == {"created": 2, "qualified": 2}
+    for grouping in ("full", "stage"):
+        rows = LeadDayRollup.objects.filter(tenant=berlin, grouping=grouping)
+        assert {r.stage: r.count for r in rows} == {"created": 2, "qualified": 2}, grouping
+    assert set(LeadDayRollup.objects.filter(grouping="stage").values_list("channel", "source")) == {
+        ("", "")
+    }
     assert LatencyMonthRollup.objects.get(tenant=berlin).month == date(2026, 3, 1)
     events = dict(EventDayRollup.objects.filter(tenant=berlin).values_list("type", "count"))
     assert events == {"conversation.started": 2, "lead.created": 2, "lead.qualified": 2}
