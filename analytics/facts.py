@@ -388,18 +388,23 @@ def _raw_lead_facts(
             if not row["n"]:
                 continue
             totals = facts[row["day"]]
-            if stage == "created":
-                totals.created += row["n"]
-                totals.score_sum += row["score_sum"] or 0
-                totals.score_count += row["score_count"]
-            elif stage == "qualified":
-                totals.qualified += row["n"]
-                totals.pipeline += Decimal(row["pipeline"] or 0)
-            elif stage == "demo_booked":
-                totals.demo_booked += row["n"]
-            else:
-                totals.converted += row["n"]
+            _add_stage_row(totals, stage, row)
     return dict(facts)
+
+
+def _add_stage_row(totals: LeadTotals, stage: str, row: dict[str, Any]) -> None:
+    """Adds one stage's aggregate row (raw or summed rollup rows) into ``totals``."""
+    if stage == "created":
+        totals.created += row["n"]
+        totals.score_sum += int(row["score_sum"] or 0)
+        totals.score_count += row["score_count"] or 0
+    elif stage == "qualified":
+        totals.qualified += row["n"]
+        totals.pipeline += Decimal(row["pipeline"] or 0)
+    elif stage == "demo_booked":
+        totals.demo_booked += row["n"]
+    else:
+        totals.converted += row["n"]
 
 
 PROVIDER_KEYS = ("provider_type", "provider_name")
@@ -655,18 +660,7 @@ def lead_facts(
             tenant=tenant, split=split, filters=filters, stages=stages, per_day=per_day
         ):
             totals = facts.setdefault(row.get("day"), LeadTotals())
-            stage = row["stage"]
-            if stage == "created":
-                totals.created += row["n"]
-                totals.score_sum += int(row["score_sum"] or 0)
-                totals.score_count += row["score_count"] or 0
-            elif stage == "qualified":
-                totals.qualified += row["n"]
-                totals.pipeline += Decimal(row["pipeline"] or 0)
-            elif stage == "demo_booked":
-                totals.demo_booked += row["n"]
-            else:
-                totals.converted += row["n"]
+            _add_stage_row(totals, row["stage"], row)
     return facts
 
 
@@ -718,6 +712,17 @@ def latency_facts(
     return facts
 
 
+def _add_bucket(
+    totals: dict[Any, LatencyTotals], sketches: dict[Any, Sketch], key: Any, bucket: dict[str, Any]
+) -> None:
+    """Adds one ``bucket_rows`` row (with ``latency_sum`` and ``calls``) to the totals and the
+    histogram of ``key``."""
+    totals.setdefault(key, LatencyTotals()).add(
+        LatencyTotals(samples=bucket["n"], latency_sum=bucket["latency_sum"], calls=bucket["calls"])
+    )
+    sketches.setdefault(key, Sketch()).add_bucket(bucket["bucket"], bucket["n"])
+
+
 def latency_summary(
     *, tenant: Tenant, window: Window, fractions: Sequence[float]
 ) -> dict[tuple[str, str], tuple[LatencyTotals, tuple[float, ...]]]:
@@ -747,12 +752,7 @@ def latency_summary(
             calls=CALLS_WITH_SAMPLES,
         ):
             key = (bucket["provider_type"], bucket["provider_name"])
-            facts.setdefault(key, LatencyTotals()).add(
-                LatencyTotals(
-                    samples=bucket["n"], latency_sum=bucket["latency_sum"], calls=bucket["calls"]
-                )
-            )
-            sketches.setdefault(key, Sketch()).add_bucket(bucket["bucket"], bucket["n"])
+            _add_bucket(facts, sketches, key, bucket)
     return {
         key: (facts[key], tuple(q if q is not None else 0.0 for q in sketch.quantiles(fractions)))
         for key, sketch in sketches.items()
@@ -798,12 +798,7 @@ def latency_series(
             samples, keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES
         ):
             key = (key_of(bucket["day"]), bucket["provider_type"], bucket["provider_name"])
-            totals.setdefault(key, LatencyTotals()).add(
-                LatencyTotals(
-                    samples=bucket["n"], latency_sum=bucket["latency_sum"], calls=bucket["calls"]
-                )
-            )
-            sketches.setdefault(key, Sketch()).add_bucket(bucket["bucket"], bucket["n"])
+            _add_bucket(totals, sketches, key, bucket)
     exact: dict[tuple[Any, ...], tuple[float, ...]] = {}
     if period is None:
         for piece in split.raw:
