@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -345,10 +344,6 @@ def latency_sketches(*, tenant: Tenant, split: Split) -> dict[tuple[str, str], S
         sketches[key] = Sketch()
         sketches[key].merge_dense(histograms)
     return sketches
-
-
-def as_decimal(value: Any) -> Decimal:
-    return Decimal(value or 0)
 
 
 def freshness(*, tenant: Tenant) -> datetime | None:

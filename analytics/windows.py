@@ -70,18 +70,6 @@ def parse_instant(raw: str, zone: zoneinfo.ZoneInfo) -> datetime:
     return value.astimezone(UTC)
 
 
-def parse_date(raw: str) -> date:
-    """An ISO 8601 calendar date (``YYYY-MM-DD``)."""
-    try:
-        value = date.fromisoformat(raw.strip())
-    except ValueError:
-        raise WindowError(f"{raw!r} is not an ISO 8601 date (YYYY-MM-DD).") from None
-    if len(raw.strip()) != 10:
-        raise WindowError(f"{raw!r} is not an ISO 8601 date (YYYY-MM-DD).")
-    check_range(datetime.combine(value, time()))
-    return value
-
-
 @dataclass(frozen=True)
 class Window:
     """A half-open window ``[start, end)`` of aware UTC instants."""
