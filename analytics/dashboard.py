@@ -771,20 +771,21 @@ def _funnel(scope: Scope, calls: CallTotals) -> tuple[dict[str, Any], list[Row]]
 def _latency(scope: Scope, buckets: Sequence[Bucket]) -> dict[str, Any]:
     """p50/p95/p99 of the latency samples per provider and chart bucket (local day or week; all
     agents and types: latency facts are per tenant)."""
-    bucket_of = _bucket_of(buckets)
     weekly = any(len(bucket.days) > 1 for bucket in buckets)
+    # A bucket is one local day, or the days of one local week (keyed by its Monday).
+    bucket_of = {
+        week_start(bucket.days[0]) if weekly else bucket.days[0]: i
+        for i, bucket in enumerate(buckets)
+    }
     by_key = latency_series(
         tenant=scope.tenant,
         window=scope.window,
         zone=scope.zone,
         fractions=PERCENTILES,
         # Per day, the facts give days read from raw rows exact percentiles, as the API does.
-        period=bucket_of.__getitem__ if weekly else None,
+        weekly=weekly,
     )
-    series = {
-        (key if weekly else bucket_of[key], ptype, name): point
-        for (key, ptype, name), point in by_key.items()
-    }
+    series = {(bucket_of[key], ptype, name): point for (key, ptype, name), point in by_key.items()}
     providers = sorted(
         {(ptype, name) for _, ptype, name in series},
         key=lambda p: (PROVIDER_ORDER.get(p[0], 99), p[0], p[1]),

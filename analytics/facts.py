@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from django.db import connection, transaction
 from django.db.models import (
@@ -40,9 +40,18 @@ from django.db.models import (
 from django.db.models.functions import TruncDate, TruncHour
 
 from analytics import rollup_reads
-from analytics.definitions import COMPLETED, FAILED, HANDOFF, POSITIVE, SUCCESSFUL, percentile_cont
+from analytics.definitions import (
+    COMPLETED,
+    FAILED,
+    HANDOFF,
+    PERCENTILES,
+    POSITIVE,
+    SUCCESSFUL,
+    percentile_cont,
+)
+from analytics.rollup_reads import fetch_rows
 from analytics.sketch import Sketch, bucket_rows, dense_quantiles, sum_dense
-from analytics.windows import Window, hour_floor, hour_starts
+from analytics.windows import Window, hour_floor, hour_starts, week_start
 from calls.enums import ProviderType
 from calls.models import ActivityEvent, Call, ExecutedAction, LatencySample, Lead, Tenant
 
@@ -178,6 +187,12 @@ class LatencyTotals:
     # Distinct calls with samples. Additive across days: a call's samples all carry its start.
     calls: int = 0
 
+    @classmethod
+    def of(cls, row: Mapping[str, Any], samples: str = "samples") -> LatencyTotals:
+        """The totals of a rollup row, summed rollup rows, or a ``bucket_rows`` row (whose
+        sample count is ``n``)."""
+        return cls(samples=row[samples], latency_sum=float(row["latency_sum"]), calls=row["calls"])
+
     def add(self, other: LatencyTotals) -> None:
         self.samples += other.samples
         self.latency_sum += other.latency_sum
@@ -272,7 +287,7 @@ def _raw_call_facts(
     if not keys:  # one total (values() without names would group by every column)
         row = calls.aggregate(**call_aggregates())
         return {(): totals_from_row(row)} if row["calls"] else {}
-    rows = (
+    rows = fetch_rows(
         calls.annotate(day=TruncDate("start_time", tzinfo=zone))
         .values(*keys)
         .annotate(**call_aggregates())
@@ -331,9 +346,12 @@ def _raw_action_facts(
     filters: CallFilters = NO_CALL_FILTERS,
 ) -> dict[tuple[date, str], int]:
     """Executed actions of the calls started in ``window``, counted by ``(local day, name)``."""
-    rows = (
+    # Actions carry their call's agent and type; other filters go through the call.
+    own = CallFilters(agent_model_id=filters.agent_model_id, type_of_call=filters.type_of_call)
+    through_call = replace(filters, agent_model_id=None, type_of_call=None)
+    rows = fetch_rows(
         actions_in(tenant, window)
-        .filter(filters.q("call__"))
+        .filter(own.q(), through_call.q("call__"))
         .annotate(day=TruncDate("start_time", tzinfo=zone))
         .values("day", "name")
         .annotate(n=Count("pk"))
@@ -374,13 +392,10 @@ def _raw_lead_facts(
         )
         rows: list[dict[str, Any]]
         if per_day:
-            rows = cast(
-                list[dict[str, Any]],
-                list(
-                    leads.annotate(day=TruncDate(column, tzinfo=zone))
-                    .values("day")
-                    .annotate(**aggregates)
-                ),
+            rows = fetch_rows(
+                leads.annotate(day=TruncDate(column, tzinfo=zone))
+                .values("day")
+                .annotate(**aggregates)
             )
         else:
             rows = [{"day": None, **leads.aggregate(**aggregates)}]
@@ -425,7 +440,7 @@ def _raw_event_facts(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, types: Sequence[str] = ()
 ) -> dict[tuple[date, str], int]:
     """Activity events that occurred in ``window``, counted by ``(local day, type)``."""
-    rows = (
+    rows = fetch_rows(
         events_in(tenant, window, types)
         .order_by()
         .annotate(day=TruncDate("occurred_at", tzinfo=zone))
@@ -473,7 +488,7 @@ def _raw_latency_facts(
     }
     if with_calls:
         aggregates["calls"] = CALLS_WITH_SAMPLES
-    rows = (
+    rows = fetch_rows(
         samples_in(tenant, window)
         .annotate(day=TruncDate("start_time", tzinfo=zone))
         .values(*keys)
@@ -485,7 +500,7 @@ def _raw_latency_facts(
             latency_sum=float(row["latency_sum"]),
             calls=row.get("calls", 0),
         )
-        for row in cast(Iterable[dict[str, Any]], rows)
+        for row in rows
     }
 
 
@@ -507,18 +522,19 @@ class PercentilesCont(Aggregate):
         return value
 
 
-def _raw_latency_percentiles(
+def _raw_latency_exact(
     *,
     tenant: Tenant,
     window: Window,
     fractions: Sequence[float],
     per_day_in: zoneinfo.ZoneInfo | None = None,
-) -> dict[tuple[Any, ...], tuple[float, ...]]:
-    """Exact percentiles (``percentile_cont``) of the latency samples of calls started in
-    ``window``, per ``(provider type, provider name)``, or per ``(local day, provider type,
-    provider name)`` with ``per_day_in`` (the zone of the days).
+) -> dict[tuple[Any, ...], tuple[LatencyTotals, tuple[float, ...]]]:
+    """Totals (as ``latency_facts``) and exact percentiles (``percentile_cont``) of the latency
+    samples of calls started in ``window``, per ``(provider type, provider name)``, or per
+    ``(local day, provider type, provider name)`` with ``per_day_in`` (the zone of the days), in
+    one pass over the samples.
 
-    On PostgreSQL computed in SQL; elsewhere the samples are fetched and the same definition is
+    On PostgreSQL computed in SQL; elsewhere the samples are fetched and the same definitions are
     applied in Python (``analytics.definitions.percentile_cont``).
     """
     keys = (*(("day",) if per_day_in else ()), *PROVIDER_KEYS)
@@ -526,15 +542,25 @@ def _raw_latency_percentiles(
         day=TruncDate("start_time", tzinfo=per_day_in or UTC)
     )
     if connection.vendor == "postgresql":
-        rows = samples.values(*keys).annotate(p=PercentilesCont("latency_ms", fractions))
-        return {tuple(r[k] for k in keys): tuple(r["p"]) for r in rows}
-    grouped: dict[tuple[Any, ...], list[float]] = defaultdict(list)
-    for *key, latency in samples.values_list(*keys, "latency_ms"):
-        grouped[tuple(key)].append(latency)
+        rows = samples.values(*keys).annotate(
+            samples=Count("pk"),
+            latency_sum=Sum("latency_ms"),
+            calls=CALLS_WITH_SAMPLES,
+            p=PercentilesCont("latency_ms", fractions),
+        )
+        return {tuple(r[k] for k in keys): (LatencyTotals.of(r), tuple(r["p"])) for r in rows}
+    grouped: dict[tuple[Any, ...], list[tuple[float, bool]]] = defaultdict(list)
+    for *key, latency, first in samples.values_list(*keys, "latency_ms", "first_of_provider"):
+        grouped[tuple(key)].append((latency, first))
     result = {}
-    for key, values in grouped.items():
-        values.sort()
-        result[key] = tuple(percentile_cont(values, f) or 0.0 for f in fractions)
+    for key, pairs in grouped.items():
+        values = sorted(latency for latency, _ in pairs)
+        totals = LatencyTotals(
+            samples=len(values),
+            latency_sum=float(sum(values)),
+            calls=sum(1 for _, first in pairs if first),
+        )
+        result[key] = (totals, tuple(percentile_cont(values, f) or 0.0 for f in fractions))
     return result
 
 
@@ -717,9 +743,7 @@ def _add_bucket(
 ) -> None:
     """Adds one ``bucket_rows`` row (with ``latency_sum`` and ``calls``) to the totals and the
     histogram of ``key``."""
-    totals.setdefault(key, LatencyTotals()).add(
-        LatencyTotals(samples=bucket["n"], latency_sum=bucket["latency_sum"], calls=bucket["calls"])
-    )
+    totals.setdefault(key, LatencyTotals()).add(LatencyTotals.of(bucket, samples="n"))
     sketches.setdefault(key, Sketch()).add_bucket(bucket["bucket"], bucket["n"])
 
 
@@ -735,21 +759,19 @@ def latency_summary(
     """
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=tenant.zone)
     if not split.days:
-        totals = latency_facts(tenant=tenant, window=window, zone=tenant.zone, per_day=False)
-        exact = _raw_latency_percentiles(tenant=tenant, window=window, fractions=fractions)
-        return {key: (totals[key], exact[key]) for key in totals if key in exact}
+        return _raw_latency_exact(tenant=tenant, window=window, fractions=fractions)
     facts: dict[tuple[Any, ...], LatencyTotals] = {}
     for row in rollup_reads.latency_rows(tenant=tenant, split=split, keys=PROVIDER_KEYS):
-        facts[(row["provider_type"], row["provider_name"])] = LatencyTotals(
-            samples=row["samples"], latency_sum=row["latency_sum"], calls=row["calls"]
-        )
+        facts[(row["provider_type"], row["provider_name"])] = LatencyTotals.of(row)
     sketches = rollup_reads.latency_sketches(tenant=tenant, split=split)
     for piece in split.raw:
-        for bucket in bucket_rows(
-            samples_in(tenant, piece),
-            PROVIDER_KEYS,
-            latency_sum=Sum("latency_ms"),
-            calls=CALLS_WITH_SAMPLES,
+        for bucket in fetch_rows(
+            bucket_rows(
+                samples_in(tenant, piece),
+                PROVIDER_KEYS,
+                latency_sum=Sum("latency_ms"),
+                calls=CALLS_WITH_SAMPLES,
+            )
         ):
             key = (bucket["provider_type"], bucket["provider_name"])
             _add_bucket(facts, sketches, key, bucket)
@@ -766,58 +788,70 @@ def latency_series(
     window: Window,
     zone: zoneinfo.ZoneInfo,
     fractions: Sequence[float],
-    period: Callable[[date], Any] | None = None,
-) -> dict[tuple[Any, str, str], tuple[LatencyTotals, tuple[float | None, ...]]]:
+    weekly: bool = False,
+) -> dict[tuple[date, str, str], tuple[LatencyTotals, tuple[float | None, ...]]]:
     """Totals and percentiles of the latency samples of the calls started in each local day of
-    ``window`` (or each ``period(day)``, e.g. its week), keyed by ``(day or period, provider type,
-    provider name)``.
+    ``window`` (with ``weekly``, each local week, keyed by its Monday), keyed by ``(day or week,
+    provider type, provider name)``.
 
-    Percentiles come from log-bucket histograms (within 1%): the rolled days' stored ones and,
-    for raw pieces, one grouped pass per piece that also yields its totals. Per day (no
-    ``period``), a day read from raw rows gets exact percentiles, as ``latency_summary`` gives
-    for a window of raw rows.
+    Percentiles come from log-bucket histograms (within 1%): the rolled days' stored ones (per
+    week, one stored week row for a week whose days are all rolled) and, for raw pieces, one
+    grouped pass per piece that also yields its totals. Per day, a day read from raw rows gets
+    exact percentiles, as ``latency_summary`` gives for a window of raw rows.
     """
-    key_of = period or (lambda day: day)
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
-    totals: dict[tuple[Any, str, str], LatencyTotals] = {}
-    stored: dict[tuple[Any, str, str], list[dict[str, Any]]] = defaultdict(list)
-    if split.days:
-        for row in rollup_reads.latency_day_rows(tenant=tenant, split=split):
-            key = (key_of(row["day"]), row["provider_type"], row["provider_name"])
-            totals.setdefault(key, LatencyTotals()).add(
-                LatencyTotals(
-                    samples=row["samples"], latency_sum=row["latency_sum"], calls=row["calls"]
+    result: dict[tuple[date, str, str], tuple[LatencyTotals, tuple[float | None, ...]]] = {}
+    if not weekly:
+        # Days rolled with their percentiles stored (the product's fractions) need no histogram.
+        ready = tuple(fractions) == PERCENTILES
+        rows = (
+            rollup_reads.latency_day_rows(tenant=tenant, split=split, stored_quantiles=ready)
+            if split.days
+            else []
+        )
+        for row in rows:
+            total = LatencyTotals.of(row)
+            if total.samples:
+                key = (row["day"], row["provider_type"], row["provider_name"])
+                result[key] = (
+                    total,
+                    tuple(row["quantiles"])
+                    if ready
+                    else dense_quantiles(row["histogram"], fractions),
                 )
-            )
+        # A day is either rolled or read whole from raw rows (with its exact percentiles, in
+        # one pass per raw piece).
+        for piece in split.raw:
+            for key, (total, exact) in _raw_latency_exact(
+                tenant=tenant, window=piece, fractions=fractions, per_day_in=zone
+            ).items():
+                if total.samples:
+                    result[key] = (total, exact)
+        return result
+    # A week may hold rolled days and raw ones: the raw pieces' histograms join the stored.
+    totals: dict[tuple[date, str, str], LatencyTotals] = {}
+    stored: dict[tuple[date, str, str], list[dict[str, Any]]] = defaultdict(list)
+    if split.days:
+        for row in rollup_reads.latency_period_rows(tenant=tenant, split=split):
+            key = (row["week"], row["provider_type"], row["provider_name"])
+            totals.setdefault(key, LatencyTotals()).add(LatencyTotals.of(row))
             stored[key].append(row["histogram"])
-    sketches: dict[tuple[Any, str, str], Sketch] = {}
+    sketches: dict[tuple[date, str, str], Sketch] = {}
     keys = ("day", *PROVIDER_KEYS)
     for piece in split.raw:
         samples = samples_in(tenant, piece).annotate(day=TruncDate("start_time", tzinfo=zone))
-        for bucket in bucket_rows(
-            samples, keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES
+        for bucket in fetch_rows(
+            bucket_rows(samples, keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES)
         ):
-            key = (key_of(bucket["day"]), bucket["provider_type"], bucket["provider_name"])
+            key = (week_start(bucket["day"]), bucket["provider_type"], bucket["provider_name"])
             _add_bucket(totals, sketches, key, bucket)
-    exact: dict[tuple[Any, ...], tuple[float, ...]] = {}
-    if period is None:
-        for piece in split.raw:
-            exact.update(
-                _raw_latency_percentiles(
-                    tenant=tenant, window=piece, fractions=fractions, per_day_in=zone
-                )
-            )
-    result: dict[tuple[Any, str, str], tuple[LatencyTotals, tuple[float | None, ...]]] = {}
     for key, total in totals.items():
-        histograms = stored.get(key, [])
-        if key in exact:
-            quantiles: tuple[float | None, ...] = exact[key]
-        elif key not in sketches:
-            quantiles = dense_quantiles(sum_dense(histograms), fractions)
-        else:
+        if key in sketches:
             sketch = sketches[key]
-            sketch.merge_dense(histograms)
-            quantiles = sketch.quantiles(fractions)
+            sketch.merge_dense(stored.get(key, []))
+            quantiles: tuple[float | None, ...] = sketch.quantiles(fractions)
+        else:
+            quantiles = dense_quantiles(sum_dense(stored[key]), fractions)
         if total.samples:
             result[key] = (total, quantiles)
     return result

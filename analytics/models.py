@@ -193,12 +193,11 @@ class EventDayRollup(models.Model):
         return f"{self.day} {self.type} x{self.count}"
 
 
-class LatencyDayRollup(models.Model):
-    """Latency samples of one day's calls per provider: totals plus a mergeable log-bucket
-    histogram (``analytics.sketch``) for percentiles within 1% relative error."""
+class LatencyMeasures(models.Model):
+    """One provider's latency samples over a period: the totals of
+    ``analytics.facts.LatencyTotals`` plus a mergeable log-bucket histogram
+    (``analytics.sketch``) for percentiles within 1% relative error."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
-    day = models.DateField()
     provider_type = models.CharField(max_length=8)
     provider_name = models.CharField(max_length=64, blank=True)
     samples = models.PositiveIntegerField(default=0)
@@ -206,6 +205,19 @@ class LatencyDayRollup(models.Model):
     calls = models.PositiveIntegerField(default=0)
     # {"zero": n, "offset": k, "counts": [...]}: counts[i] samples in bucket k + i.
     histogram = models.JSONField(default=dict)
+
+    class Meta:
+        abstract = True
+
+
+class LatencyDayRollup(LatencyMeasures):
+    """Latency samples of one day's calls per provider."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    # The histogram's percentiles at ``analytics.definitions.PERCENTILES`` ([p50, p95, p99]): a
+    # daily latency chart reads these three numbers instead of decoding every day's histogram.
+    quantiles = models.JSONField(default=list)
 
     class Meta:
         indexes: ClassVar = [
@@ -236,6 +248,24 @@ class LatencyMonthRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.provider_type}/{self.provider_name}"
+
+
+class LatencyWeekRollup(LatencyMeasures):
+    """The latency totals and histograms of a tenant-local week (Monday to Sunday), merged from its
+    day rows when any of its days is rolled. Used only when all seven days are clean: the admin
+    dashboard charts a long range per week, and a year then reads 53 rows per provider, not 365."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    week = models.DateField(help_text="the week's Monday")
+
+    class Meta:
+        indexes: ClassVar = [
+            # Weekly latency charts: a tenant's weeks in a window.
+            models.Index(fields=["tenant", "week"], name="latencyweek_tenant_week_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"week of {self.week} {self.provider_type}/{self.provider_name}"
 
 
 class RollupFreshness(Tenant):

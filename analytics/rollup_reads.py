@@ -29,11 +29,12 @@ from analytics.models import (
     EventDayRollup,
     LatencyDayRollup,
     LatencyMonthRollup,
+    LatencyWeekRollup,
     LeadDayRollup,
     RollupDay,
 )
 from analytics.sketch import Sketch
-from analytics.windows import Window, date_range, day_start, local_date
+from analytics.windows import Window, date_range, day_start, local_date, week_start
 from calls.models import Tenant
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def split_window(
     return Split(days, tuple(raw))
 
 
-def _rows(queryset: QuerySet[Any]) -> list[dict[str, Any]]:
+def fetch_rows(queryset: QuerySet[Any]) -> list[dict[str, Any]]:
     """The rows of a ``values()`` queryset of rollup columns and sums.
 
     On PostgreSQL they are read straight from the cursor: its dates, integers and floats arrive
@@ -215,8 +216,9 @@ def call_rows(
     ):
         if value is not None:
             needed.add(column)
+    grouping = grouping_for(needed)
     queryset = CallDayRollup.objects.filter(
-        split.day_q(), tenant=tenant, grouping=grouping_for(needed)
+        split.day_q(), tenant=tenant, grouping=grouping
     ).order_by()
     if filters.agent_model_id is not None:
         queryset = queryset.filter(agent__model_id=filters.agent_model_id)
@@ -231,12 +233,15 @@ def call_rows(
     if not keys:  # one total (values() without names would group by every column)
         row = queryset.aggregate(**_sums(CALL_MEASURES))
         return [row] if row["calls"] is not None else []
-    return _rows(queryset.values(*keys).annotate(**_sums(CALL_MEASURES)))
+    if "day" in keys and set(keys) == {"day", *GROUPINGS[grouping]}:
+        # Keyed exactly like the grouping's rows: each row is already one answer row.
+        return fetch_rows(queryset.values(*keys, *CALL_MEASURES))
+    return fetch_rows(queryset.values(*keys).annotate(**_sums(CALL_MEASURES)))
 
 
 def hour_rows(*, tenant: Tenant, split: Split) -> list[Any]:
     """Call measures per UTC hour of the rolled days."""
-    return _rows(
+    return fetch_rows(
         CallHourRollup.objects.filter(split.day_q(), tenant=tenant)
         .order_by()
         .values("hour", *CALL_MEASURES)
@@ -249,7 +254,7 @@ def action_rows(*, tenant: Tenant, split: Split, filters: CallFilters) -> list[A
         queryset = queryset.filter(agent__model_id=filters.agent_model_id)
     if filters.type_of_call is not None:
         queryset = queryset.filter(type_of_call=filters.type_of_call)
-    return _rows(queryset.values("day", "name").annotate(n=Sum("count")))
+    return fetch_rows(queryset.values("day", "name").annotate(n=Sum("count")))
 
 
 def lead_rows(
@@ -268,7 +273,7 @@ def lead_rows(
         queryset = queryset.filter(channel=filters.channel)
     if filters.source is not None:
         queryset = queryset.filter(source=filters.source)
-    return _rows(
+    return fetch_rows(
         queryset.order_by()
         .values(*(["day"] if per_day else []), "stage")
         .annotate(
@@ -284,12 +289,12 @@ def event_rows(*, tenant: Tenant, split: Split, types: Sequence[str]) -> list[An
     queryset = EventDayRollup.objects.filter(split.day_q(), tenant=tenant).order_by()
     if types:
         queryset = queryset.filter(type__in=types)
-    return _rows(queryset.values("day", "type").annotate(n=Sum("count")))
+    return fetch_rows(queryset.values("day", "type").annotate(n=Sum("count")))
 
 
 def latency_rows(*, tenant: Tenant, split: Split, keys: Sequence[str]) -> list[Any]:
     """Sample counts and sums of the rolled days per ``keys`` (``day`` and provider columns)."""
-    return _rows(
+    return fetch_rows(
         LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
         .order_by()
         .values(*keys)
@@ -297,15 +302,45 @@ def latency_rows(*, tenant: Tenant, split: Split, keys: Sequence[str]) -> list[A
     )
 
 
-def latency_day_rows(*, tenant: Tenant, split: Split) -> list[Any]:
-    """Every rolled day's latency row per provider: totals and the stored histogram."""
+_LATENCY_ROW = ("provider_type", "provider_name", "samples", "latency_sum", "calls", "histogram")
+
+
+def latency_day_rows(*, tenant: Tenant, split: Split, stored_quantiles: bool = False) -> list[Any]:
+    """Every rolled day's latency row per provider: totals and the stored histogram, or with
+    ``stored_quantiles`` its stored percentiles (``quantiles``) instead of the histogram."""
+    columns = (*_LATENCY_ROW[:-1], "quantiles") if stored_quantiles else _LATENCY_ROW
     return list(
         LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
         .order_by()
-        .values(
-            "day", "provider_type", "provider_name", "samples", "latency_sum", "calls", "histogram"
-        )
+        .values("day", *columns)
     )
+
+
+def latency_period_rows(*, tenant: Tenant, split: Split) -> list[Any]:
+    """The rolled days' latency rows per provider, keyed by ``week`` (its Monday): one week row
+    for each week whose seven days are all rolled and clean, day rows for the other days."""
+    weeks = _whole_weeks(split.days)
+    rest = tuple(day for day in split.days if week_start(day) not in weeks)
+    rows: list[Any] = []
+    if weeks:
+        rows += (
+            LatencyWeekRollup.objects.filter(tenant=tenant, week__in=sorted(weeks))
+            .order_by()
+            .values("week", *_LATENCY_ROW)
+        )
+    if rest:
+        for row in latency_day_rows(tenant=tenant, split=Split(rest, ())):
+            row["week"] = week_start(row.pop("day"))
+            rows.append(row)
+    return rows
+
+
+def _whole_weeks(days: Sequence[date]) -> set[date]:
+    """The Mondays of the weeks all seven days of which are among ``days``."""
+    present: dict[date, int] = defaultdict(int)
+    for day in set(days):
+        present[week_start(day)] += 1
+    return {week for week, count in present.items() if count == 7}
 
 
 def _whole_months(days: Sequence[date]) -> tuple[list[date], list[date]]:

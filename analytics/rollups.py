@@ -14,11 +14,29 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Model, QuerySet, Sum
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    Model,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
-from analytics.facts import CALLS_WITH_SAMPLES, actions_in, call_aggregates, samples_in
+from analytics.definitions import PERCENTILES
+from analytics.facts import (
+    CALLS_WITH_SAMPLES,
+    LatencyTotals,
+    actions_in,
+    call_aggregates,
+    samples_in,
+)
 from analytics.models import (
     ActionDayRollup,
     CallDayRollup,
@@ -26,12 +44,21 @@ from analytics.models import (
     EventDayRollup,
     LatencyDayRollup,
     LatencyMonthRollup,
+    LatencyWeekRollup,
     LeadDayRollup,
     RollupDay,
 )
 from analytics.rollup_reads import CALL_MEASURES, GROUPINGS
-from analytics.sketch import Sketch, bucket_rows
-from analytics.windows import Window, date_range, date_window, hour_starts, local_date
+from analytics.sketch import Sketch, histogram_rows
+from analytics.windows import (
+    Window,
+    date_range,
+    date_window,
+    day_start,
+    hour_starts,
+    local_date,
+    week_start,
+)
 from calls.models import ActivityEvent, Call, Lead, Tenant
 
 logger = logging.getLogger(__name__)
@@ -123,9 +150,12 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
         _roll_latencies(tenant, window, zone)
         _roll_events(tenant, window, zone)
         months = sorted({day.replace(day=1) for day in days})
-        _lock_months(tenant, months)
+        weeks = sorted({week_start(day) for day in days})
+        _lock_periods(tenant, months, weeks)
         for month in months:
             _rebuild_latency_month(tenant, month)
+        for week in weeks:
+            _rebuild_latency_week(tenant, week)
         now = timezone.now()
         for state in states:
             state.rolled_at = now
@@ -193,10 +223,26 @@ _ZERO_WHEN_NULL = {
 }
 
 
+def _day_of(column: str, window: Window, zone: zoneinfo.ZoneInfo) -> Value | TruncDate:
+    """The tenant-local day of ``column`` for rows in ``window``: a constant when the window is
+    one day (rolling one dirty day, the common case), which spares a zone conversion per row."""
+    first = local_date(window.start, zone)
+    if day_start(first + timedelta(days=1), zone) >= window.end:
+        return Value(first, output_field=DateField())
+    return TruncDate(column, tzinfo=zone)
+
+
 def _calls(tenant: Tenant, window: Window) -> QuerySet[Call]:
     return Call.objects.filter(
         tenant=tenant, start_time__gte=window.start, start_time__lt=window.end
     ).order_by()
+
+
+def _lead_source() -> Case:
+    """The source of a call's lead, looked up by key for the calls that have one (a join would
+    hash every lead of the tenant to serve the few calls of a day that carry one)."""
+    source = Lead.objects.filter(pk=OuterRef("lead_id")).order_by().values("source")
+    return Case(When(lead_id__isnull=False, then=Subquery(source)), default=Value(None))
 
 
 def _roll_calls(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
@@ -205,7 +251,7 @@ def _roll_calls(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
     for)."""
     cube = (
         _calls(tenant, window)
-        .annotate(day=TruncDate("start_time", tzinfo=zone), lead_source=F("lead__source"))
+        .annotate(day=_day_of("start_time", window, zone), lead_source=_lead_source())
         .values("day", *CUBE_COLUMNS)
         .annotate(**call_aggregates())
     )
@@ -254,9 +300,7 @@ def _roll_hours(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
     rows = (
         _calls(tenant, window)
         # An aligned hour lies within one local day: grouping by both is grouping by the hour.
-        .annotate(
-            hour=TruncHour("start_time", tzinfo=UTC), day=TruncDate("start_time", tzinfo=zone)
-        )
+        .annotate(hour=TruncHour("start_time", tzinfo=UTC), day=_day_of("start_time", window, zone))
         .values("hour", "day")
         .annotate(**call_aggregates())
     )
@@ -271,15 +315,8 @@ def _roll_hours(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
 def _roll_actions(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
     rows = (
         actions_in(tenant, window)
-        # Redundant (an action's start is its call's) but it lets the database join the
-        # window's calls instead of every call of the tenant.
-        .filter(call__start_time__gte=window.start, call__start_time__lt=window.end)
-        .annotate(
-            day=TruncDate("start_time", tzinfo=zone),
-            call_agent=F("call__agent_id"),
-            call_type=F("call__type_of_call"),
-        )
-        .values("day", "call_agent", "call_type", "name")
+        .annotate(day=_day_of("start_time", window, zone))
+        .values("day", "agent_id", "type_of_call", "name")
         .annotate(n=Count("pk"))
     )
     _insert_from(
@@ -287,8 +324,8 @@ def _roll_actions(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> No
         rows,
         {
             "day": "day",
-            "agent_id": "call_agent",
-            "type_of_call": "call_type",
+            "agent_id": "agent_id",
+            "type_of_call": "type_of_call",
             "name": "name",
             "count": "n",
         },
@@ -303,7 +340,7 @@ def _roll_leads(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
                 tenant=tenant, **{f"{column}__gte": window.start, f"{column}__lt": window.end}
             )
             .order_by()
-            .annotate(day=TruncDate(column, tzinfo=zone))
+            .annotate(day=_day_of(column, window, zone))
             .values("day", "channel", "source")
             .annotate(
                 n=Count("pk"),
@@ -369,7 +406,7 @@ def _roll_events(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> Non
             tenant=tenant, occurred_at__gte=window.start, occurred_at__lt=window.end
         )
         .order_by()
-        .annotate(day=TruncDate("occurred_at", tzinfo=zone))
+        .annotate(day=_day_of("occurred_at", window, zone))
         .values("day", "type")
         .annotate(n=Count("pk"))
     )
@@ -381,74 +418,105 @@ def _roll_events(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> Non
 def _roll_latencies(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
     """Per day and provider: sample and call counts, the latency sum and the histogram, from one
     grouped pass over the samples (histogram buckets carry their counts and sums)."""
-    samples = samples_in(tenant, window).annotate(day=TruncDate("start_time", tzinfo=zone))
+    samples = samples_in(tenant, window).annotate(day=_day_of("start_time", window, zone))
     keys = ("day", "provider_type", "provider_name")
-    buckets = bucket_rows(samples, keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES)
-    rows: dict[tuple[Any, ...], LatencyDayRollup] = {}
-    sketches: dict[tuple[Any, ...], Sketch] = {}
-    for bucket in buckets:
-        key = tuple(bucket[k] for k in keys)
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = LatencyDayRollup(
+    rows = []
+    for row in histogram_rows(
+        samples, keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES
+    ):
+        sketch = Sketch()
+        sketch.add_buckets(row["buckets"], row["counts"])
+        totals = LatencyTotals.of(row, samples="n")
+        rows.append(
+            LatencyDayRollup(
                 tenant=tenant,
-                day=key[0],
-                provider_type=key[1],
-                provider_name=key[2],
-                samples=0,
-                latency_sum=0.0,
-                calls=0,
+                day=row["day"],
+                provider_type=row["provider_type"],
+                provider_name=row["provider_name"],
+                samples=totals.samples,
+                latency_sum=totals.latency_sum,
+                calls=totals.calls,
+                histogram=sketch.to_dense(),
+                quantiles=list(sketch.quantiles(PERCENTILES)),
             )
-            sketches[key] = Sketch()
-        row.samples += bucket["n"]
-        row.latency_sum += bucket["latency_sum"]
-        row.calls += bucket["calls"]
-        sketches[key].add_bucket(bucket["bucket"], bucket["n"])
-    for key, row in rows.items():
-        row.histogram = sketches[key].to_dense()
-    LatencyDayRollup.objects.bulk_create(rows.values())
+        )
+    LatencyDayRollup.objects.bulk_create(rows)
 
 
-def _lock_months(tenant: Tenant, months: list[date]) -> None:
-    """Serialises rebuilding a month's rows between rolls of different days of that month.
+def _lock_periods(tenant: Tenant, months: list[date], weeks: list[date]) -> None:
+    """Serialises rebuilding a month's or a week's rows between rolls of different days of it.
 
-    A month row merges every day row of the month: two rolls of different days rebuilding it at
-    once would each miss the other's uncommitted days. The second waits here (PostgreSQL
-    transaction-level advisory lock, taken in month order after the day locks, so no cycle) and
-    then reads the first's committed days. SQLite runs one writer at a time anyway.
+    A month or week row merges every day row of the period: two rolls of different days
+    rebuilding it at once would each miss the other's uncommitted days. The second waits here
+    (PostgreSQL transaction-level advisory locks, taken in one global key order after the day
+    locks, so no cycle) and then reads the first's committed days. SQLite runs one writer at a
+    time anyway.
     """
     if connection.vendor != "postgresql":
         return
+    # Months are keyed by their index since year 0 (positive), weeks by their Monday's ordinal
+    # negated: the two never collide.
+    keys = sorted(
+        [month.year * 12 + month.month - 1 for month in months]
+        + [-week.toordinal() for week in weeks]
+    )
     with connection.cursor() as cursor:
-        for month in months:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)",
-                [tenant.pk, month.year * 12 + month.month - 1],
-            )
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [tenant.pk, key])
+
+
+def _merged_latency_days(
+    tenant: Tenant, first: date, last: date
+) -> dict[tuple[str, str], tuple[LatencyTotals, Sketch]]:
+    """The day rows of ``first`` .. ``last`` merged per provider: totals and histogram."""
+    merged: dict[tuple[str, str], tuple[LatencyTotals, Sketch]] = {}
+    histograms: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in LatencyDayRollup.objects.filter(tenant=tenant, day__gte=first, day__lte=last).values(
+        "provider_type", "provider_name", "samples", "latency_sum", "calls", "histogram"
+    ):
+        key = (row["provider_type"], row["provider_name"])
+        totals, _ = merged.setdefault(key, (LatencyTotals(), Sketch()))
+        totals.add(LatencyTotals.of(row))
+        histograms.setdefault(key, []).append(row["histogram"])
+    for key, (_, sketch) in merged.items():
+        sketch.merge_dense(histograms[key])
+    return merged
 
 
 def _rebuild_latency_month(tenant: Tenant, month: date) -> None:
-    next_month = (month + timedelta(days=32)).replace(day=1)
+    last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     LatencyMonthRollup.objects.filter(tenant=tenant, month=month).delete()
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for provider_type, provider_name, histogram in LatencyDayRollup.objects.filter(
-        tenant=tenant, day__gte=month, day__lt=next_month
-    ).values_list("provider_type", "provider_name", "histogram"):
-        grouped.setdefault((provider_type, provider_name), []).append(histogram)
-    rows = []
-    for (provider_type, provider_name), histograms in grouped.items():
-        sketch = Sketch()
-        sketch.merge_dense(histograms)
-        rows.append(
-            LatencyMonthRollup(
-                tenant=tenant,
-                month=month,
-                provider_type=provider_type,
-                provider_name=provider_name,
-                histogram=sketch.to_dense(),
-            )
+    LatencyMonthRollup.objects.bulk_create(
+        LatencyMonthRollup(
+            tenant=tenant,
+            month=month,
+            provider_type=provider_type,
+            provider_name=provider_name,
+            histogram=sketch.to_dense(),
         )
-    LatencyMonthRollup.objects.bulk_create(rows)
+        for (provider_type, provider_name), (_, sketch) in _merged_latency_days(
+            tenant, month, last
+        ).items()
+    )
+
+
+def _rebuild_latency_week(tenant: Tenant, week: date) -> None:
+    LatencyWeekRollup.objects.filter(tenant=tenant, week=week).delete()
+    LatencyWeekRollup.objects.bulk_create(
+        LatencyWeekRollup(
+            tenant=tenant,
+            week=week,
+            provider_type=provider_type,
+            provider_name=provider_name,
+            samples=totals.samples,
+            latency_sum=totals.latency_sum,
+            calls=totals.calls,
+            histogram=sketch.to_dense(),
+        )
+        for (provider_type, provider_name), (totals, sketch) in _merged_latency_days(
+            tenant, week, week + timedelta(days=6)
+        ).items()
+    )
 
 
 def vacuum_rollup_tables() -> None:
@@ -458,7 +526,7 @@ def vacuum_rollup_tables() -> None:
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return
     with connection.cursor() as cursor:
-        for model in (*ROLLUP_MODELS, LatencyMonthRollup, RollupDay):
+        for model in (*ROLLUP_MODELS, LatencyMonthRollup, LatencyWeekRollup, RollupDay):
             cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 

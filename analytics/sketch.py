@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+from django.db import connection
 from django.db.models import Aggregate, Case, Count, IntegerField, QuerySet, Value, When
 from django.db.models.functions import Ceil, Ln
 
@@ -56,6 +57,11 @@ class Sketch:
         else:
             b = int(bucket)
             self.counts[b] = self.counts.get(b, 0) + n
+
+    def add_buckets(self, buckets: Iterable[int | float | None], counts: Iterable[int]) -> None:
+        """Counts ``counts[i]`` values of ``buckets[i]`` (a ``histogram_rows`` row's lists)."""
+        for bucket, n in zip(buckets, counts, strict=True):
+            self.add_bucket(bucket, n)
 
     def extend(self, values: Iterable[float]) -> None:
         for value in values:
@@ -101,6 +107,8 @@ def sum_dense(histograms: Iterable[dict[str, Any]]) -> dict[str, Any]:
     stored = [h for h in stored if h.get("counts")]
     if not stored:
         return {"zero": zero, "offset": 0, "counts": []}
+    if len(stored) == 1:  # a day's own histogram, as stored
+        return {"zero": zero, "offset": stored[0]["offset"], "counts": stored[0]["counts"]}
     low = min(h["offset"] for h in stored)
     high = max(h["offset"] + len(h["counts"]) for h in stored)
     aligned = [
@@ -117,15 +125,16 @@ def dense_quantiles(
     sketch (a year of daily per-provider percentiles reads thousands of them)."""
     counts = histogram.get("counts") or []
     offset = histogram.get("offset", 0)
-    buckets = [offset + i for i, n in enumerate(counts) if n]
-    return _quantiles(histogram.get("zero", 0), buckets, [n for n in counts if n], fractions)
+    # Empty buckets may stay: no rank ever falls in one.
+    buckets = range(offset, offset + len(counts))
+    return _quantiles(histogram.get("zero", 0), buckets, counts, fractions)
 
 
 def _quantiles(
-    zero: int, buckets: list[int], counts: list[int], fractions: Iterable[float]
+    zero: int, buckets: Sequence[int], counts: Sequence[int], fractions: Iterable[float]
 ) -> tuple[float | None, ...]:
     """``percentile_cont`` over ``zero`` zeros and ``counts[i]`` values in ``buckets[i]``
-    (ascending), each value replaced by its bucket's representative."""
+    (ascending; a bucket may count 0), each value replaced by its bucket's representative."""
     wanted = list(fractions)
     n = zero + sum(counts)
     if n == 0:
@@ -164,3 +173,50 @@ def bucket_rows(
         .annotate(n=Count("pk"), **aggregates)
         .order_by()
     )
+
+
+def histogram_rows(
+    samples: QuerySet[Any], keys: Sequence[str], **aggregates: Aggregate
+) -> list[dict[str, Any]]:
+    """``bucket_rows`` folded per ``keys``: one row per key with ``n`` (samples), each of
+    ``aggregates`` summed, and ``buckets`` / ``counts``, the key's histogram as two parallel lists
+    (``None``: the zero bucket).
+
+    On PostgreSQL the database folds the buckets into arrays, so a busy day's tens of thousands
+    of bucket rows reach Python as a few hundred rows; elsewhere they are folded here.
+    """
+    rows = bucket_rows(samples, keys, **aggregates)
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        sql, params = rows.query.sql_with_params()
+        names = [*keys, "n", *aggregates]
+        select = [
+            *(f"b.{quote(k)}" for k in keys),
+            *(f"SUM(b.{quote(k)}) AS {quote(k)}" for k in ("n", *aggregates)),
+            "ARRAY_AGG(b.bucket) AS buckets",
+            "ARRAY_AGG(b.n) AS counts",
+        ]
+        group = ", ".join(f"b.{quote(k)}" for k in keys)
+        statement = f"SELECT {', '.join(select)} FROM ({sql}) b GROUP BY {group}"
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return [
+                dict(zip([*names, "buckets", "counts"], row, strict=True))
+                for row in cursor.fetchall()
+            ]
+    folded: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row[k] for k in keys)
+        entry = folded.get(key)
+        if entry is None:
+            entry = folded[key] = {
+                **{k: row[k] for k in keys},
+                **{k: 0 for k in ("n", *aggregates)},
+                "buckets": [],
+                "counts": [],
+            }
+        for name in ("n", *aggregates):
+            entry[name] += row[name] or 0
+        entry["buckets"].append(row["bucket"])
+        entry["counts"].append(row["n"])
+    return list(folded.values())

@@ -352,12 +352,17 @@ class CollectedVariable(models.Model):
 
 
 class ExecutedAction(models.Model):
-    """One action the agent executed. ``tenant`` and ``start_time`` copy the call's, so a window's
-    actions are one index range scan instead of a join over every call."""
+    """One action the agent executed. ``tenant``, ``start_time``, ``agent`` and ``type_of_call``
+    copy the call's (ingestion keeps them equal), so a window's actions, grouped or filtered by
+    agent and type, are one index range scan instead of a join over the calls."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="actions", db_index=False)
     start_time = models.DateTimeField()
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, null=True, blank=True, db_index=False, related_name="+"
+    )
+    type_of_call = models.CharField(max_length=16, choices=CallType.choices, blank=True)
     position = models.PositiveIntegerField()
     name = models.CharField(max_length=200)
     action_type = models.CharField(max_length=64, blank=True)

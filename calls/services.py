@@ -132,7 +132,7 @@ class _Pending:
     children: dict[str, dict[int, tuple[Call, list[dict[str, Any]]]]] = field(
         default_factory=lambda: {kind: {} for kind in CHILD_KINDS}
     )
-    # Updated calls whose start moved: their kept children's copy of it follows.
+    # Updated calls whose start, agent or type changed: their kept children's copies follow.
     moved_calls: list[Call] = field(default_factory=list)
     events: list[ActivityEvent] = field(default_factory=list)
     instants: set[datetime] = field(default_factory=set)
@@ -310,7 +310,7 @@ def _apply(
     doc = item.doc
     present = doc.fields_set()
     changed = created
-    old_start = None if created else call.start_time
+    copied = None if created else _copied_to_children(call)
 
     for name in SCALAR_FIELDS:
         if name not in present and not created:
@@ -352,7 +352,7 @@ def _apply(
             changed = True
     call.child_hashes = hashes
 
-    if not created and old_start != call.start_time:
+    if not created and copied != _copied_to_children(call):
         pending.moved_calls.append(call)
 
     # The lead: an explicit lead object upserts it; a bare phone links to an existing lead.
@@ -378,8 +378,8 @@ def _apply(
     if not created and call.pk is not None:
         pending.changed_calls[call.pk] = call
     pending.instants.add(call.start_time)
-    if old_start is not None:
-        pending.instants.add(old_start)
+    if copied is not None:
+        pending.instants.add(copied[0])  # the day the call moved from
     pending.events.extend(_call_events(call, doc, created, present))
     for event in lead_events:
         event.call = call
@@ -502,8 +502,10 @@ def _write(pending: _Pending) -> None:
         )
 
     for call in pending.moved_calls:
-        for model in (LatencySample, ExecutedAction):
-            model.objects.filter(call=call).update(start_time=call.start_time)
+        LatencySample.objects.filter(call=call).update(start_time=call.start_time)
+        ExecutedAction.objects.filter(call=call).update(
+            start_time=call.start_time, agent_id=call.agent_id, type_of_call=call.type_of_call
+        )
 
     # Events built before their call was inserted pick up its primary key here (bulk_create
     # reads the related object's pk).
@@ -521,11 +523,18 @@ def _variable(call: Call, position: int, spec: dict[str, Any]) -> Row:
     return (call.pk, spec["agent_key"], spec["name"], spec["value"], spec["collected"])
 
 
+def _copied_to_children(call: Call) -> tuple[Any, ...]:
+    """The call's values that its latency samples and executed actions carry copies of."""
+    return (call.start_time, call.agent_id, call.type_of_call)
+
+
 def _action(call: Call, position: int, spec: dict[str, Any]) -> Row:
     return (
         call.pk,
         call.tenant_id,
         call.start_time,
+        call.agent_id,
+        call.type_of_call,
         position,
         spec["name"],
         spec["action_type"],
@@ -595,6 +604,8 @@ CHILD_TABLES: dict[str, tuple[type[Model], tuple[str, ...], Callable[..., list[R
             "call_id",
             "tenant_id",
             "start_time",
+            "agent_id",
+            "type_of_call",
             "position",
             "name",
             "action_type",

@@ -69,7 +69,15 @@ def call(
         for i in range(turns)
     )
     ExecutedAction.objects.bulk_create(
-        ExecutedAction(tenant=tenant, call=obj, start_time=start, position=i, name=name)
+        ExecutedAction(
+            tenant=tenant,
+            call=obj,
+            start_time=start,
+            agent_id=obj.agent_id,
+            type_of_call=obj.type_of_call,
+            position=i,
+            name=name,
+        )
         for i, name in enumerate(actions)
     )
     LatencySample.objects.bulk_create(

@@ -785,3 +785,43 @@ def test_the_pinned_version_is_exact_and_locked() -> None:
     pinned = package["dependencies"]["chart.js"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", pinned)
     assert lock["packages"]["node_modules/chart.js"]["version"] == pinned
+
+
+def _chart_points(board: Any) -> dict[tuple[str, str, int], Any]:
+    """Every chart value and tile count of a dashboard, by (chart, series label, position)."""
+    points: dict[tuple[str, str, int], Any] = {
+        ("tile", name, 0): tile.count for name, tile in tiles(board).items()
+    }
+    for chart_name, spec in board.charts.items():
+        for series in spec["datasets"]:
+            for i, value in enumerate(series["data"]):
+                points[(chart_name, series["label"], i)] = value
+    return points
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"range": "7d"}, {"range": "90d"}, {"from_date": "2025-12-09", "to_date": "2026-03-11"}],
+    ids=["7d", "90d", "93 days, weekly"],
+)
+def test_the_dashboard_shows_the_same_from_rollups_as_from_raw_rows(
+    staff_client: Client, data: Tenant, params: dict[str, str]
+) -> None:
+    from analytics import rollups
+    from analytics.rollup_reads import raw_only
+    from analytics.windows import local_date
+
+    with raw_only():
+        raw = _chart_points(dashboard(staff_client, **params))
+    earliest = Call.objects.filter(tenant=data).earliest("start_time").start_time
+    first = local_date(earliest, data.zone)
+    rollups.roll_days(tenant_id=data.pk, first=first, last=local_date(NOW, data.zone))
+    rolled = _chart_points(dashboard(staff_client, **params))
+
+    assert rolled.keys() == raw.keys()
+    for key, value in raw.items():
+        if key[0] == "latency" and value is not None:
+            # Percentiles from stored histograms (day or week rows): within 1%.
+            assert rolled[key] == pytest.approx(value, rel=0.011, abs=0.1), key
+        else:
+            assert rolled[key] == value, key

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+import time
+from datetime import date, timedelta
 from unittest import mock
 
 import pytest
@@ -17,6 +18,7 @@ from analytics.models import (
     EventDayRollup,
     LatencyDayRollup,
     LatencyMonthRollup,
+    LatencyWeekRollup,
     LeadDayRollup,
     RollupDay,
 )
@@ -34,6 +36,7 @@ ROLLUP_TABLES = (
     LeadDayRollup,
     LatencyDayRollup,
     LatencyMonthRollup,
+    LatencyWeekRollup,
     EventDayRollup,
 )
 
@@ -123,6 +126,10 @@ def test_rolling_clears_dirty_and_writes_every_table(berlin):
     sketch = Sketch()
     sketch.merge_dense([latency.histogram])
     assert sketch.count == 4
+    # The day's p50/p95/p99 (samples 200, 200, 400, 400 ms) are stored beside its histogram.
+    p50, p95, p99 = latency.quantiles
+    assert p50 == pytest.approx(300, rel=0.01)
+    assert p95 == pytest.approx(400, rel=0.01) and p99 == pytest.approx(400, rel=0.01)
     for grouping in ("full", "stage"):
         rows = LeadDayRollup.objects.filter(tenant=berlin, grouping=grouping)
         assert {r.stage: r.count for r in rows} == {"created": 2, "qualified": 2}, grouping
@@ -130,6 +137,9 @@ def test_rolling_clears_dirty_and_writes_every_table(berlin):
         ("", "")
     }
     assert LatencyMonthRollup.objects.get(tenant=berlin).month == date(2026, 3, 1)
+    week = LatencyWeekRollup.objects.get(tenant=berlin)
+    assert week.week == date(2026, 3, 2)  # the Monday of the rolled day's week
+    assert (week.samples, week.latency_sum, week.calls) == (4, 1200.0, 2)
     events = dict(EventDayRollup.objects.filter(tenant=berlin).values_list("type", "count"))
     assert events == {"conversation.started": 2, "lead.created": 2, "lead.qualified": 2}
 
@@ -242,14 +252,13 @@ def test_concurrent_rolls_of_one_day_leave_one_set_of_rows():
     assert RollupDay.objects.filter(tenant=tenant).count() == 1
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_rolls_of_days_of_one_month_leave_a_complete_month_row():
+def roll_each_day_at_once(days: list[date]) -> Tenant:
+    """A new tenant with one call on each of ``days``, every day rolled in its own thread and
+    transaction, all started together."""
     tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
-    days = [date(2026, 3, d) for d in range(2, 10)]
     ingest_call_documents(
         tenant=tenant,
-        documents=[doc(f"c{d.day}", f"{d.isoformat()}T10:00:00Z") for d in days],
+        documents=[doc(f"c{d.isoformat()}", f"{d.isoformat()}T10:00:00Z") for d in days],
     )
     barrier = threading.Barrier(len(days))
     errors: list[BaseException] = []
@@ -268,12 +277,80 @@ def test_concurrent_rolls_of_days_of_one_month_leave_a_complete_month_row():
         thread.start()
     for thread in threads:
         thread.join()
-
     assert errors == []
+    return tenant
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rolls_of_days_of_one_month_leave_a_complete_month_row():
+    days = [date(2026, 3, d) for d in range(2, 10)]
+    tenant = roll_each_day_at_once(days)
+
     month = LatencyMonthRollup.objects.get(tenant=tenant)  # exactly one row
     sketch = Sketch()
     sketch.merge_dense([month.histogram])
     assert sketch.count == 2 * len(days)  # every day's two samples
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rolls_of_days_of_one_week_leave_a_complete_week_row(monkeypatch):
+    # Tuesday 2026-03-31 and Wednesday 2026-04-01: one week, two months (no month lock shared).
+    # Each roll dawdles before merging the week's days, so both would merge at once unless the
+    # week's lock makes the second wait for the first to commit.
+    merge = rollups._merged_latency_days
+
+    def slow_merge(*args, **kwargs):
+        time.sleep(0.3)
+        return merge(*args, **kwargs)
+
+    monkeypatch.setattr(rollups, "_merged_latency_days", slow_merge)
+    tenant = roll_each_day_at_once([date(2026, 3, 31), date(2026, 4, 1)])
+
+    week = LatencyWeekRollup.objects.get(tenant=tenant)  # exactly one row
+    assert (week.week, week.samples, week.calls) == (date(2026, 3, 30), 4, 2)
+    sketch = Sketch()
+    sketch.merge_dense([week.histogram])
+    assert sketch.count == 4  # both days' two samples
+
+
+def test_week_rows_stand_for_weeks_whose_days_are_all_clean(berlin):
+    from analytics.rollup_reads import latency_period_rows, split_window
+    from analytics.windows import date_window
+
+    # Two weeks, Monday 2026-03-02 to Sunday 2026-03-15 (Berlin), one call a day.
+    days = [date(2026, 3, 2) + timedelta(days=n) for n in range(14)]
+    ingest_call_documents(
+        tenant=berlin,
+        documents=[doc(f"c{d.day}", f"{d.isoformat()}T10:00:00Z") for d in days],
+    )
+    rollups.roll_days(tenant_id=berlin.pk, first=days[0], last=days[-1])
+    # A late call dirties one day of the second week.
+    ingest_call_documents(tenant=berlin, documents=[doc("late", "2026-03-11T12:00:00Z")])
+    window = date_window(days[0], days[-1], berlin.zone)
+
+    split = split_window(tenant=berlin, window=window, zone=berlin.zone)
+    rows = latency_period_rows(tenant=berlin, split=split)
+
+    # The first week is one stored week row; the second week's six clean days are day rows
+    # keyed by their week, and the dirty day is left to raw rows.
+    assert sorted((r["week"], r["samples"]) for r in rows) == [
+        (date(2026, 3, 2), 14),
+        *[(date(2026, 3, 9), 2)] * 6,
+    ]
+    assert date(2026, 3, 11) not in split.days
+
+
+def test_action_rollups_follow_a_calls_new_agent(berlin):
+    ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-02T10:00:00Z")])
+    moved = doc("a", "2026-03-02T10:00:00Z", model_id="agent-2", type_of_call="inbound")
+    ingest_call_documents(tenant=berlin, documents=[moved])
+
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
+
+    row = ActionDayRollup.objects.get(tenant=berlin)
+    assert (row.agent.model_id, row.type_of_call, row.count) == ("agent-2", "inbound", 1)
 
 
 @pytest.mark.parametrize("totals", ["CallTotals", "LeadTotals", "LatencyTotals"])
@@ -301,8 +378,6 @@ def test_rollup_measures_are_exactly_the_call_totals():
 
 
 def test_whole_months_take_only_months_covered_entirely():
-    from datetime import timedelta
-
     from analytics.rollup_reads import _whole_months
 
     february = [date(2026, 2, 1) + timedelta(days=n) for n in range(28)]

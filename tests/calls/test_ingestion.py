@@ -64,6 +64,13 @@ def test_create_stores_call_and_children(api_client, tenant):
         True,
         420,
     )
+    # Copies of the call's, for analytics reads without a join.
+    assert (action.tenant_id, action.start_time, action.agent_id, action.type_of_call) == (
+        tenant.pk,
+        call.start_time,
+        call.agent_id,
+        "outbound",
+    )
     samples = LatencySample.objects.filter(call=call).order_by("position")
     assert [(s.provider_type, s.latency_ms, s.start_time) for s in samples] == [
         ("llm", 280.3, call.start_time),
@@ -339,6 +346,33 @@ def test_call_with_phone_links_existing_lead_without_creating_one(api_client, te
     post(api_client, call_doc("second"))
 
     assert Call.objects.get(call_id="second").lead == lead
+
+
+def test_kept_children_follow_the_calls_start_agent_and_type(api_client, tenant):
+    post(api_client, call_doc())
+    # The same actions and latencies, the call moved to another start, agent and type.
+    moved = call_doc(
+        start_time="2026-03-04T08:00:00Z",
+        end_time="2026-03-04T08:01:00Z",
+        model_id="agent-2",
+        agent={"model_id": "agent-2", "name": "Ann", "type": "inbound"},
+        type_of_call="inbound",
+    )
+    assert post(api_client, moved).json()["updated"] == 1
+
+    call = Call.objects.get(tenant=tenant, call_id="c-1")
+    assert call.agent.model_id == "agent-2"
+    action = ExecutedAction.objects.get(call=call)
+    assert (action.start_time, action.agent_id, action.type_of_call) == (
+        datetime(2026, 3, 4, 8, 0, tzinfo=UTC),
+        call.agent_id,
+        "inbound",
+    )
+    assert {s.start_time for s in LatencySample.objects.filter(call=call)} == {call.start_time}
+
+    # A type change alone moves the copies too.
+    assert post(api_client, {**moved, "type_of_call": "outbound"}).json()["updated"] == 1
+    assert ExecutedAction.objects.get(call=call).type_of_call == "outbound"
 
 
 def test_turn_count_follows_the_stored_transcript(api_client, tenant):
