@@ -360,12 +360,19 @@ def _whole_months(days: Sequence[date]) -> tuple[list[date], list[date]]:
 
 def latency_sketches(*, tenant: Tenant, split: Split) -> dict[tuple[str, str], Sketch]:
     """The merged histograms of the rolled days, per provider: month rows for the calendar
-    months the days cover entirely, day rows for the others."""
+    months the days cover entirely, week rows for the local weeks the other days cover entirely,
+    day rows for the rest (a year reads about twenty histograms per provider, not 365)."""
     months, rest = _whole_months(split.days)
+    weeks = _whole_weeks(rest)
+    rest = [day for day in rest if week_start(day) not in weeks]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     rows: list[tuple[str, str, dict[str, Any]]] = []
     if months:
         rows += LatencyMonthRollup.objects.filter(tenant=tenant, month__in=months).values_list(
+            "provider_type", "provider_name", "histogram"
+        )
+    if weeks:
+        rows += LatencyWeekRollup.objects.filter(tenant=tenant, week__in=sorted(weeks)).values_list(
             "provider_type", "provider_name", "histogram"
         )
     if rest:

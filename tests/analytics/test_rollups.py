@@ -412,3 +412,45 @@ def test_one_view_of_rollups_looks_each_window_up_once(berlin):
     assert len(inside) == 1
     assert first == second
     assert first.days == (date(2026, 3, 2),)
+
+
+def test_provider_latency_reads_whole_weeks_from_week_rows(berlin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from analytics.facts import latency_summary, one_answer
+    from analytics.rollup_reads import raw_only
+    from analytics.windows import date_window
+
+    # Monday 2026-03-09 to Sunday 2026-03-22 (two whole weeks, no whole month), varied latencies.
+    days = [date(2026, 3, 9) + timedelta(days=n) for n in range(14)]
+    documents = [
+        doc(
+            f"c{d.day}-{k}",
+            f"{d.isoformat()}T{8 + k:02d}:00:00Z",
+            latencies=[
+                {"provider_type": "llm", "provider_name": "openai", "latency_ms": 50 + d.day * k},
+                {"provider_type": "tts", "provider_name": "eleven", "latency_ms": 900 - d.day},
+            ],
+        )
+        for d in days
+        for k in range(3)
+    ]
+    ingest_call_documents(tenant=berlin, documents=documents)
+    rollups.roll_days(tenant_id=berlin.pk, first=days[0], last=days[-1])
+    window = date_window(days[0], days[-1], berlin.zone)
+    fractions = (0.5, 0.95, 0.99)
+
+    with raw_only(), one_answer():
+        raw = latency_summary(tenant=berlin, window=window, fractions=fractions)
+    with CaptureQueriesContext(connection) as queries, one_answer():
+        rolled = latency_summary(tenant=berlin, window=window, fractions=fractions)
+
+    assert any("analytics_latencyweekrollup" in q["sql"] for q in queries.captured_queries)
+    assert not any("calls_latencysample" in q["sql"] for q in queries.captured_queries)
+    assert rolled.keys() == raw.keys() == {("llm", "openai"), ("tts", "eleven")}
+    for key, (raw_totals, raw_quantiles) in raw.items():
+        totals, quantiles = rolled[key]
+        assert (totals.samples, totals.calls) == (raw_totals.samples, raw_totals.calls) == (42, 42)
+        assert totals.latency_sum == pytest.approx(raw_totals.latency_sum)
+        assert quantiles == pytest.approx(raw_quantiles, rel=0.01)
