@@ -10,7 +10,8 @@
 4. Starts two gunicorn servers on this database, one with ``ANALYTICS_USE_ROLLUPS=1`` and one
    with it off, and prints p50/p95 of every analytics endpoint for 7/30/120/365-day windows
    ending now from each, and their ratio.
-5. Times the admin dashboard's server-side build for the same windows (rollups on).
+5. Times the admin dashboard server-side (rollups on) for its presets and a custom year: the
+   build alone and the whole page rendered through Django's test client.
 
 ``--calls 10000000`` runs the 10M variant (it loads for about an hour on two cores).
 """
@@ -234,23 +235,53 @@ def time_requests(
     return samples
 
 
-def dashboard_times(tenant: object, repeat: int) -> list[tuple[int, dict[str, float]]]:
+DASHBOARD_RANGES = ("24h", "7d", "30d", "90d", "365 days (custom)")
+
+
+Figures = dict[str, float]
+
+
+def dashboard_times(tenant: object, repeat: int) -> list[tuple[str, Figures, Figures]]:
+    """Per dashboard range (the presets, ending now, and a custom year of whole local days):
+    the build alone (``build_dashboard``) and the whole admin page rendered through Django's
+    test client, in ms."""
+    from django.contrib.auth.models import User
+    from django.test import Client
     from django.utils import timezone
 
-    from analytics.dashboard import Scope, build_dashboard
-    from analytics.windows import Window
+    from analytics.dashboard import Scope, build_dashboard, custom_window, preset_window
 
+    user, _ = User.objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client(SERVER_NAME="localhost")
+    client.force_login(user)
     rows = []
-    for days in WINDOWS:
+    for name in DASHBOARD_RANGES:
         now = timezone.now()
-        scope = Scope(tenant=tenant, window=Window(now - timedelta(days=days), now))  # type: ignore[arg-type]
-        samples = []
+        today = now.astimezone(tenant.zone).date()  # type: ignore[attr-defined]
+        if name.endswith("(custom)"):
+            first = today - timedelta(days=364)
+            window = custom_window(first, today, tenant.zone)  # type: ignore[attr-defined]
+            params = {"from_date": first.isoformat(), "to_date": today.isoformat()}
+        else:
+            window = preset_window(name, now)
+            params = {"range": name}
+        scope = Scope(tenant=tenant, window=window)  # type: ignore[arg-type]
+        params["tenant"] = str(tenant.pk)  # type: ignore[attr-defined]
+        builds, pages = [], []
         for i in range(repeat + 1):
             began = time.perf_counter()
             build_dashboard(scope, now=now)
-            if i:
-                samples.append((time.perf_counter() - began) * 1000)
-        rows.append((days, percentiles(samples)))
+            built = time.perf_counter()
+            response = client.get("/admin/analytics/dashboard/", params)
+            ended = time.perf_counter()
+            if response.status_code != 200:
+                raise SystemExit(f"dashboard {params} -> {response.status_code}")
+            if i:  # the first round warms caches
+                builds.append((built - began) * 1000)
+                pages.append((ended - built) * 1000)
+        rows.append((name, percentiles(builds), percentiles(pages)))
     return rows
 
 
@@ -341,9 +372,13 @@ def main() -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
 
-    print("\nadmin dashboard build (server side, rollups on), ms:")
-    for days, figures in dashboard_times(tenant, repeat=5):
-        print(f"  {days:>3} days: p50 {figures['p50']:.1f}  p95 {figures['p95']:.1f}")
+    print("\nadmin dashboard, server side with rollups, ms (build alone; whole page rendered):")
+    for name, build, page in dashboard_times(tenant, repeat=args.repeat):
+        print(
+            f"  {name:18} build p50 {build['p50']:6.1f} p95 {build['p95']:6.1f}   "
+            f"page p50 {page['p50']:6.1f} p95 {page['p95']:6.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
