@@ -825,3 +825,16 @@ def test_the_dashboard_shows_the_same_from_rollups_as_from_raw_rows(
             assert rolled[key] == pytest.approx(value, rel=0.011, abs=0.1), key
         else:
             assert rolled[key] == value, key
+
+
+def test_chart_json_escapes_like_json_script_and_round_trips() -> None:
+    from analytics.templatetags.dashboard_json import chart_json
+
+    value = {"label": "</script><b>Q&A</b>", "urls": ["/admin/?a=1&b=2"], "n": [1, 2.5, None]}
+
+    html = chart_json(value, "cs-x")
+
+    assert html.startswith('<script id="cs-x" type="application/json">')
+    body = html.removeprefix('<script id="cs-x" type="application/json">').removesuffix("</script>")
+    assert "<" not in body and ">" not in body and "&" not in body
+    assert json.loads(body) == value
