@@ -760,10 +760,17 @@ def latency_summary(
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=tenant.zone)
     if not split.days:
         return _raw_latency_exact(tenant=tenant, window=window, fractions=fractions)
+    # Totals and histograms of the rolled days from the same rows (months, weeks, days).
     facts: dict[tuple[Any, ...], LatencyTotals] = {}
-    for row in rollup_reads.latency_rows(tenant=tenant, split=split, keys=PROVIDER_KEYS):
-        facts[(row["provider_type"], row["provider_name"])] = LatencyTotals.of(row)
-    sketches = rollup_reads.latency_sketches(tenant=tenant, split=split)
+    stored: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rollup_reads.latency_rows_covering(tenant=tenant, split=split):
+        key = (row["provider_type"], row["provider_name"])
+        facts.setdefault(key, LatencyTotals()).add(LatencyTotals.of(row))
+        stored[key].append(row["histogram"])
+    sketches: dict[tuple[Any, ...], Sketch] = {}
+    for key, histograms in stored.items():
+        sketches[key] = Sketch()
+        sketches[key].merge_dense(histograms)
     for piece in split.raw:
         for bucket in fetch_rows(
             bucket_rows(

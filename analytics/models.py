@@ -229,16 +229,13 @@ class LatencyDayRollup(LatencyMeasures):
         return f"{self.day} {self.provider_type}/{self.provider_name}"
 
 
-class LatencyMonthRollup(models.Model):
-    """The latency histograms of a tenant-local calendar month, merged from its day rows when any
-    of its days is rolled. Used only when every day of the month is clean: a year of percentiles
-    then merges twelve histograms per provider instead of 365."""
+class LatencyMonthRollup(LatencyMeasures):
+    """The latency totals and histograms of a tenant-local calendar month, merged from its day
+    rows when any of its days is rolled. Used only when every day of the month is clean: a year
+    of provider latency then reads twelve rows per provider instead of 365."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     month = models.DateField(help_text="first day of the month")
-    provider_type = models.CharField(max_length=8)
-    provider_name = models.CharField(max_length=64, blank=True)
-    histogram = models.JSONField(default=dict)
 
     class Meta:
         indexes: ClassVar = [

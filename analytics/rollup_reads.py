@@ -33,7 +33,6 @@ from analytics.models import (
     LeadDayRollup,
     RollupDay,
 )
-from analytics.sketch import Sketch
 from analytics.windows import Window, date_range, day_start, local_date, week_start
 from calls.models import Tenant
 
@@ -358,34 +357,28 @@ def _whole_months(days: Sequence[date]) -> tuple[list[date], list[date]]:
     return months, rest
 
 
-def latency_sketches(*, tenant: Tenant, split: Split) -> dict[tuple[str, str], Sketch]:
-    """The merged histograms of the rolled days, per provider: month rows for the calendar
+def latency_rows_covering(*, tenant: Tenant, split: Split) -> list[dict[str, Any]]:
+    """The rolled days' latency rows per provider, fewest first: month rows for the calendar
     months the days cover entirely, week rows for the local weeks the other days cover entirely,
-    day rows for the rest (a year reads about twenty histograms per provider, not 365)."""
+    day rows for the rest (a year reads about twenty rows per provider, not 365). Each row holds
+    totals and a histogram; together they cover every rolled day once."""
     months, rest = _whole_months(split.days)
     weeks = _whole_weeks(rest)
     rest = [day for day in rest if week_start(day) not in weeks]
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    rows: list[tuple[str, str, dict[str, Any]]] = []
+    rows: list[dict[str, Any]] = []
     if months:
-        rows += LatencyMonthRollup.objects.filter(tenant=tenant, month__in=months).values_list(
-            "provider_type", "provider_name", "histogram"
+        rows += LatencyMonthRollup.objects.filter(tenant=tenant, month__in=months).values(
+            *_LATENCY_ROW
         )
     if weeks:
-        rows += LatencyWeekRollup.objects.filter(tenant=tenant, week__in=sorted(weeks)).values_list(
-            "provider_type", "provider_name", "histogram"
+        rows += LatencyWeekRollup.objects.filter(tenant=tenant, week__in=sorted(weeks)).values(
+            *_LATENCY_ROW
         )
     if rest:
         rows += LatencyDayRollup.objects.filter(
             Split(tuple(rest), ()).day_q(), tenant=tenant
-        ).values_list("provider_type", "provider_name", "histogram")
-    for provider_type, provider_name, histogram in rows:
-        grouped.setdefault((provider_type, provider_name), []).append(histogram)
-    sketches: dict[tuple[str, str], Sketch] = {}
-    for key, histograms in grouped.items():
-        sketches[key] = Sketch()
-        sketches[key].merge_dense(histograms)
-    return sketches
+        ).values(*_LATENCY_ROW)
+    return rows
 
 
 def freshness(*, tenant: Tenant) -> datetime | None:

@@ -492,9 +492,12 @@ def _rebuild_latency_month(tenant: Tenant, month: date) -> None:
             month=month,
             provider_type=provider_type,
             provider_name=provider_name,
+            samples=totals.samples,
+            latency_sum=totals.latency_sum,
+            calls=totals.calls,
             histogram=sketch.to_dense(),
         )
-        for (provider_type, provider_name), (_, sketch) in _merged_latency_days(
+        for (provider_type, provider_name), (totals, sketch) in _merged_latency_days(
             tenant, month, last
         ).items()
     )

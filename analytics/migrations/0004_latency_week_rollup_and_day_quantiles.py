@@ -1,7 +1,8 @@
-"""``LatencyWeekRollup`` (latency totals and histograms per tenant-local week, for weekly charts)
-and ``LatencyDayRollup.quantiles`` (each day's stored percentiles, for daily charts). Rolled days
-have neither yet: they are marked dirty, so they are answered from raw rows until the next rollup
-run rolls them again and fills both in."""
+"""``LatencyWeekRollup`` (latency totals and histograms per tenant-local week, for weekly charts),
+``LatencyDayRollup.quantiles`` (each day's stored percentiles, for daily charts) and the month
+rows' totals (samples, latency sum, calls), so long windows read totals and histograms from the
+same rows. Rolled days have none of them yet: they are marked dirty, so they are answered from
+raw rows until the next rollup run rolls them again and fills them in."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -57,6 +58,21 @@ class Migration(migrations.Migration):
                     models.Index(fields=["tenant", "week"], name="latencyweek_tenant_week_idx")
                 ],
             },
+        ),
+        migrations.AddField(
+            model_name="latencymonthrollup",
+            name="samples",
+            field=models.PositiveIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name="latencymonthrollup",
+            name="latency_sum",
+            field=models.FloatField(default=0.0),
+        ),
+        migrations.AddField(
+            model_name="latencymonthrollup",
+            name="calls",
+            field=models.PositiveIntegerField(default=0),
         ),
         migrations.RunPython(mark_rolled_days_dirty, migrations.RunPython.noop),
     ]
