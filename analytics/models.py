@@ -194,10 +194,11 @@ class EventDayRollup(models.Model):
 
 
 class LatencyMeasures(models.Model):
-    """One provider's latency samples over a period: the totals of
+    """One provider's latency samples over a tenant's day, week or month: the totals of
     ``analytics.facts.LatencyTotals`` plus a mergeable log-bucket histogram
     (``analytics.sketch``) for percentiles within 1% relative error."""
 
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     provider_type = models.CharField(max_length=8)
     provider_name = models.CharField(max_length=64, blank=True)
     samples = models.PositiveIntegerField(default=0)
@@ -213,7 +214,6 @@ class LatencyMeasures(models.Model):
 class LatencyDayRollup(LatencyMeasures):
     """Latency samples of one day's calls per provider."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     day = models.DateField()
     # The histogram's percentiles at ``analytics.definitions.PERCENTILES`` ([p50, p95, p99]): a
     # daily latency chart reads these three numbers instead of decoding every day's histogram.
@@ -234,7 +234,6 @@ class LatencyMonthRollup(LatencyMeasures):
     rows when any of its days is rolled. Used only when every day of the month is clean: a year
     of provider latency then reads twelve rows per provider instead of 365."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     month = models.DateField(help_text="first day of the month")
 
     class Meta:
@@ -252,7 +251,6 @@ class LatencyWeekRollup(LatencyMeasures):
     day rows when any of its days is rolled. Used only when all seven days are clean: the admin
     dashboard charts a long range per week, and a year then reads 53 rows per provider, not 365."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     week = models.DateField(help_text="the week's Monday")
 
     class Meta:

@@ -43,6 +43,7 @@ from analytics.models import (
     CallHourRollup,
     EventDayRollup,
     LatencyDayRollup,
+    LatencyMeasures,
     LatencyMonthRollup,
     LatencyWeekRollup,
     LeadDayRollup,
@@ -485,39 +486,37 @@ def _merged_latency_days(
 
 def _rebuild_latency_month(tenant: Tenant, month: date) -> None:
     last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    LatencyMonthRollup.objects.filter(tenant=tenant, month=month).delete()
-    LatencyMonthRollup.objects.bulk_create(
-        LatencyMonthRollup(
-            tenant=tenant,
-            month=month,
-            provider_type=provider_type,
-            provider_name=provider_name,
-            samples=totals.samples,
-            latency_sum=totals.latency_sum,
-            calls=totals.calls,
-            histogram=sketch.to_dense(),
-        )
-        for (provider_type, provider_name), (totals, sketch) in _merged_latency_days(
-            tenant, month, last
-        ).items()
-    )
+    _rebuild_latency_period(tenant, LatencyMonthRollup, month=month, last=last)
 
 
 def _rebuild_latency_week(tenant: Tenant, week: date) -> None:
-    LatencyWeekRollup.objects.filter(tenant=tenant, week=week).delete()
-    LatencyWeekRollup.objects.bulk_create(
-        LatencyWeekRollup(
+    _rebuild_latency_period(tenant, LatencyWeekRollup, week=week, last=week + timedelta(days=6))
+
+
+def _rebuild_latency_period(
+    tenant: Tenant,
+    model: type[LatencyMeasures],
+    *,
+    last: date,
+    **period: date,
+) -> None:
+    """Replaces the rows of one period (``month=`` or ``week=`` its first day, through
+    ``last``) with its day rows merged per provider."""
+    (first,) = period.values()
+    model._default_manager.filter(tenant=tenant, **period).delete()
+    model._default_manager.bulk_create(
+        model(
             tenant=tenant,
-            week=week,
             provider_type=provider_type,
             provider_name=provider_name,
             samples=totals.samples,
             latency_sum=totals.latency_sum,
             calls=totals.calls,
             histogram=sketch.to_dense(),
+            **period,
         )
         for (provider_type, provider_name), (totals, sketch) in _merged_latency_days(
-            tenant, week, week + timedelta(days=6)
+            tenant, first, last
         ).items()
     )
 
