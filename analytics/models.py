@@ -255,7 +255,7 @@ class LatencyWeekRollup(LatencyMeasures):
 
     class Meta:
         indexes: ClassVar = [
-            # Weekly latency charts: a tenant's weeks in a window.
+            # Weekly charts and long provider-latency windows: a tenant's weeks; replacing one.
             models.Index(fields=["tenant", "week"], name="latencyweek_tenant_week_idx"),
         ]
 
