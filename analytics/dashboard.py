@@ -393,6 +393,7 @@ def _top(counts: Iterable[tuple[Any, int]], limit: int) -> list[tuple[Any, int]]
 # three is 60,000 rows at a million calls, of the two smaller ones 12,000); agents and workflows
 # share one read, so the raw reads of a window's partial edge days happen twice, not three times.
 _STATUS = 1
+_REASON = 0
 _AGENT, _WORKFLOW = 0, 1
 
 
@@ -438,7 +439,7 @@ def _build(scope: Scope, *, now: datetime) -> Dashboard:
         if interval == "hour"
         else _volume(scope, by_status, time_buckets(window, zone, interval))
     )
-    charts["end_reasons"], tables["end_reasons"] = _end_reasons(scope, _fold(reasons, 0))
+    charts["end_reasons"], tables["end_reasons"] = _end_reasons(scope, _fold(reasons, _REASON))
     charts["latency"] = _latency(scope, time_buckets(window, zone, latency_interval))
     charts["agents"], tables["agents"] = _agents(scope, _fold(ranked, _AGENT))
     charts["workflows"], tables["workflows"] = _workflows(scope, _fold(ranked, _WORKFLOW))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -760,33 +760,60 @@ def latency_summary(
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=tenant.zone)
     if not split.days:
         return _raw_latency_exact(tenant=tenant, window=window, fractions=fractions)
-    # Totals and histograms of the rolled days from the same rows (months, weeks, days).
-    facts: dict[tuple[Any, ...], LatencyTotals] = {}
-    stored: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row in rollup_reads.latency_rows_covering(tenant=tenant, split=split):
-        key = (row["provider_type"], row["provider_name"])
-        facts.setdefault(key, LatencyTotals()).add(LatencyTotals.of(row))
-        stored[key].append(row["histogram"])
-    sketches: dict[tuple[Any, ...], Sketch] = {}
-    for key, histograms in stored.items():
-        sketches[key] = Sketch()
-        sketches[key].merge_dense(histograms)
-    for piece in split.raw:
-        for bucket in fetch_rows(
-            bucket_rows(
-                samples_in(tenant, piece),
-                PROVIDER_KEYS,
-                latency_sum=Sum("latency_ms"),
-                calls=CALLS_WITH_SAMPLES,
-            )
-        ):
-            key = (bucket["provider_type"], bucket["provider_name"])
-            _add_bucket(facts, sketches, key, bucket)
+    merged = _merged_histograms(
+        rolled=rollup_reads.latency_rows_covering(tenant=tenant, split=split),
+        raw=[samples_in(tenant, piece) for piece in split.raw],
+        raw_keys=PROVIDER_KEYS,
+        key_of_row=_provider,
+        key_of_bucket=_provider,
+        fractions=fractions,
+    )
     return {
-        key: (facts[key], tuple(q if q is not None else 0.0 for q in sketch.quantiles(fractions)))
-        for key, sketch in sketches.items()
-        if sketch.count and key in facts
+        key: (total, tuple(q if q is not None else 0.0 for q in quantiles))
+        for key, (total, quantiles) in merged.items()
     }
+
+
+def _provider(row: Mapping[str, Any]) -> tuple[str, str]:
+    return (row["provider_type"], row["provider_name"])
+
+
+def _merged_histograms(
+    *,
+    rolled: Iterable[Mapping[str, Any]],
+    raw: Iterable[QuerySet[Any]],
+    raw_keys: Sequence[str],
+    key_of_row: Callable[[Mapping[str, Any]], Any],
+    key_of_bucket: Callable[[Mapping[str, Any]], Any],
+    fractions: Sequence[float],
+) -> dict[Any, tuple[LatencyTotals, tuple[float | None, ...]]]:
+    """Totals and percentiles (within 1%) per key, from rolled rows (totals and a stored
+    histogram, keyed by ``key_of_row``) and raw samples (one grouped pass per queryset by
+    ``raw_keys``, whose histogram buckets carry their totals, keyed by ``key_of_bucket``): the
+    histograms of a key are summed, and its percentiles read from the sum."""
+    totals: dict[Any, LatencyTotals] = {}
+    stored: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for row in rolled:
+        key = key_of_row(row)
+        totals.setdefault(key, LatencyTotals()).add(LatencyTotals.of(row))
+        stored[key].append(row["histogram"])
+    sketches: dict[Any, Sketch] = {}
+    for samples in raw:
+        for bucket in fetch_rows(
+            bucket_rows(samples, raw_keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES)
+        ):
+            _add_bucket(totals, sketches, key_of_bucket(bucket), bucket)
+    result: dict[Any, tuple[LatencyTotals, tuple[float | None, ...]]] = {}
+    for key, total in totals.items():
+        if not total.samples:
+            continue
+        if key in sketches:
+            sketch = sketches[key]
+            sketch.merge_dense(stored.get(key, []))
+            result[key] = (total, sketch.quantiles(fractions))
+        else:
+            result[key] = (total, dense_quantiles(sum_dense(stored[key]), fractions))
+    return result
 
 
 def latency_series(
@@ -807,58 +834,42 @@ def latency_series(
     exact percentiles, as ``latency_summary`` gives for a window of raw rows.
     """
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
-    result: dict[tuple[date, str, str], tuple[LatencyTotals, tuple[float | None, ...]]] = {}
-    if not weekly:
-        # Days rolled with their percentiles stored (the product's fractions) need no histogram.
-        ready = tuple(fractions) == PERCENTILES
-        rows = (
-            rollup_reads.latency_day_rows(tenant=tenant, split=split, stored_quantiles=ready)
+    if weekly:
+        # A week may hold rolled days and raw ones: the raw pieces' histograms join the stored.
+        return _merged_histograms(
+            rolled=rollup_reads.latency_period_rows(tenant=tenant, split=split)
             if split.days
-            else []
+            else [],
+            raw=[
+                samples_in(tenant, piece).annotate(day=TruncDate("start_time", tzinfo=zone))
+                for piece in split.raw
+            ],
+            raw_keys=("day", *PROVIDER_KEYS),
+            key_of_row=lambda row: (row["week"], *_provider(row)),
+            key_of_bucket=lambda bucket: (week_start(bucket["day"]), *_provider(bucket)),
+            fractions=fractions,
         )
-        for row in rows:
-            total = LatencyTotals.of(row)
-            if total.samples:
-                key = (row["day"], row["provider_type"], row["provider_name"])
-                result[key] = (
-                    total,
-                    tuple(row["quantiles"])
-                    if ready
-                    else dense_quantiles(row["histogram"], fractions),
-                )
-        # A day is either rolled or read whole from raw rows (with its exact percentiles, in
-        # one pass per raw piece).
-        for piece in split.raw:
-            for key, (total, exact) in _raw_latency_exact(
-                tenant=tenant, window=piece, fractions=fractions, per_day_in=zone
-            ).items():
-                if total.samples:
-                    result[key] = (total, exact)
-        return result
-    # A week may hold rolled days and raw ones: the raw pieces' histograms join the stored.
-    totals: dict[tuple[date, str, str], LatencyTotals] = {}
-    stored: dict[tuple[date, str, str], list[dict[str, Any]]] = defaultdict(list)
-    if split.days:
-        for row in rollup_reads.latency_period_rows(tenant=tenant, split=split):
-            key = (row["week"], row["provider_type"], row["provider_name"])
-            totals.setdefault(key, LatencyTotals()).add(LatencyTotals.of(row))
-            stored[key].append(row["histogram"])
-    sketches: dict[tuple[date, str, str], Sketch] = {}
-    keys = ("day", *PROVIDER_KEYS)
-    for piece in split.raw:
-        samples = samples_in(tenant, piece).annotate(day=TruncDate("start_time", tzinfo=zone))
-        for bucket in fetch_rows(
-            bucket_rows(samples, keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES)
-        ):
-            key = (week_start(bucket["day"]), bucket["provider_type"], bucket["provider_name"])
-            _add_bucket(totals, sketches, key, bucket)
-    for key, total in totals.items():
-        if key in sketches:
-            sketch = sketches[key]
-            sketch.merge_dense(stored.get(key, []))
-            quantiles: tuple[float | None, ...] = sketch.quantiles(fractions)
-        else:
-            quantiles = dense_quantiles(sum_dense(stored[key]), fractions)
+    # A day is either rolled or read whole from raw rows. Rolled days with their percentiles
+    # stored (the product's fractions) need no histogram; raw days get exact percentiles, in one
+    # pass per raw piece.
+    result: dict[tuple[date, str, str], tuple[LatencyTotals, tuple[float | None, ...]]] = {}
+    ready = tuple(fractions) == PERCENTILES
+    rows = (
+        rollup_reads.latency_day_rows(tenant=tenant, split=split, stored_quantiles=ready)
+        if split.days
+        else []
+    )
+    for row in rows:
+        total = LatencyTotals.of(row)
         if total.samples:
-            result[key] = (total, quantiles)
+            result[(row["day"], *_provider(row))] = (
+                total,
+                tuple(row["quantiles"]) if ready else dense_quantiles(row["histogram"], fractions),
+            )
+    for piece in split.raw:
+        for key, (total, exact) in _raw_latency_exact(
+            tenant=tenant, window=piece, fractions=fractions, per_day_in=zone
+        ).items():
+            if total.samples:
+                result[key] = (total, exact)
     return result

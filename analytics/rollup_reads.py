@@ -301,13 +301,15 @@ def latency_rows(*, tenant: Tenant, split: Split, keys: Sequence[str]) -> list[A
     )
 
 
-_LATENCY_ROW = ("provider_type", "provider_name", "samples", "latency_sum", "calls", "histogram")
+# The columns of a latency rollup row (day, week or month) per provider: totals, then histogram.
+LATENCY_TOTALS = ("provider_type", "provider_name", "samples", "latency_sum", "calls")
+LATENCY_COLUMNS = (*LATENCY_TOTALS, "histogram")
 
 
 def latency_day_rows(*, tenant: Tenant, split: Split, stored_quantiles: bool = False) -> list[Any]:
     """Every rolled day's latency row per provider: totals and the stored histogram, or with
     ``stored_quantiles`` its stored percentiles (``quantiles``) instead of the histogram."""
-    columns = (*_LATENCY_ROW[:-1], "quantiles") if stored_quantiles else _LATENCY_ROW
+    columns = (*LATENCY_TOTALS, "quantiles") if stored_quantiles else LATENCY_COLUMNS
     return list(
         LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
         .order_by()
@@ -325,7 +327,7 @@ def latency_period_rows(*, tenant: Tenant, split: Split) -> list[Any]:
         rows += (
             LatencyWeekRollup.objects.filter(tenant=tenant, week__in=sorted(weeks))
             .order_by()
-            .values("week", *_LATENCY_ROW)
+            .values("week", *LATENCY_COLUMNS)
         )
     if rest:
         for row in latency_day_rows(tenant=tenant, split=Split(rest, ())):
@@ -359,25 +361,17 @@ def _whole_months(days: Sequence[date]) -> tuple[list[date], list[date]]:
 
 def latency_rows_covering(*, tenant: Tenant, split: Split) -> list[dict[str, Any]]:
     """The rolled days' latency rows per provider, fewest first: month rows for the calendar
-    months the days cover entirely, week rows for the local weeks the other days cover entirely,
-    day rows for the rest (a year reads about twenty rows per provider, not 365). Each row holds
-    totals and a histogram; together they cover every rolled day once."""
+    months the days cover entirely, then ``latency_period_rows`` for the others (week rows for
+    whole weeks, day rows for the rest; a year reads about twenty rows per provider, not 365).
+    Each row holds totals and a histogram; together they cover every rolled day once."""
     months, rest = _whole_months(split.days)
-    weeks = _whole_weeks(rest)
-    rest = [day for day in rest if week_start(day) not in weeks]
     rows: list[dict[str, Any]] = []
     if months:
         rows += LatencyMonthRollup.objects.filter(tenant=tenant, month__in=months).values(
-            *_LATENCY_ROW
-        )
-    if weeks:
-        rows += LatencyWeekRollup.objects.filter(tenant=tenant, week__in=sorted(weeks)).values(
-            *_LATENCY_ROW
+            *LATENCY_COLUMNS
         )
     if rest:
-        rows += LatencyDayRollup.objects.filter(
-            Split(tuple(rest), ()).day_q(), tenant=tenant
-        ).values(*_LATENCY_ROW)
+        rows += latency_period_rows(tenant=tenant, split=Split(tuple(rest), ()))
     return rows
 
 

@@ -49,8 +49,8 @@ from analytics.models import (
     LeadDayRollup,
     RollupDay,
 )
-from analytics.rollup_reads import CALL_MEASURES, GROUPINGS
-from analytics.sketch import Sketch, histogram_rows
+from analytics.rollup_reads import CALL_MEASURES, GROUPINGS, LATENCY_COLUMNS
+from analytics.sketch import Sketch, histogram_rows, sum_dense
 from analytics.windows import (
     Window,
     date_range,
@@ -468,20 +468,17 @@ def _lock_periods(tenant: Tenant, months: list[date], weeks: list[date]) -> None
 
 def _merged_latency_days(
     tenant: Tenant, first: date, last: date
-) -> dict[tuple[str, str], tuple[LatencyTotals, Sketch]]:
-    """The day rows of ``first`` .. ``last`` merged per provider: totals and histogram."""
-    merged: dict[tuple[str, str], tuple[LatencyTotals, Sketch]] = {}
+) -> dict[tuple[str, str], tuple[LatencyTotals, dict[str, Any]]]:
+    """The day rows of ``first`` .. ``last`` merged per provider: totals and summed histogram."""
+    totals: dict[tuple[str, str], LatencyTotals] = {}
     histograms: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in LatencyDayRollup.objects.filter(tenant=tenant, day__gte=first, day__lte=last).values(
-        "provider_type", "provider_name", "samples", "latency_sum", "calls", "histogram"
+        *LATENCY_COLUMNS
     ):
         key = (row["provider_type"], row["provider_name"])
-        totals, _ = merged.setdefault(key, (LatencyTotals(), Sketch()))
-        totals.add(LatencyTotals.of(row))
+        totals.setdefault(key, LatencyTotals()).add(LatencyTotals.of(row))
         histograms.setdefault(key, []).append(row["histogram"])
-    for key, (_, sketch) in merged.items():
-        sketch.merge_dense(histograms[key])
-    return merged
+    return {key: (totals[key], sum_dense(histograms[key])) for key in totals}
 
 
 def _rebuild_latency_month(tenant: Tenant, month: date) -> None:
@@ -512,10 +509,10 @@ def _rebuild_latency_period(
             samples=totals.samples,
             latency_sum=totals.latency_sum,
             calls=totals.calls,
-            histogram=sketch.to_dense(),
+            histogram=histogram,
             **period,
         )
-        for (provider_type, provider_name), (totals, sketch) in _merged_latency_days(
+        for (provider_type, provider_name), (totals, histogram) in _merged_latency_days(
             tenant, first, last
         ).items()
     )

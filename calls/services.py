@@ -310,6 +310,7 @@ def _apply(
     doc = item.doc
     present = doc.fields_set()
     changed = created
+    old_start = None if created else call.start_time
     copied = None if created else _copied_to_children(call)
 
     for name in SCALAR_FIELDS:
@@ -378,8 +379,8 @@ def _apply(
     if not created and call.pk is not None:
         pending.changed_calls[call.pk] = call
     pending.instants.add(call.start_time)
-    if copied is not None:
-        pending.instants.add(copied[0])  # the day the call moved from
+    if old_start is not None:
+        pending.instants.add(old_start)
     pending.events.extend(_call_events(call, doc, created, present))
     for event in lead_events:
         event.call = call
