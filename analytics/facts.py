@@ -264,9 +264,20 @@ def totals_from_row(row: dict[str, Any]) -> CallTotals:
     )
 
 
-def _calls_in(tenant: Tenant, window: Window, filters: CallFilters) -> QuerySet[Call]:
+def within(column: str, windows: Sequence[Window]) -> Q:
+    """``column`` inside any of ``windows`` (half-open, non-overlapping): the raw pieces of a
+    window are read in one query, whatever their number."""
+    if not windows:
+        raise ValueError("no window to read")
+    q = Q()
+    for window in windows:
+        q |= Q(**{f"{column}__gte": window.start, f"{column}__lt": window.end})
+    return q
+
+
+def _calls_in(tenant: Tenant, windows: Sequence[Window], filters: CallFilters) -> QuerySet[Call]:
     return (
-        Call.objects.filter(tenant=tenant, start_time__gte=window.start, start_time__lt=window.end)
+        Call.objects.filter(within("start_time", windows), tenant=tenant)
         .filter(filters.q())
         .order_by()
     )
@@ -275,15 +286,15 @@ def _calls_in(tenant: Tenant, window: Window, filters: CallFilters) -> QuerySet[
 def _raw_call_facts(
     *,
     tenant: Tenant,
-    window: Window,
+    windows: Sequence[Window],
     zone: zoneinfo.ZoneInfo,
     filters: CallFilters = NO_CALL_FILTERS,
     by: Sequence[CallDimension] = (),
     per_day: bool = True,
 ) -> dict[tuple[Any, ...], CallTotals]:
-    """``call_facts`` of ``window`` computed from raw call rows only."""
+    """``call_facts`` of ``windows`` computed from raw call rows only."""
     keys = [*(["day"] if per_day else []), *(_CALL_DIMENSIONS[d] for d in by)]
-    calls = _calls_in(tenant, window, filters)
+    calls = _calls_in(tenant, windows, filters)
     if not keys:  # one total (values() without names would group by every column)
         row = calls.aggregate(**call_aggregates())
         return {(): totals_from_row(row)} if row["calls"] else {}
@@ -298,7 +309,7 @@ def _raw_call_facts(
 def _raw_call_hour_facts(
     *,
     tenant: Tenant,
-    window: Window,
+    windows: Sequence[Window],
     zone: zoneinfo.ZoneInfo,
     filters: CallFilters = NO_CALL_FILTERS,
 ) -> dict[datetime, CallTotals]:
@@ -309,8 +320,10 @@ def _raw_call_hour_facts(
     groups are then folded into local hours on the UTC timeline, so a repeated DST hour stays two
     buckets.
     """
-    aligned = all(start.minute == 0 for start in hour_starts(window, zone))
-    queryset = _calls_in(tenant, window, filters).annotate(hour=TruncHour("start_time", tzinfo=UTC))
+    aligned = _hours_aligned(windows, zone)
+    queryset = _calls_in(tenant, windows, filters).annotate(
+        hour=TruncHour("start_time", tzinfo=UTC)
+    )
     group = ["hour"]
     if not aligned:
         queryset = queryset.annotate(
@@ -330,27 +343,30 @@ def _raw_call_hour_facts(
     return dict(facts)
 
 
-def actions_in(tenant: Tenant, window: Window) -> QuerySet[ExecutedAction]:
-    """Executed actions of the calls started in ``window`` (an index range scan: actions carry
+def _hours_aligned(windows: Sequence[Window], zone: zoneinfo.ZoneInfo) -> bool:
+    """Whether every local hour the windows touch starts on a UTC hour."""
+    return all(start.minute == 0 for window in windows for start in hour_starts(window, zone))
+
+
+def actions_in(tenant: Tenant, windows: Sequence[Window]) -> QuerySet[ExecutedAction]:
+    """Executed actions of the calls started in ``windows`` (index range scans: actions carry
     their call's tenant and start)."""
-    return ExecutedAction.objects.filter(
-        tenant=tenant, start_time__gte=window.start, start_time__lt=window.end
-    ).order_by()
+    return ExecutedAction.objects.filter(within("start_time", windows), tenant=tenant).order_by()
 
 
 def _raw_action_facts(
     *,
     tenant: Tenant,
-    window: Window,
+    windows: Sequence[Window],
     zone: zoneinfo.ZoneInfo,
     filters: CallFilters = NO_CALL_FILTERS,
 ) -> dict[tuple[date, str], int]:
-    """Executed actions of the calls started in ``window``, counted by ``(local day, name)``."""
+    """Executed actions of the calls started in ``windows``, counted by ``(local day, name)``."""
     # Actions carry their call's agent and type; other filters go through the call.
     own = CallFilters(agent_model_id=filters.agent_model_id, type_of_call=filters.type_of_call)
     through_call = replace(filters, agent_model_id=None, type_of_call=None)
     rows = fetch_rows(
-        actions_in(tenant, window)
+        actions_in(tenant, windows)
         .filter(own.q(), through_call.q("call__"))
         .annotate(day=TruncDate("start_time", tzinfo=zone))
         .values("day", "name")
@@ -365,15 +381,15 @@ def _raw_action_facts(
 def _raw_lead_facts(
     *,
     tenant: Tenant,
-    window: Window,
+    windows: Sequence[Window],
     zone: zoneinfo.ZoneInfo,
     filters: LeadFilters = NO_LEAD_FILTERS,
     stages: Sequence[LeadStage] = LEAD_STAGES,
     per_day: bool = True,
 ) -> dict[date | None, LeadTotals]:
-    """Per local day (one total keyed ``None`` without ``per_day``): leads created in ``window``
-    (with their score sum), and leads whose qualified / demo-booked / converted stamp falls in it
-    (one query per stage asked for)."""
+    """Per local day (one total keyed ``None`` without ``per_day``): leads created in
+    ``windows`` (with their score sum), and leads whose qualified / demo-booked / converted stamp
+    falls in them (one query per stage asked for)."""
     facts: dict[date | None, LeadTotals] = defaultdict(LeadTotals)
     for stage in stages:
         column = _STAGE_COLUMN[stage]
@@ -383,10 +399,7 @@ def _raw_lead_facts(
         elif stage == "qualified":
             aggregates.update(pipeline=Sum("estimated_value"))
         leads = (
-            Lead.objects.filter(
-                tenant=tenant,
-                **{f"{column}__gte": window.start, f"{column}__lt": window.end},
-            )
+            Lead.objects.filter(within(column, windows), tenant=tenant)
             .filter(filters.q())
             .order_by()
         )
@@ -428,20 +441,24 @@ PROVIDER_KEYS = ("provider_type", "provider_name")
 # --- Activity events ----------------------------------------------------------------------------
 
 
-def events_in(tenant: Tenant, window: Window, types: Sequence[str] = ()) -> QuerySet[ActivityEvent]:
-    """Activity events that occurred in ``window`` (of the given ``types``, if any)."""
-    events = ActivityEvent.objects.filter(
-        tenant=tenant, occurred_at__gte=window.start, occurred_at__lt=window.end
-    )
+def events_in(
+    tenant: Tenant, windows: Sequence[Window], types: Sequence[str] = ()
+) -> QuerySet[ActivityEvent]:
+    """Activity events that occurred in ``windows`` (of the given ``types``, if any)."""
+    events = ActivityEvent.objects.filter(within("occurred_at", windows), tenant=tenant)
     return events.filter(type__in=types) if types else events
 
 
 def _raw_event_facts(
-    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, types: Sequence[str] = ()
+    *,
+    tenant: Tenant,
+    windows: Sequence[Window],
+    zone: zoneinfo.ZoneInfo,
+    types: Sequence[str] = (),
 ) -> dict[tuple[date, str], int]:
-    """Activity events that occurred in ``window``, counted by ``(local day, type)``."""
+    """Activity events that occurred in ``windows``, counted by ``(local day, type)``."""
     rows = fetch_rows(
-        events_in(tenant, window, types)
+        events_in(tenant, windows, types)
         .order_by()
         .annotate(day=TruncDate("occurred_at", tzinfo=zone))
         .values("day", "type")
@@ -453,14 +470,12 @@ def _raw_event_facts(
 # --- Provider latency -------------------------------------------------------------------------
 
 
-def samples_in(tenant: Tenant, window: Window) -> QuerySet[LatencySample]:
+def samples_in(tenant: Tenant, windows: Sequence[Window]) -> QuerySet[LatencySample]:
+    """Latency samples of the calls started in ``windows``."""
     # Naming every provider type (ingestion accepts no other) lets PostgreSQL range-scan the
     # (tenant, provider_type, start_time) index once per type instead of reading the table.
     return LatencySample.objects.filter(
-        tenant=tenant,
-        provider_type__in=ProviderType.values,
-        start_time__gte=window.start,
-        start_time__lt=window.end,
+        within("start_time", windows), tenant=tenant, provider_type__in=ProviderType.values
     ).order_by()
 
 
@@ -471,12 +486,12 @@ CALLS_WITH_SAMPLES = Count("pk", filter=Q(first_of_provider=True))
 def _raw_latency_facts(
     *,
     tenant: Tenant,
-    window: Window,
+    windows: Sequence[Window],
     zone: zoneinfo.ZoneInfo,
     with_calls: bool = True,
     per_day: bool = True,
 ) -> dict[tuple[Any, ...], LatencyTotals]:
-    """Latency samples of calls started in ``window``, by ``(local day, provider type, name)``
+    """Latency samples of calls started in ``windows``, by ``(local day, provider type, name)``
     (by provider alone with ``per_day=False``).
 
     Without ``with_calls`` the call counts are left at 0 (averages do not need them).
@@ -489,7 +504,7 @@ def _raw_latency_facts(
     if with_calls:
         aggregates["calls"] = CALLS_WITH_SAMPLES
     rows = fetch_rows(
-        samples_in(tenant, window)
+        samples_in(tenant, windows)
         .annotate(day=TruncDate("start_time", tzinfo=zone))
         .values(*keys)
         .annotate(**aggregates)
@@ -525,7 +540,7 @@ class PercentilesCont(Aggregate):
 def _raw_latency_exact(
     *,
     tenant: Tenant,
-    window: Window,
+    windows: Sequence[Window],
     fractions: Sequence[float],
     per_day_in: zoneinfo.ZoneInfo | None = None,
 ) -> dict[tuple[Any, ...], tuple[LatencyTotals, tuple[float, ...]]]:
@@ -538,7 +553,7 @@ def _raw_latency_exact(
     applied in Python (``analytics.definitions.percentile_cont``).
     """
     keys = (*(("day",) if per_day_in else ()), *PROVIDER_KEYS)
-    samples = samples_in(tenant, window).annotate(
+    samples = samples_in(tenant, windows).annotate(
         day=TruncDate("start_time", tzinfo=per_day_in or UTC)
     )
     if connection.vendor == "postgresql":
@@ -569,13 +584,8 @@ def _raw_latency_exact(
 # Each public facts function cuts its window with ``split_window``: whole tenant-local days that
 # are rolled up and clean come from rollup rows, every other piece (dirty or never-rolled days,
 # partial days at the edges, any window in a zone other than the tenant's) from the raw
-# functions above. Facts are keyed by day (or hour), so the two sources never overlap and their
-# facts add up.
-
-
-def _add_into(target: dict[Any, Any], facts: dict[Any, Any], factory: Any) -> None:
-    for key, totals in facts.items():
-        target.setdefault(key, factory()).add(totals)
+# functions above, all raw pieces in one query. Facts are keyed by day (or hour), so the two
+# sources never overlap and their facts add up.
 
 
 def call_facts(
@@ -596,18 +606,18 @@ def call_facts(
     """
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
     facts: dict[tuple[Any, ...], CallTotals] = {}
-    for piece in split.raw:
-        raw = _raw_call_facts(
-            tenant=tenant, window=piece, zone=zone, filters=filters, by=by, per_day=per_day
+    if split.raw:
+        facts = _raw_call_facts(
+            tenant=tenant, windows=split.raw, zone=zone, filters=filters, by=by, per_day=per_day
         )
-        _add_into(facts, raw, CallTotals)
     if split.days:
-        columns = [_CALL_DIMENSIONS[d] for d in by]
-        keys = [*(["day"] if per_day else []), *columns]
-        rows = rollup_reads.call_rows(tenant=tenant, split=split, filters=filters, keys=keys)
-        for row in rows:
-            totals = totals_from_row(row)
-            key = tuple(row[k] for k in keys)
+        keys = [*(["day"] if per_day else []), *(_CALL_DIMENSIONS[d] for d in by)]
+        width = len(keys)
+        # Rows are (*key, *measures in CallTotals' field order): built positionally, since a
+        # year of a fine grouping is thousands of rows.
+        for row in rollup_reads.call_rows(tenant=tenant, split=split, filters=filters, keys=keys):
+            key = row[:width]
+            totals = CallTotals(*row[width:])
             if key in facts:
                 facts[key].add(totals)
             else:
@@ -625,18 +635,15 @@ def call_hour_facts(
     """Call totals keyed by the UTC start of each local hour of ``zone`` (see
     ``_raw_call_hour_facts``). Hour rollups exist per UTC hour, so they serve zones whose hours
     start on UTC hours and unfiltered requests."""
-    usable = filters == NO_CALL_FILTERS and all(
-        start.minute == 0 for start in hour_starts(window, zone)
-    )
+    usable = filters == NO_CALL_FILTERS and _hours_aligned([window], zone)
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone, usable=usable)
     facts: dict[datetime, CallTotals] = {}
-    for piece in split.raw:
-        raw = _raw_call_hour_facts(tenant=tenant, window=piece, zone=zone, filters=filters)
-        _add_into(facts, raw, CallTotals)
+    if split.raw:
+        facts = _raw_call_hour_facts(tenant=tenant, windows=split.raw, zone=zone, filters=filters)
     if split.days:
-        for row in rollup_reads.hour_rows(tenant=tenant, split=split):
-            key = hour_floor(row["hour"].astimezone(UTC), zone)
-            facts.setdefault(key, CallTotals()).add(totals_from_row(row))
+        for hour, *measures in rollup_reads.hour_rows(tenant=tenant, split=split):
+            key = hour_floor(hour.astimezone(UTC), zone)
+            facts.setdefault(key, CallTotals()).add(CallTotals(*measures))
     return facts
 
 
@@ -651,11 +658,10 @@ def action_facts(
     usable = filters.channel is None and filters.lead_source is None
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone, usable=usable)
     facts: dict[tuple[date, str], int] = defaultdict(int)
-    for piece in split.raw:
-        for key, n in _raw_action_facts(
-            tenant=tenant, window=piece, zone=zone, filters=filters
-        ).items():
-            facts[key] += n
+    if split.raw:
+        facts.update(
+            _raw_action_facts(tenant=tenant, windows=split.raw, zone=zone, filters=filters)
+        )
     if split.days:
         for row in rollup_reads.action_rows(tenant=tenant, split=split, filters=filters):
             facts[(row["day"], row["name"])] += row["n"]
@@ -676,11 +682,15 @@ def lead_facts(
     falls in it."""
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
     facts: dict[date | None, LeadTotals] = {}
-    for piece in split.raw:
-        raw = _raw_lead_facts(
-            tenant=tenant, window=piece, zone=zone, filters=filters, stages=stages, per_day=per_day
+    if split.raw:
+        facts = _raw_lead_facts(
+            tenant=tenant,
+            windows=split.raw,
+            zone=zone,
+            filters=filters,
+            stages=stages,
+            per_day=per_day,
         )
-        _add_into(facts, raw, LeadTotals)
     if split.days:
         for row in rollup_reads.lead_rows(
             tenant=tenant, split=split, filters=filters, stages=stages, per_day=per_day
@@ -697,9 +707,8 @@ def event_facts(
     ``(local day, type)``."""
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
     facts: dict[tuple[date, str], int] = defaultdict(int)
-    for piece in split.raw:
-        for key, n in _raw_event_facts(tenant=tenant, window=piece, zone=zone, types=types).items():
-            facts[key] += n
+    if split.raw:
+        facts.update(_raw_event_facts(tenant=tenant, windows=split.raw, zone=zone, types=types))
     if split.days:
         for row in rollup_reads.event_rows(tenant=tenant, split=split, types=types):
             facts[(row["day"], row["type"])] += row["n"]
@@ -720,11 +729,10 @@ def latency_facts(
     keys = (*(("day",) if per_day else ()), *PROVIDER_KEYS)
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
     facts: dict[tuple[Any, ...], LatencyTotals] = {}
-    for piece in split.raw:
-        raw = _raw_latency_facts(
-            tenant=tenant, window=piece, zone=zone, with_calls=with_calls, per_day=per_day
+    if split.raw:
+        facts = _raw_latency_facts(
+            tenant=tenant, windows=split.raw, zone=zone, with_calls=with_calls, per_day=per_day
         )
-        _add_into(facts, raw, LatencyTotals)
     if split.days:
         for row in rollup_reads.latency_rows(tenant=tenant, split=split, keys=keys):
             key = tuple(row[k] for k in keys)
@@ -754,15 +762,15 @@ def latency_summary(
     of the latency samples of calls started in ``window``.
 
     Percentiles are exact (``percentile_cont``) from raw rows; within 1% relative error when
-    rolled-up days take part (their log-bucket histograms, merged with the raw pieces'). Each
-    raw piece is then read once: one grouped pass yields its totals and its histogram.
+    rolled-up days take part (their log-bucket histograms, merged with the raw pieces'). The
+    raw pieces are then read once: one grouped pass yields their totals and their histogram.
     """
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=tenant.zone)
     if not split.days:
-        return _raw_latency_exact(tenant=tenant, window=window, fractions=fractions)
+        return _raw_latency_exact(tenant=tenant, windows=[window], fractions=fractions)
     merged = _merged_histograms(
         rolled=rollup_reads.latency_rows_covering(tenant=tenant, split=split),
-        raw=[samples_in(tenant, piece) for piece in split.raw],
+        raw=samples_in(tenant, split.raw) if split.raw else None,
         raw_keys=PROVIDER_KEYS,
         key_of_row=_provider,
         key_of_bucket=_provider,
@@ -781,16 +789,16 @@ def _provider(row: Mapping[str, Any]) -> tuple[str, str]:
 def _merged_histograms(
     *,
     rolled: Iterable[Mapping[str, Any]],
-    raw: Iterable[QuerySet[Any]],
+    raw: QuerySet[Any] | None,
     raw_keys: Sequence[str],
     key_of_row: Callable[[Mapping[str, Any]], Any],
     key_of_bucket: Callable[[Mapping[str, Any]], Any],
     fractions: Sequence[float],
 ) -> dict[Any, tuple[LatencyTotals, tuple[float | None, ...]]]:
     """Totals and percentiles (within 1%) per key, from rolled rows (totals and a stored
-    histogram, keyed by ``key_of_row``) and raw samples (one grouped pass per queryset by
-    ``raw_keys``, whose histogram buckets carry their totals, keyed by ``key_of_bucket``): the
-    histograms of a key are summed, and its percentiles read from the sum."""
+    histogram, keyed by ``key_of_row``) and raw samples (one grouped pass by ``raw_keys``, whose
+    histogram buckets carry their totals, keyed by ``key_of_bucket``): the histograms of a key
+    are summed, and its percentiles read from the sum."""
     totals: dict[Any, LatencyTotals] = {}
     stored: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in rolled:
@@ -798,9 +806,9 @@ def _merged_histograms(
         totals.setdefault(key, LatencyTotals()).add(LatencyTotals.of(row))
         stored[key].append(row["histogram"])
     sketches: dict[Any, Sketch] = {}
-    for samples in raw:
+    if raw is not None:
         for bucket in fetch_rows(
-            bucket_rows(samples, raw_keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES)
+            bucket_rows(raw, raw_keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES)
         ):
             _add_bucket(totals, sketches, key_of_bucket(bucket), bucket)
     result: dict[Any, tuple[LatencyTotals, tuple[float | None, ...]]] = {}
@@ -829,8 +837,8 @@ def latency_series(
     provider type, provider name)``.
 
     Percentiles come from log-bucket histograms (within 1%): the rolled days' stored ones (per
-    week, one stored week row for a week whose days are all rolled) and, for raw pieces, one
-    grouped pass per piece that also yields its totals. Per day, a day read from raw rows gets
+    week, one stored week row for a week whose days are all rolled) and, for the raw pieces,
+    one grouped pass that also yields their totals. Per day, a day read from raw rows gets
     exact percentiles, as ``latency_summary`` gives for a window of raw rows.
     """
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
@@ -840,10 +848,9 @@ def latency_series(
             rolled=rollup_reads.latency_period_rows(tenant=tenant, split=split)
             if split.days
             else [],
-            raw=[
-                samples_in(tenant, piece).annotate(day=TruncDate("start_time", tzinfo=zone))
-                for piece in split.raw
-            ],
+            raw=samples_in(tenant, split.raw).annotate(day=TruncDate("start_time", tzinfo=zone))
+            if split.raw
+            else None,
             raw_keys=("day", *PROVIDER_KEYS),
             key_of_row=lambda row: (row["week"], *_provider(row)),
             key_of_bucket=lambda bucket: (week_start(bucket["day"]), *_provider(bucket)),
@@ -851,7 +858,7 @@ def latency_series(
         )
     # A day is either rolled or read whole from raw rows. Rolled days with their percentiles
     # stored (the product's fractions) need no histogram; raw days get exact percentiles, in one
-    # pass per raw piece.
+    # pass over the raw pieces.
     result: dict[tuple[date, str, str], tuple[LatencyTotals, tuple[float | None, ...]]] = {}
     ready = tuple(fractions) == PERCENTILES
     rows = (
@@ -866,9 +873,9 @@ def latency_series(
                 total,
                 tuple(row["quantiles"]) if ready else dense_quantiles(row["histogram"], fractions),
             )
-    for piece in split.raw:
+    if split.raw:
         for key, (total, exact) in _raw_latency_exact(
-            tenant=tenant, window=piece, fractions=fractions, per_day_in=zone
+            tenant=tenant, windows=split.raw, fractions=fractions, per_day_in=zone
         ).items():
             if total.samples:
                 result[key] = (total, exact)

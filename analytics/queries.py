@@ -837,7 +837,7 @@ def activity_feed(
     The total counts events per day (from rollups for clean whole days); one lead's events are
     few and counted directly.
     """
-    events = events_in(tenant, window, types)
+    events = events_in(tenant, [window], types)
     if lead_id is not None:
         events = events.filter(lead__lead_id=lead_id)
         total = events.count()

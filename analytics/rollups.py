@@ -315,7 +315,7 @@ def _roll_hours(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
 
 def _roll_actions(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
     rows = (
-        actions_in(tenant, window)
+        actions_in(tenant, [window])
         .annotate(day=_day_of("start_time", window, zone))
         .values("day", "agent_id", "type_of_call", "name")
         .annotate(n=Count("pk"))
@@ -419,7 +419,7 @@ def _roll_events(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> Non
 def _roll_latencies(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
     """Per day and provider: sample and call counts, the latency sum and the histogram, from one
     grouped pass over the samples (histogram buckets carry their counts and sums)."""
-    samples = samples_in(tenant, window).annotate(day=_day_of("start_time", window, zone))
+    samples = samples_in(tenant, [window]).annotate(day=_day_of("start_time", window, zone))
     keys = ("day", "provider_type", "provider_name")
     rows = []
     for row in histogram_rows(
