@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import zoneinfo
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -216,8 +216,16 @@ def _assistant_performance(
     }
 
 
-def _series_keys(defaults: Sequence[str], seen: Iterable[str]) -> list[str]:
-    return [*defaults, *sorted(set(seen) - set(defaults))]
+def _count_series(
+    days: list[date],
+    defaults: Sequence[str],
+    seen: Iterable[str],
+    per_day: Mapping[date, Mapping[str, int]],
+) -> list[dict[str, Any]]:
+    """A point per day: its count of every key (the ``defaults``, then any other key ``seen``,
+    sorted), 0 for a key the day has none of."""
+    zeros = dict.fromkeys([*defaults, *sorted(set(seen) - set(defaults))], 0)
+    return [{"date": d.isoformat(), **zeros, **per_day.get(d, {})} for d in days]
 
 
 def _call_status_stat(
@@ -227,10 +235,10 @@ def _call_status_stat(
     total_calls: int,
 ) -> dict[str, Any]:
     counts: Counter[str] = Counter()
-    per_day: dict[tuple[date, str], int] = Counter()
+    per_day: dict[date, Counter[str]] = defaultdict(Counter)
     for (day, status, _reason), totals in now.items():
         counts[status] += totals.calls
-        per_day[(day, status)] += totals.calls
+        per_day[day][status] += totals.calls
     counts_before: Counter[str] = Counter()
     for (status,), totals in before.items():
         counts_before[status] += totals.calls
@@ -243,27 +251,26 @@ def _call_status_stat(
         }
         for status, value in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
-    keys = _series_keys(STATUS_SERIES_KEYS, counts)
-    series = [{"date": d.isoformat(), **{k: per_day.get((d, k), 0) for k in keys}} for d in days]
-    return {"items": items, "series": series}
+    return {"items": items, "series": _count_series(days, STATUS_SERIES_KEYS, counts, per_day)}
 
 
 def _end_call_reason_stat(
     days: list[date], now: dict[tuple[Any, ...], CallTotals], total_calls: int
 ) -> dict[str, Any]:
     counts: Counter[str] = Counter()
-    per_day: dict[tuple[date, str], int] = Counter()
+    per_day: dict[date, Counter[str]] = defaultdict(Counter)
     for (day, _status, reason), totals in now.items():
         if reason:  # a call without an end reason has none to count
             counts[reason] += totals.calls
-            per_day[(day, reason)] += totals.calls
+            per_day[day][reason] += totals.calls
     items = [
         {"reason": reason, "value": value, "percentage": _pct2(percent(value, total_calls))}
         for reason, value in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
-    keys = _series_keys(END_REASON_SERIES_KEYS, counts)
-    series = [{"date": d.isoformat(), **{k: per_day.get((d, k), 0) for k in keys}} for d in days]
-    return {"items": items, "series": series}
+    return {
+        "items": items,
+        "series": _count_series(days, END_REASON_SERIES_KEYS, counts, per_day),
+    }
 
 
 def _average_minutes(totals: CallTotals) -> float:
