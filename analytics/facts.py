@@ -18,7 +18,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -50,7 +50,7 @@ from analytics.definitions import (
     SUCCESSFUL,
     percentile_cont,
 )
-from analytics.rollup_reads import fetch_rows
+from analytics.rollup_reads import CALL_MEASURES, fetch_rows
 from analytics.sketch import Sketch, bucket_rows, dense_quantiles, sum_dense
 from analytics.windows import Window, hour_floor, hour_starts, week_start
 from calls.enums import ProviderType
@@ -230,8 +230,9 @@ def one_answer() -> Iterator[None]:
 # --- Calls ------------------------------------------------------------------------------------
 
 
-def call_aggregates() -> dict[str, Aggregate]:
-    return {
+def call_aggregates(measures: Sequence[str] = CALL_MEASURES) -> dict[str, Aggregate]:
+    """The aggregate of each of ``measures`` (fields of ``CallTotals``) over call rows."""
+    aggregates: dict[str, Aggregate] = {
         "calls": Count("pk"),
         "completed": Count("pk", filter=COMPLETED),
         "failed": Count("pk", filter=FAILED),
@@ -245,24 +246,18 @@ def call_aggregates() -> dict[str, Aggregate]:
         "response_time_count": Count("response_time_ms"),
         "turns": Sum("turn_count"),
     }
+    return {name: aggregates[name] for name in measures}
 
 
-def totals_from_row(row: dict[str, Any]) -> CallTotals:
-    """CallTotals from a row aggregated with ``call_aggregates()`` (or summed rollup measures)."""
-    return CallTotals(
-        calls=row["calls"],
-        completed=row["completed"],
-        failed=row["failed"],
-        successful=row["successful"],
-        positive=row["positive"],
-        handoffs=row["handoffs"],
-        duration_sum=int(row["duration_sum"] or 0),
-        duration_count=row["duration_count"],
-        tokens_sum=int(row["tokens_sum"] or 0),
-        response_time_sum=float(row["response_time_sum"] or 0.0),
-        response_time_count=row["response_time_count"],
-        turns=int(row["turns"] or 0),
-    )
+# CallTotals field -> its Python type: SQL leaves a sum of no values NULL, and PostgreSQL sums
+# bigint columns as numeric.
+_MEASURE_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(CallTotals)}
+
+
+def totals_from_row(row: dict[str, Any], measures: Sequence[str] = CALL_MEASURES) -> CallTotals:
+    """CallTotals from a row aggregated with ``call_aggregates(measures)`` (the other fields
+    stay 0)."""
+    return CallTotals(**{name: _MEASURE_TYPES[name](row[name] or 0) for name in measures})
 
 
 def within(column: str, windows: Sequence[Window]) -> Q:
@@ -292,30 +287,32 @@ def _raw_call_facts(
     filters: CallFilters = NO_CALL_FILTERS,
     by: Sequence[CallDimension] = (),
     per_day: bool = True,
+    measures: tuple[str, ...] = CALL_MEASURES,
 ) -> dict[tuple[Any, ...], CallTotals]:
     """``call_facts`` of ``windows`` computed from raw call rows only."""
     keys = (*(("day",) if per_day else ()), *(_CALL_DIMENSIONS[d] for d in by))
     if not keys:  # one total (values() without names would group by every column)
-        row = _calls_in(tenant, windows, filters).aggregate(**call_aggregates())
-        return {(): totals_from_row(row)} if row["calls"] else {}
+        row = _calls_in(tenant, windows, filters).aggregate(**call_aggregates(measures))
+        return {(): totals_from_row(row, measures)} if row["calls"] else {}
     rows = fetch_rows(
-        _grouped_calls(keys, zone.key)
+        _grouped_calls(keys, zone.key, measures)
         .filter(within("start_time", windows), tenant=tenant)
         .filter(filters.q())
     )
-    return {tuple(row[k] for k in keys): totals_from_row(row) for row in rows}
+    return {tuple(row[k] for k in keys): totals_from_row(row, measures) for row in rows}
 
 
 @lru_cache(maxsize=256)
-def _grouped_calls(keys: tuple[str, ...], zone: str) -> QuerySet[Call]:
-    """Calls grouped by ``keys`` (``day`` in ``zone``, Call columns) with ``call_aggregates()``,
-    not yet restricted to any rows: built once per shape, since resolving the aggregates costs
-    about as much as running the query on a partial day. Each reader adds its tenant, windows
-    and filters (plain and to-one columns, so they restrict rows before grouping)."""
+def _grouped_calls(keys: tuple[str, ...], zone: str, measures: tuple[str, ...]) -> QuerySet[Call]:
+    """Calls grouped by ``keys`` (``day`` in ``zone``, Call columns) with
+    ``call_aggregates(measures)``, not yet restricted to any rows: built once per shape, since
+    resolving the aggregates costs about as much as running the query on a partial day. Each
+    reader adds its tenant, windows and filters (plain and to-one columns, so they restrict rows
+    before grouping)."""
     return (
         Call.objects.annotate(day=TruncDate("start_time", tzinfo=zoneinfo.ZoneInfo(zone)))
         .values(*keys)
-        .annotate(**call_aggregates())
+        .annotate(**call_aggregates(measures))
         .order_by()
     )
 
@@ -610,28 +607,46 @@ def call_facts(
     filters: CallFilters = NO_CALL_FILTERS,
     by: Sequence[CallDimension] = (),
     per_day: bool = True,
+    measures: tuple[str, ...] = CALL_MEASURES,
 ) -> dict[tuple[Any, ...], CallTotals]:
     """Call totals of the calls started in ``window``, keyed by ``(local day, *by values)``, or
     with ``per_day=False`` by ``by`` values alone (totals over the whole window, summed by the
     database).
 
     ``by`` names dimensions (``status``, ``end_call_reason``, ``agent`` (id), ``workflow`` (id),
-    ``type_of_call``, ``channel``).
+    ``type_of_call``, ``channel``). ``measures`` names the fields of ``CallTotals`` to compute
+    (``calls`` among them); the others stay 0, and a fine question over a long window reads
+    that much less.
     """
+    if "calls" not in measures:
+        raise ValueError("measures must include calls")
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
     facts: dict[tuple[Any, ...], CallTotals] = {}
     if split.raw:
         facts = _raw_call_facts(
-            tenant=tenant, windows=split.raw, zone=zone, filters=filters, by=by, per_day=per_day
+            tenant=tenant,
+            windows=split.raw,
+            zone=zone,
+            filters=filters,
+            by=by,
+            per_day=per_day,
+            measures=measures,
         )
     if split.days:
         keys = [*(["day"] if per_day else []), *(_CALL_DIMENSIONS[d] for d in by)]
         width = len(keys)
-        # Rows are (*key, *measures in CallTotals' field order): built positionally, since a
-        # year of a fine grouping is thousands of rows.
-        for row in rollup_reads.call_rows(tenant=tenant, split=split, filters=filters, keys=keys):
+        every = measures == CALL_MEASURES
+        # Rows are (*key, *measures): every measure, in CallTotals' field order, built
+        # positionally, since a year of a fine grouping is thousands of rows.
+        for row in rollup_reads.call_rows(
+            tenant=tenant, split=split, filters=filters, keys=keys, measures=measures
+        ):
             key = row[:width]
-            totals = CallTotals(*row[width:])
+            totals = (
+                CallTotals(*row[width:])
+                if every
+                else CallTotals(**dict(zip(measures, row[width:], strict=True)))
+            )
             if key in facts:
                 facts[key].add(totals)
             else:

@@ -109,6 +109,12 @@ def _per_day(facts: dict[tuple[Any, ...], CallTotals]) -> dict[date, CallTotals]
     return _by(facts, 0)
 
 
+# What the Synthflow blocks read of calls: per day and in all, calls, minutes and positive
+# sentiment; per agent, calls, minutes and successes.
+_DAY_MEASURES = ("calls", "duration_sum", "positive")
+_AGENT_MEASURES = ("calls", "duration_sum", "successful")
+
+
 def synthflow_analytics(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, filters: CallFilters
 ) -> dict[str, Any]:
@@ -118,10 +124,15 @@ def synthflow_analytics(
     previous = window.previous()
     scope: dict[str, Any] = {"tenant": tenant, "zone": zone, "filters": filters}
 
-    current = call_facts(window=window, by=("status", "end_call_reason"), **scope)
-    before = call_facts(window=previous, by=("status",), per_day=False, **scope)
-    agents_now = _by(call_facts(window=window, by=("agent",), per_day=False, **scope), 0)
-    agents_before = _by(call_facts(window=previous, by=("agent",), per_day=False, **scope), 0)
+    current = call_facts(
+        window=window, by=("status", "end_call_reason"), measures=_DAY_MEASURES, **scope
+    )
+    before = call_facts(
+        window=previous, by=("status",), per_day=False, measures=_DAY_MEASURES, **scope
+    )
+    agents = {"by": ("agent",), "per_day": False, "measures": _AGENT_MEASURES, **scope}
+    agents_now = _by(call_facts(window=window, **agents), 0)
+    agents_before = _by(call_facts(window=previous, **agents), 0)
     actions_now = action_facts(window=window, **scope)
     actions_before = action_facts(window=previous, **scope)
 

@@ -187,23 +187,26 @@ def fetch_tuples(queryset: QuerySet[Any], names: Sequence[str]) -> list[tuple[An
         return cursor.fetchall()
 
 
-def _measure_sums() -> dict[str, Any]:
+def _measure_sums(measures: Sequence[str]) -> dict[str, Any]:
     """A sum per call measure, of the measure's own type (PostgreSQL sums ``bigint`` columns as
     ``numeric``, which would arrive as ``Decimal``)."""
-    return {
-        field.name: Cast(Sum(field.name), BigIntegerField())
-        if isinstance(field, BigIntegerField)
-        else Sum(field.name)
-        for field in CallMeasures._meta.fields
-    }
+    sums: dict[str, Any] = {}
+    for name in measures:
+        field = CallMeasures._meta.get_field(name)
+        sums[name] = (
+            Cast(Sum(name), BigIntegerField()) if isinstance(field, BigIntegerField) else Sum(name)
+        )
+    return sums
 
 
 @lru_cache(maxsize=64)
-def _summed_call_rows(keys: tuple[str, ...]) -> QuerySet[CallDayRollup, Any]:
+def _summed_call_rows(
+    keys: tuple[str, ...], measures: tuple[str, ...]
+) -> QuerySet[CallDayRollup, Any]:
     """Call rollup rows summed per ``keys``, not yet restricted to any rows: built once per
     shape (resolving twelve sums costs about as much as summing a year of a small grouping).
     Readers add the tenant, days, grouping and filters."""
-    return CallDayRollup.objects.values(*keys).annotate(**_measure_sums()).order_by()
+    return CallDayRollup.objects.values(*keys).annotate(**_measure_sums(measures)).order_by()
 
 
 # CallDayRollup groupings: name -> the columns its rows are keyed by, smallest first (rows per
@@ -235,11 +238,16 @@ def grouping_for(columns: set[str]) -> str:
 
 
 def call_rows(
-    *, tenant: Tenant, split: Split, filters: CallFilters, keys: Sequence[str]
+    *,
+    tenant: Tenant,
+    split: Split,
+    filters: CallFilters,
+    keys: Sequence[str],
+    measures: tuple[str, ...] = CALL_MEASURES,
 ) -> list[tuple[Any, ...]]:
     """Summed call measures of the rolled days, per ``keys`` (``day`` and Call columns, which
-    CallDayRollup shares): tuples of the key values, then ``CALL_MEASURES`` (the fields of
-    ``CallTotals``, in order)."""
+    CallDayRollup shares): tuples of the key values, then ``measures`` (fields of
+    ``CallTotals``, by default all of them, in order)."""
     needed = set(keys) - {"day"}
     for column, value in (
         ("agent_id", filters.agent_model_id),
@@ -251,13 +259,13 @@ def call_rows(
         if value is not None:
             needed.add(column)
     grouping = grouping_for(needed)
-    names = (*keys, *CALL_MEASURES)
+    names = (*keys, *measures)
     queryset: QuerySet[CallDayRollup, Any]
     if "day" in keys and set(keys) == {"day", *GROUPINGS[grouping]}:
         # Keyed exactly like the grouping's rows: each row is already one answer row.
         queryset = CallDayRollup.objects.values(*names).order_by()
     elif keys:
-        queryset = _summed_call_rows(tuple(keys))
+        queryset = _summed_call_rows(tuple(keys), measures)
     else:
         queryset = CallDayRollup.objects.order_by()
     queryset = queryset.filter(split.day_q(), tenant=tenant, grouping=grouping)
@@ -272,8 +280,8 @@ def call_rows(
     if filters.status is not None:
         queryset = queryset.filter(status=filters.status)
     if not keys:  # one total (values() without names would group by every column)
-        row = queryset.aggregate(**_measure_sums())
-        return [tuple(row[m] for m in CALL_MEASURES)] if row["calls"] is not None else []
+        row = queryset.aggregate(**_measure_sums(measures))
+        return [tuple(row[m] for m in measures)] if row["calls"] is not None else []
     return fetch_tuples(queryset, names)
 
 
