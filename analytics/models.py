@@ -125,10 +125,16 @@ class CallHourRollup(CallMeasures):
 
 
 class ActionDayRollup(models.Model):
-    """Executed actions of one day's calls, by action name and the calls' agent and type."""
+    """Executed actions of one day's calls, by action name.
+
+    Each day is stored twice: per name and the calls' agent and type (grouping ``full``, for
+    questions filtered by agent or type) and per name alone (grouping ``name``, agent and type
+    empty), which answers the unfiltered ones from a few rows a day.
+    """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     day = models.DateField()
+    grouping = models.CharField(max_length=8, default="full")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, null=True, db_index=False)
     type_of_call = models.CharField(max_length=16, blank=True)
     name = models.CharField(max_length=200)
@@ -136,8 +142,10 @@ class ActionDayRollup(models.Model):
 
     class Meta:
         indexes: ClassVar = [
-            # executed_actions block: a tenant's days in a window.
+            # Replacing a range of days.
             models.Index(fields=["tenant", "day"], name="actionrollup_tenant_day_idx"),
+            # executed_actions block: one grouping of a tenant's days in a window.
+            models.Index(fields=["tenant", "grouping", "day"], name="actionrollup_grouping_idx"),
         ]
 
     def __str__(self) -> str:

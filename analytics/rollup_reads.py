@@ -296,7 +296,10 @@ def hour_rows(*, tenant: Tenant, split: Split) -> list[tuple[Any, ...]]:
 
 
 def action_rows(*, tenant: Tenant, split: Split, filters: CallFilters) -> list[Any]:
-    queryset = ActionDayRollup.objects.filter(split.day_q(), tenant=tenant).order_by()
+    unfiltered = filters.agent_model_id is None and filters.type_of_call is None
+    queryset = ActionDayRollup.objects.filter(
+        split.day_q(), tenant=tenant, grouping="name" if unfiltered else "full"
+    ).order_by()
     if filters.agent_model_id is not None:
         queryset = queryset.filter(agent__model_id=filters.agent_model_id)
     if filters.type_of_call is not None:

@@ -331,6 +331,23 @@ def _roll_actions(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> No
             "count": "n",
         },
         tenant_id=tenant.pk,
+        grouping="full",
+    )
+    # Per name alone, summed from the full rows.
+    full = ActionDayRollup.objects.filter(
+        tenant=tenant,
+        grouping="full",
+        day__gte=local_date(window.start, zone),
+        day__lt=local_date(window.end, zone),
+    )
+    _insert_from(
+        ActionDayRollup,
+        full.order_by().values("day", "name").annotate(n=Sum("count")),
+        {"day": "day", "name": "name", "count": "n"},
+        tenant_id=tenant.pk,
+        grouping="name",
+        agent_id=None,
+        type_of_call="",
     )
 
 
