@@ -34,7 +34,7 @@ from itertools import accumulate
 from random import Random
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone as dj_timezone
 
 from calls.bulk import BulkWriter, RawJSON
@@ -1709,6 +1709,12 @@ def seed_demo(
     )
     summary = SeedSummary(leads_written=leads_written)
     fresh = not Call.objects.filter(tenant=tenant).exists()
+    if not fresh and connection.vendor == "postgresql":
+        # A resumed load looks up which calls it already wrote, batch by batch; a table filled
+        # by an interrupted load may never have been analysed, and without statistics each
+        # lookup scans the whole table.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE calls_call")
     chunks = math.ceil(calls / CHUNK) if calls else 0
     per_batch = max(1, batch // CHUNK)
     for first_chunk in range(0, chunks, per_batch):
