@@ -371,19 +371,20 @@ def _raw_action_facts(
     windows: Sequence[Window],
     zone: zoneinfo.ZoneInfo,
     filters: CallFilters = NO_CALL_FILTERS,
-) -> dict[tuple[date, str], int]:
-    """Executed actions of the calls started in ``windows``, counted by ``(local day, name)``."""
+    per_day: bool = True,
+) -> dict[tuple[date | None, str], int]:
+    """Executed actions of the calls started in ``windows``, counted by ``(local day, name)``
+    (``(None, name)`` without ``per_day``)."""
     # Actions carry their call's agent and type; other filters go through the call.
     own = CallFilters(agent_model_id=filters.agent_model_id, type_of_call=filters.type_of_call)
     through_call = replace(filters, agent_model_id=None, type_of_call=None)
+    actions = actions_in(tenant, windows).filter(own.q(), through_call.q("call__"))
+    if per_day:
+        actions = actions.annotate(day=TruncDate("start_time", tzinfo=zone))
     rows = fetch_rows(
-        actions_in(tenant, windows)
-        .filter(own.q(), through_call.q("call__"))
-        .annotate(day=TruncDate("start_time", tzinfo=zone))
-        .values("day", "name")
-        .annotate(n=Count("pk"))
+        actions.values(*(("day",) if per_day else ()), "name").annotate(n=Count("pk"))
     )
-    return {(row["day"], row["name"]): row["n"] for row in rows}
+    return {(row.get("day"), row["name"]): row["n"] for row in rows}
 
 
 # --- Leads ------------------------------------------------------------------------------------
@@ -682,18 +683,25 @@ def action_facts(
     window: Window,
     zone: zoneinfo.ZoneInfo,
     filters: CallFilters = NO_CALL_FILTERS,
-) -> dict[tuple[date, str], int]:
-    """Executed actions of the calls started in ``window``, counted by ``(local day, name)``."""
+    per_day: bool = True,
+) -> dict[tuple[date | None, str], int]:
+    """Executed actions of the calls started in ``window``, counted by ``(local day, name)``,
+    or with ``per_day=False`` by ``(None, name)`` (totals over the window, summed by the
+    database)."""
     usable = filters.channel is None and filters.lead_source is None
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone, usable=usable)
-    facts: dict[tuple[date, str], int] = defaultdict(int)
+    facts: dict[tuple[date | None, str], int] = defaultdict(int)
     if split.raw:
         facts.update(
-            _raw_action_facts(tenant=tenant, windows=split.raw, zone=zone, filters=filters)
+            _raw_action_facts(
+                tenant=tenant, windows=split.raw, zone=zone, filters=filters, per_day=per_day
+            )
         )
     if split.days:
-        for row in rollup_reads.action_rows(tenant=tenant, split=split, filters=filters):
-            facts[(row["day"], row["name"])] += row["n"]
+        for row in rollup_reads.action_rows(
+            tenant=tenant, split=split, filters=filters, per_day=per_day
+        ):
+            facts[(row.get("day"), row["name"])] += row["n"]
     return dict(facts)
 
 

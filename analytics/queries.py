@@ -134,7 +134,7 @@ def synthflow_analytics(
     agents_now = _by(call_facts(window=window, **agents), 0)
     agents_before = _by(call_facts(window=previous, **agents), 0)
     actions_now = action_facts(window=window, **scope)
-    actions_before = action_facts(window=previous, **scope)
+    actions_before = action_facts(window=previous, per_day=False, **scope)
 
     daily = _per_day(current)
     total = sum_totals(daily.values(), CallTotals())
@@ -153,7 +153,9 @@ def synthflow_analytics(
 
 
 def _executed_actions(
-    days: list[date], now: dict[tuple[date, str], int], before: dict[tuple[date, str], int]
+    days: list[date],
+    now: Mapping[tuple[date | None, str], int],
+    before: Mapping[tuple[date | None, str], int],
 ) -> dict[str, Any]:
     totals: Counter[str] = Counter()
     for (_, name), n in now.items():

@@ -295,7 +295,9 @@ def hour_rows(*, tenant: Tenant, split: Split) -> list[tuple[Any, ...]]:
     )
 
 
-def action_rows(*, tenant: Tenant, split: Split, filters: CallFilters) -> list[Any]:
+def action_rows(
+    *, tenant: Tenant, split: Split, filters: CallFilters, per_day: bool = True
+) -> list[Any]:
     unfiltered = filters.agent_model_id is None and filters.type_of_call is None
     queryset = ActionDayRollup.objects.filter(
         split.day_q(), tenant=tenant, grouping="name" if unfiltered else "full"
@@ -304,7 +306,9 @@ def action_rows(*, tenant: Tenant, split: Split, filters: CallFilters) -> list[A
         queryset = queryset.filter(agent__model_id=filters.agent_model_id)
     if filters.type_of_call is not None:
         queryset = queryset.filter(type_of_call=filters.type_of_call)
-    return fetch_rows(queryset.values("day", "name").annotate(n=Sum("count")))
+    return fetch_rows(
+        queryset.values(*(("day",) if per_day else ()), "name").annotate(n=Sum("count"))
+    )
 
 
 def lead_rows(
