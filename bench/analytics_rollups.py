@@ -5,7 +5,7 @@
 1. Loads ``--calls`` demo calls over 365 days into the ``bench`` tenant (``bench.common``; runs
    ``VACUUM ANALYZE`` after loading).
 2. Rebuilds every rollup of the tenant and times it (total, per day, and per million calls), and
-   prints the rollup tables' size per million calls.
+   prints the rollup tables' size per million calls (compacted with ``VACUUM FULL``).
 3. Times rolling one tenant-day of 30,000 calls (tenant ``bench-day``).
 4. Starts two gunicorn servers on this database, one with ``ANALYTICS_USE_ROLLUPS=1`` and one
    with it off, and prints p50/p95 of every analytics endpoint for 7/30/120/365-day windows
@@ -77,9 +77,18 @@ def rebuild(tenant: object, jobs: int) -> tuple[float, int]:
 
 
 def rollup_sizes() -> list[tuple[str, int, int]]:
+    """Rows and bytes (indexes included) of every rollup table, compacted first: a rebuild
+    replaces every row, and the space of the rows it replaced stays in the files until a
+    ``VACUUM FULL``, so uncompacted sizes would depend on how often the tables were rebuilt."""
     from django.db import connection
 
     with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname LIKE 'analytics_%%' "
+            "ORDER BY relname"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"VACUUM FULL ANALYZE {connection.ops.quote_name(name)}")
         cursor.execute(
             "SELECT relname, n_live_tup, pg_total_relation_size(relid) FROM pg_stat_user_tables "
             "WHERE relname LIKE 'analytics_%%' ORDER BY relname"
@@ -325,7 +334,7 @@ def main() -> None:
             f"full rebuild ({args.jobs} processes): {days} days in {seconds:.1f} s "
             f"({seconds / days * 1000:.0f} ms/day; {per_million:.1f} s per million calls)"
         )
-    print("rollup tables (all tenants):")
+    print("rollup tables (all tenants), compacted:")
     total = 0
     for name, rows, size in rollup_sizes():
         total += size
