@@ -279,27 +279,25 @@ def _calls_in(tenant: Tenant, windows: Sequence[Window], filters: CallFilters) -
     )
 
 
-def _raw_call_facts(
+def _raw_call_rows(
     *,
     tenant: Tenant,
     windows: Sequence[Window],
     zone: zoneinfo.ZoneInfo,
-    filters: CallFilters = NO_CALL_FILTERS,
-    by: Sequence[CallDimension] = (),
-    per_day: bool = True,
-    measures: tuple[str, ...] = CALL_MEASURES,
-) -> dict[tuple[Any, ...], CallTotals]:
-    """``call_facts`` of ``windows`` computed from raw call rows only."""
-    keys = (*(("day",) if per_day else ()), *(_CALL_DIMENSIONS[d] for d in by))
+    filters: CallFilters,
+    keys: tuple[str, ...],
+    measures: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """Raw calls started in ``windows``, grouped by ``keys`` (``day`` in ``zone`` and Call
+    columns) with ``call_aggregates(measures)``: one row per group."""
     if not keys:  # one total (values() without names would group by every column)
         row = _calls_in(tenant, windows, filters).aggregate(**call_aggregates(measures))
-        return {(): totals_from_row(row, measures)} if row["calls"] else {}
-    rows = fetch_rows(
+        return [row] if row["calls"] else []
+    return fetch_rows(
         _grouped_calls(keys, zone.key, measures)
         .filter(within("start_time", windows), tenant=tenant)
         .filter(filters.q())
     )
-    return {tuple(row[k] for k in keys): totals_from_row(row, measures) for row in rows}
 
 
 @lru_cache(maxsize=256)
@@ -600,6 +598,23 @@ def _raw_latency_exact(
 # sources never overlap and their facts add up.
 
 
+@dataclass(frozen=True)
+class CallQuestion:
+    """One grouping of call totals asked of a window (see ``call_facts``)."""
+
+    by: tuple[CallDimension, ...] = ()
+    per_day: bool = True
+    measures: tuple[str, ...] = CALL_MEASURES
+
+    def __post_init__(self) -> None:
+        if "calls" not in self.measures:
+            raise ValueError("measures must include calls")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (*(("day",) if self.per_day else ()), *(_CALL_DIMENSIONS[d] for d in self.by))
+
+
 def call_facts(
     *,
     tenant: Tenant,
@@ -619,40 +634,74 @@ def call_facts(
     (``calls`` among them); the others stay 0, and a fine question over a long window reads
     that much less.
     """
-    if "calls" not in measures:
-        raise ValueError("measures must include calls")
+    question = CallQuestion(by=tuple(by), per_day=per_day, measures=measures)
+    return call_answers(
+        tenant=tenant, window=window, zone=zone, filters=filters, questions=[question]
+    )[0]
+
+
+def call_answers(
+    *,
+    tenant: Tenant,
+    window: Window,
+    zone: zoneinfo.ZoneInfo,
+    filters: CallFilters = NO_CALL_FILTERS,
+    questions: Sequence[CallQuestion],
+) -> list[dict[tuple[Any, ...], CallTotals]]:
+    """``call_facts`` of each of ``questions`` about the same window and calls.
+
+    The window's raw pieces are read once, grouped by every key any question asks for, and
+    folded into each answer; the rolled days are read per question, each from the smallest
+    grouping that holds it.
+    """
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone)
-    facts: dict[tuple[Any, ...], CallTotals] = {}
+    answers: list[dict[tuple[Any, ...], CallTotals]] = [{} for _ in questions]
     if split.raw:
-        facts = _raw_call_facts(
+        rows = _raw_call_rows(
             tenant=tenant,
             windows=split.raw,
             zone=zone,
             filters=filters,
-            by=by,
-            per_day=per_day,
-            measures=measures,
+            keys=tuple(dict.fromkeys(key for q in questions for key in q.keys)),
+            measures=tuple(m for m in CALL_MEASURES if any(m in q.measures for q in questions)),
         )
+        for question, facts in zip(questions, answers, strict=True):
+            for raw in rows:
+                _add_to(
+                    facts,
+                    tuple(raw[k] for k in question.keys),
+                    totals_from_row(raw, question.measures),
+                )
     if split.days:
-        keys = [*(["day"] if per_day else []), *(_CALL_DIMENSIONS[d] for d in by)]
-        width = len(keys)
-        every = measures == CALL_MEASURES
-        # Rows are (*key, *measures): every measure, in CallTotals' field order, built
-        # positionally, since a year of a fine grouping is thousands of rows.
-        for row in rollup_reads.call_rows(
-            tenant=tenant, split=split, filters=filters, keys=keys, measures=measures
-        ):
-            key = row[:width]
-            totals = (
-                CallTotals(*row[width:])
-                if every
-                else CallTotals(**dict(zip(measures, row[width:], strict=True)))
-            )
-            if key in facts:
-                facts[key].add(totals)
-            else:
-                facts[key] = totals
-    return facts
+        for question, facts in zip(questions, answers, strict=True):
+            width = len(question.keys)
+            every = question.measures == CALL_MEASURES
+            # Rows are (*key, *measures): every measure, in CallTotals' field order, built
+            # positionally, since a year of a fine grouping is thousands of rows.
+            for row in rollup_reads.call_rows(
+                tenant=tenant,
+                split=split,
+                filters=filters,
+                keys=question.keys,
+                measures=question.measures,
+            ):
+                _add_to(
+                    facts,
+                    row[:width],
+                    CallTotals(*row[width:])
+                    if every
+                    else CallTotals(**dict(zip(question.measures, row[width:], strict=True))),
+                )
+    return answers
+
+
+def _add_to(
+    facts: dict[tuple[Any, ...], CallTotals], key: tuple[Any, ...], totals: CallTotals
+) -> None:
+    if key in facts:
+        facts[key].add(totals)
+    else:
+        facts[key] = totals
 
 
 def call_hour_facts(

@@ -31,11 +31,13 @@ from analytics.facts import (
     NO_CALL_FILTERS,
     NO_LEAD_FILTERS,
     CallFilters,
+    CallQuestion,
     CallTotals,
     LatencyTotals,
     LeadFilters,
     LeadTotals,
     action_facts,
+    call_answers,
     call_facts,
     call_hour_facts,
     event_facts,
@@ -124,15 +126,20 @@ def synthflow_analytics(
     previous = window.previous()
     scope: dict[str, Any] = {"tenant": tenant, "zone": zone, "filters": filters}
 
-    current = call_facts(
-        window=window, by=("status", "end_call_reason"), measures=_DAY_MEASURES, **scope
+    agents = CallQuestion(by=("agent",), per_day=False, measures=_AGENT_MEASURES)
+    current, agents_now = call_answers(
+        window=window,
+        questions=[
+            CallQuestion(by=("status", "end_call_reason"), measures=_DAY_MEASURES),
+            agents,
+        ],
+        **scope,
     )
-    before = call_facts(
-        window=previous, by=("status",), per_day=False, measures=_DAY_MEASURES, **scope
+    before, agents_before = call_answers(
+        window=previous,
+        questions=[CallQuestion(by=("status",), per_day=False, measures=_DAY_MEASURES), agents],
+        **scope,
     )
-    agents = {"by": ("agent",), "per_day": False, "measures": _AGENT_MEASURES, **scope}
-    agents_now = _by(call_facts(window=window, **agents), 0)
-    agents_before = _by(call_facts(window=previous, **agents), 0)
     actions_now = action_facts(window=window, **scope)
     actions_before = action_facts(window=previous, per_day=False, **scope)
 
@@ -141,7 +148,7 @@ def synthflow_analytics(
     total_before = sum_totals(before.values(), CallTotals())
     return {
         "executed_actions": _executed_actions(days, actions_now, actions_before),
-        "assistant_performance": _assistant_performance(agents_now, agents_before),
+        "assistant_performance": _assistant_performance(_by(agents_now, 0), _by(agents_before, 0)),
         "call_status_stat": _call_status_stat(days, current, before, total.calls),
         "recent_call_history": {
             "items": recent_calls(tenant=tenant, window=window, filters=filters)

@@ -278,7 +278,7 @@ def test_rolled_days_are_read_from_rollups_not_raw_rows(db: Any) -> None:
         "endDate": (FIRST_DAY + timedelta(days=DAYS - 1)).isoformat(),
     }
 
-    with mock.patch.object(facts, "_raw_call_facts", wraps=facts._raw_call_facts) as raw_calls:
+    with mock.patch.object(facts, "_raw_call_rows", wraps=facts._raw_call_rows) as raw_calls:
         rolled = client.get("/api/v1/analytics/overview", params).json()
     with raw_only():
         raw = client.get("/api/v1/analytics/overview", params).json()

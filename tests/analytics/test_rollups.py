@@ -455,3 +455,47 @@ def test_provider_latency_reads_whole_weeks_from_week_rows(berlin):
         assert (totals.samples, totals.calls) == (raw_totals.samples, raw_totals.calls) == (42, 42)
         assert totals.latency_sum == pytest.approx(raw_totals.latency_sum)
         assert quantiles == pytest.approx(raw_quantiles, rel=0.01)
+
+
+def test_call_answers_read_the_raw_pieces_once_for_every_question(berlin):
+    from analytics import facts
+    from analytics.facts import CallQuestion, call_answers, call_facts, one_answer
+    from analytics.rollup_reads import raw_only
+    from analytics.windows import Window
+
+    ingest_call_documents(
+        tenant=berlin,
+        documents=[
+            doc("a", "2026-03-02T15:00:00Z"),
+            doc("b", "2026-03-03T10:00:00Z", model_id="agent-2", status="failed"),
+            doc("c", "2026-03-03T12:00:00Z", end_call_reason="human_goodbye"),
+            doc("d", "2026-03-04T08:00:00Z", model_id="agent-2", duration=30),
+        ],
+    )
+    rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 3))
+    # Raw pieces: the afternoon of March 2nd and the morning of March 4th; March 3rd is rolled.
+    window = Window(utc(2026, 3, 2, 12), utc(2026, 3, 4, 12))
+    questions = [
+        CallQuestion(by=("status", "end_call_reason"), measures=("calls", "duration_sum")),
+        CallQuestion(by=("agent",), per_day=False, measures=("calls", "successful")),
+    ]
+    scope = {"tenant": berlin, "window": window, "zone": berlin.zone}
+
+    with (
+        one_answer(),
+        mock.patch.object(facts, "_raw_call_rows", wraps=facts._raw_call_rows) as raw_reads,
+    ):
+        answers = call_answers(questions=questions, **scope)
+    with one_answer(), raw_only():
+        expected = [
+            call_facts(by=q.by, per_day=q.per_day, measures=q.measures, **scope) for q in questions
+        ]
+
+    assert raw_reads.call_count == 1
+    assert answers == expected
+    by_status = answers[0]
+    assert by_status[(date(2026, 3, 3), "failed", "agent_goodbye")].calls == 1
+    assert by_status[(date(2026, 3, 4), "completed", "agent_goodbye")].duration_sum == 30
+    # Measures not asked for stay 0, from raw rows and rollups alike.
+    assert all(t.positive == 0 and t.turns == 0 for t in by_status.values())
+    assert sum(t.calls for t in answers[1].values()) == 4
