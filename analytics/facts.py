@@ -675,9 +675,10 @@ def call_answers(
     if split.days:
         for question, facts in zip(questions, answers, strict=True):
             width = len(question.keys)
-            every = question.measures == CALL_MEASURES
-            # Rows are (*key, *measures): every measure, in CallTotals' field order, built
-            # positionally, since a year of a fine grouping is thousands of rows.
+            # Rows are (*key, *measures). Measures that lead CallTotals' fields in order (all
+            # of them, or ``calls`` alone) are passed positionally: a year of a fine grouping
+            # is thousands of rows.
+            positional = CALL_MEASURES[: len(question.measures)] == question.measures
             for row in rollup_reads.call_rows(
                 tenant=tenant,
                 split=split,
@@ -689,7 +690,7 @@ def call_answers(
                     facts,
                     row[:width],
                     CallTotals(*row[width:])
-                    if every
+                    if positional
                     else CallTotals(**dict(zip(question.measures, row[width:], strict=True))),
                 )
     return answers

@@ -111,8 +111,8 @@ def _per_day(facts: dict[tuple[Any, ...], CallTotals]) -> dict[date, CallTotals]
     return _by(facts, 0)
 
 
-# What the Synthflow blocks read of calls: per day and in all, calls, minutes and positive
-# sentiment; per agent, calls, minutes and successes.
+# What the Synthflow blocks read of calls besides counts per day, status and end reason: per day
+# and in all, calls, minutes and positive sentiment; per agent, calls, minutes and successes.
 _DAY_MEASURES = ("calls", "duration_sum", "positive")
 _AGENT_MEASURES = ("calls", "duration_sum", "successful")
 
@@ -127,10 +127,11 @@ def synthflow_analytics(
     scope: dict[str, Any] = {"tenant": tenant, "zone": zone, "filters": filters}
 
     agents = CallQuestion(by=("agent",), per_day=False, measures=_AGENT_MEASURES)
-    current, agents_now = call_answers(
+    current, by_day, agents_now = call_answers(
         window=window,
         questions=[
-            CallQuestion(by=("status", "end_call_reason"), measures=_DAY_MEASURES),
+            CallQuestion(by=("status", "end_call_reason"), measures=("calls",)),
+            CallQuestion(measures=_DAY_MEASURES),
             agents,
         ],
         **scope,
@@ -143,7 +144,7 @@ def synthflow_analytics(
     actions_now = action_facts(window=window, **scope)
     actions_before = action_facts(window=previous, per_day=False, **scope)
 
-    daily = _per_day(current)
+    daily = _per_day(by_day)
     total = sum_totals(daily.values(), CallTotals())
     total_before = sum_totals(before.values(), CallTotals())
     return {
