@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -103,10 +103,15 @@ class Split:
     days: tuple[date, ...]
     raw: tuple[Window, ...]
 
+    @cached_property
+    def runs(self) -> tuple[tuple[date, date], ...]:
+        """The rolled days as ``(first, last)`` runs of consecutive days."""
+        return tuple(_runs(self.days))
+
     def day_q(self, prefix: str = "") -> Q:
         """``day`` within the rolled days, as few ranges as possible."""
         q = Q()
-        for first, last in _runs(self.days):
+        for first, last in self.runs:
             q |= Q(**{f"{prefix}day__gte": first, f"{prefix}day__lte": last})
         return q
 
