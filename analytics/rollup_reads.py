@@ -81,7 +81,7 @@ def _clean_days(tenant: Tenant, first: date, last: date) -> frozenset[date]:
     key = (tenant.pk, tenant.timezone, first, last)
     if seen is not None and key in seen:
         return seen[key]
-    clean = frozenset(
+    rows = fetch_tuples(
         RollupDay.objects.filter(
             tenant=tenant,
             day__gte=first,
@@ -89,8 +89,12 @@ def _clean_days(tenant: Tenant, first: date, last: date) -> frozenset[date]:
             rolled_at__isnull=False,
             dirty_since__isnull=True,
             timezone=tenant.timezone,
-        ).values_list("day", flat=True)
+        )
+        .order_by()
+        .values("day"),
+        ("day",),
     )
+    clean = frozenset(day for (day,) in rows)
     if seen is not None:
         seen[key] = clean
     return clean
