@@ -52,7 +52,7 @@ from analytics.definitions import (
 )
 from analytics.rollup_reads import CALL_MEASURES, fetch_rows
 from analytics.sketch import Sketch, bucket_rows, dense_quantiles, sum_dense
-from analytics.windows import Window, hour_floor, hour_starts, week_start
+from analytics.windows import Window, hour_floor, hours_are_utc_aligned, week_start
 from calls.enums import ProviderType
 from calls.models import ActivityEvent, Call, ExecutedAction, LatencySample, Lead, Tenant
 
@@ -329,7 +329,7 @@ def _raw_call_hour_facts(
     groups are then folded into local hours on the UTC timeline, so a repeated DST hour stays two
     buckets.
     """
-    aligned = _hours_aligned(windows, zone)
+    aligned = all(hours_are_utc_aligned(window, zone) for window in windows)
     queryset = _calls_in(tenant, windows, filters).annotate(
         hour=TruncHour("start_time", tzinfo=UTC)
     )
@@ -350,11 +350,6 @@ def _raw_call_hour_facts(
         slot = row["hour"].astimezone(UTC) + timedelta(minutes=15 * row.get("quarter", 0))
         facts[hour_floor(slot, zone)].add(totals_from_row(row))
     return dict(facts)
-
-
-def _hours_aligned(windows: Sequence[Window], zone: zoneinfo.ZoneInfo) -> bool:
-    """Whether every local hour the windows touch starts on a UTC hour."""
-    return all(start.minute == 0 for window in windows for start in hour_starts(window, zone))
 
 
 def actions_in(tenant: Tenant, windows: Sequence[Window]) -> QuerySet[ExecutedAction]:
@@ -715,7 +710,7 @@ def call_hour_facts(
     """Call totals keyed by the UTC start of each local hour of ``zone`` (see
     ``_raw_call_hour_facts``). Hour rollups exist per UTC hour, so they serve zones whose hours
     start on UTC hours and unfiltered requests."""
-    usable = filters == NO_CALL_FILTERS and _hours_aligned([window], zone)
+    usable = filters == NO_CALL_FILTERS and hours_are_utc_aligned(window, zone)
     split = rollup_reads.split_window(tenant=tenant, window=window, zone=zone, usable=usable)
     facts: dict[datetime, CallTotals] = {}
     if split.raw:

@@ -56,7 +56,7 @@ from analytics.windows import (
     date_range,
     date_window,
     day_start,
-    hour_starts,
+    hours_are_utc_aligned,
     local_date,
     week_start,
 )
@@ -246,6 +246,19 @@ def _lead_source() -> Case:
     return Case(When(lead_id__isnull=False, then=Subquery(source)), default=Value(None))
 
 
+def _full_rows(
+    model: type[Model], tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo
+) -> QuerySet[Any]:
+    """The ``full`` grouping rows the roll of ``window`` just wrote, from which the smaller
+    groupings are summed."""
+    return model._default_manager.filter(
+        tenant=tenant,
+        grouping="full",
+        day__gte=local_date(window.start, zone),
+        day__lt=local_date(window.end, zone),
+    )
+
+
 def _roll_calls(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
     """The full cube of call totals per day, then each smaller grouping summed from it (one
     definition of every number: a grouping row is exactly the sum of the cube rows it stands
@@ -264,9 +277,7 @@ def _roll_calls(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
         tenant_id=tenant.pk,
         grouping="full",
     )
-    full = CallDayRollup.objects.filter(
-        tenant=tenant, grouping="full", day__gte=local_date(window.start, zone)
-    ).filter(day__lt=local_date(window.end, zone))
+    full = _full_rows(CallDayRollup, tenant, window, zone)
     for name, keyed in GROUPINGS.items():
         if name == "full":
             continue
@@ -288,11 +299,6 @@ def _roll_calls(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
             grouping=name,
             **empty,
         )
-
-
-def hours_are_utc_aligned(window: Window, zone: zoneinfo.ZoneInfo) -> bool:
-    """Whether every local hour of ``window`` starts on a UTC hour (not so in India, Nepal…)."""
-    return all(start.minute == 0 for start in hour_starts(window, zone))
 
 
 def _roll_hours(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
@@ -334,12 +340,7 @@ def _roll_actions(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> No
         grouping="full",
     )
     # Per name alone, summed from the full rows.
-    full = ActionDayRollup.objects.filter(
-        tenant=tenant,
-        grouping="full",
-        day__gte=local_date(window.start, zone),
-        day__lt=local_date(window.end, zone),
-    )
+    full = _full_rows(ActionDayRollup, tenant, window, zone)
     _insert_from(
         ActionDayRollup,
         full.order_by().values("day", "name").annotate(n=Sum("count")),
@@ -384,12 +385,7 @@ def _roll_leads(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
             stage=stage,
         )
     # Per stage alone, summed from the full rows.
-    full = LeadDayRollup.objects.filter(
-        tenant=tenant,
-        grouping="full",
-        day__gte=local_date(window.start, zone),
-        day__lt=local_date(window.end, zone),
-    )
+    full = _full_rows(LeadDayRollup, tenant, window, zone)
     summed = (
         full.order_by()
         .values("day", "stage")

@@ -157,6 +157,11 @@ def hour_starts(window: Window, zone: zoneinfo.ZoneInfo) -> list[datetime]:
     return starts
 
 
+def hours_are_utc_aligned(window: Window, zone: zoneinfo.ZoneInfo) -> bool:
+    """Whether every local hour of ``window`` starts on a UTC hour (not so in India, Nepal…)."""
+    return all(start.minute == 0 for start in hour_starts(window, zone))
+
+
 def iso_utc(instant: datetime) -> str:
     """An instant as ISO 8601 UTC with a ``Z`` (``2026-01-17T10:30:00Z``)."""
     text = instant.astimezone(UTC).isoformat()
