@@ -159,6 +159,8 @@ def start_server(name: str, port: int) -> subprocess.Popen[bytes]:
         "DEBUG": "0",
         "SECRET_KEY": "bench",
         "ALLOWED_HOSTS": "127.0.0.1",
+        # Plain HTTP on loopback: production's HTTPS redirect would answer every request 301.
+        "SECURE_SSL_REDIRECT": "0",
         "READ_API_RATE": "off",
         "LOG_LEVEL": "WARNING",
         "ANALYTICS_USE_ROLLUPS": "1" if name == "rollups" else "0",

@@ -191,6 +191,8 @@ def start_server(workers: int, port: int) -> subprocess.Popen[bytes]:
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # Plain HTTP on loopback: production's HTTPS redirect would answer every request 301.
+        "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(

@@ -216,6 +216,7 @@ class TranscriptTextFilter(admin.ListFilter):
         if self.parameter_name in params:
             self.used_parameters[self.parameter_name] = params.pop(self.parameter_name)[-1]
         self.text = str(self.used_parameters.get(self.parameter_name, "")).strip()
+        self.model_admin = model_admin
 
     def has_output(self) -> bool:
         return True
@@ -224,7 +225,14 @@ class TranscriptTextFilter(admin.ListFilter):
         return [self.parameter_name]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return filter_transcript(queryset, self.text) if self.text else queryset
+        if not self.text:
+            return queryset
+        # Planned from the user's tenants' transcripts only: what other tenants' calls say
+        # must not change the plan, or the time, of a tenant staff user's search.
+        ids = _tenant_ids(self.model_admin, request)
+        return filter_transcript(
+            queryset, self.text, tenant_ids=sorted(ids) if ids is not None else None
+        )
 
     def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
         yield {

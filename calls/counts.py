@@ -43,7 +43,8 @@ The cache must be shared by every process serving the API, or each process keeps
 generation and misses the other processes' writes: ``CALL_COUNT_CACHE`` is on by default only
 with ``REDIS_URL`` (the Redis cache), off in embedded mode (a per-process local-memory cache),
 and off means the total is counted on every request and the cache is never touched. A cache
-outage is never an error: the total is counted, and the outage logged.
+outage is never an error: the total is counted, and the outage logged. After a failed cache call
+the lookups skip the cache for a moment (``calls.cache_outage``); bumps are always tried.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
 
+from calls import cache_outage
 from calls.api.throttling import CACHE_ERRORS
 from calls.models import Call, Tenant
 
@@ -122,11 +124,15 @@ def filtered_total(
     """
     if not settings.CALL_COUNT_CACHE:
         return queryset.count()
+    if cache_outage.recently_failed(cache=cache):
+        # As when the cache is down, without waiting for it again (the failure was logged).
+        return queryset.count()
     try:
         generation = _current_generation(tenant_id)
         key = count_key(tenant_id, generation, scope, filters) if generation else None
         cached = cache.get(key) if key else None
     except CACHE_ERRORS:
+        cache_outage.record_failure(cache=cache)
         logger.warning(
             "call count cache unavailable, counting: tenant=%s", tenant_id, exc_info=True
         )
@@ -138,6 +144,7 @@ def filtered_total(
         try:
             cache.set(key, total, COUNT_TTL_SECONDS)
         except CACHE_ERRORS:
+            cache_outage.record_failure(cache=cache)
             logger.warning(
                 "call count cache unavailable, total not stored: tenant=%s",
                 tenant_id,
@@ -151,6 +158,7 @@ def bump_generation(tenant_id: int) -> None:
     try:
         cache.set(generation_key(tenant_id), secrets.token_hex(8), GENERATION_TTL_SECONDS)
     except CACHE_ERRORS:
+        cache_outage.record_failure(cache=cache)
         logger.warning(
             "call count cache unavailable, generation not moved: tenant=%s; its cached totals "
             "may miss the last write for up to %s s",

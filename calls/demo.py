@@ -846,6 +846,7 @@ def _plan_leads(
     sources = _table(LEAD_SOURCES)
     taken: dict[int, tuple[int, int]] = {}  # call index -> (lead, step)
     plans: list[_LeadPlan] = []
+    phones: set[str] = set()  # a tenant's phone names one lead (Lead.lead_tenant_phone_uniq)
     for j in range(count):
         journey = journeys[int(rng.random() * len(journeys))]
         agent_index = rng.randrange(len(catalog.agents))
@@ -854,10 +855,15 @@ def _plan_leads(
         name = f"{first} {last}"
         email_user = f"{first}.{last}".lower().replace("ü", "ue")
         channel = _channel_for(agent.type, rng.random())
+        lead_id = "lead_" + f"{rng.getrandbits(104):026X}"
+        phone = _phone(rng)
+        while phone in phones:  # rare; drawn again, so the plan stays deterministic
+            phone = _phone(rng)
+        phones.add(phone)
         plan = _LeadPlan(
-            lead_id="lead_" + f"{rng.getrandbits(104):026X}",
+            lead_id=lead_id,
             name=name,
-            phone=_phone(rng),
+            phone=phone,
             email=f"{email_user}{rng.randrange(1, 99)}@{rng.choice(EMAIL_DOMAINS)}",
             source=sources[int(rng.random() * len(sources))],
             channel=channel,
@@ -1091,8 +1097,8 @@ CALL_FIELDS = (
     "updated_at",
 )
 # Children: the call's pk comes first in every row.
-TURN_FIELDS = ("call_id", "position", "role", "text", "start_ms", "end_ms")
-VARIABLE_FIELDS = ("call_id", "agent_key", "name", "value", "collected")
+TURN_FIELDS = ("call_id", "tenant_id", "position", "role", "text", "start_ms", "end_ms")
+VARIABLE_FIELDS = ("call_id", "tenant_id", "agent_key", "name", "value", "collected")
 ACTION_FIELDS = (
     "call_id",
     "tenant_id",
@@ -1395,6 +1401,7 @@ class _CallFactory:
                         turns_out.append(
                             (
                                 pk,
+                                tenant_id,
                                 position,
                                 role,
                                 text or template.replace("{name}", first_name),
@@ -1434,7 +1441,7 @@ class _CallFactory:
             if conversation is not None and not completed:
                 # The agent's variables exist for every conversation; a voicemail collects none.
                 for name, _ in self.variable_values[workflow_index]:
-                    variables_out.append((pk, agent.model_id, name, None, False))
+                    variables_out.append((pk, tenant_id, agent.model_id, name, None, False))
             if completed:
                 agent_key = agent.model_id
                 for name, values in self.variable_values[workflow_index]:
@@ -1442,6 +1449,7 @@ class _CallFactory:
                     variables_out.append(
                         (
                             pk,
+                            tenant_id,
                             agent_key,
                             name,
                             values[int(random() * len(values))] if collected else None,

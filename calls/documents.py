@@ -9,7 +9,7 @@ shape only. Every limit mirrors a column limit: a document that validates can al
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -20,7 +20,9 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from calls.enums import (
@@ -38,7 +40,10 @@ from calls.enums import (
 )
 
 INT32_MAX = 2_147_483_647
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+MAX_DURATION = timedelta(seconds=INT32_MAX)
+# ASCII digits only: ``\d`` alone also matches other scripts' digits (Arabic-Indic, Devanagari…),
+# which no dialler or provider accepts and which would never equal a stored ASCII number.
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}\Z")
 # Outside this range a datetime cannot be stored or rendered as ms epoch reliably.
 _MIN_MS = 0
 _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
@@ -51,26 +56,85 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def _json_without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        _no_nul(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(str(key))
-            _json_without_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _json_without_nul(item)
+# Deepest nesting of a JSON value (variables, payloads, judge results, details) that is stored.
+MAX_JSON_DEPTH = 32
+# Instants are accepted from EARLIEST_INSTANT up to (not including) LATEST_INSTANT: every
+# tenant-local day of them exists (no zone conversion overflows), ms epoch renders them, and the
+# analytics windows (1900 to 2200) can reach them.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to put in a response or a log line: a lone surrogate becomes its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _unstorable_text(text: str) -> str | None:
+    # PostgreSQL text and jsonb hold neither NUL characters nor lone UTF-16 surrogates (which
+    # JSON's "\ud800" escape produces); neither can be encoded as UTF-8.
+    if "\x00" in text:
+        return "NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "lone UTF-16 surrogates"
+    return None
+
+
+def _storable_json(value: Any) -> Any:
+    """Checks that a JSON value can be stored in jsonb as sent: no NUL characters or lone
+    surrogates in any string or key, only finite numbers, at most ``MAX_JSON_DEPTH`` levels.
+    Walked without recursion, so no value can exhaust the stack."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        where = f" (at {'.'.join(path)})" if path else ""
+        if isinstance(item, str):
+            if problem := _unstorable_text(item):
+                raise ValueError(f"must not contain {problem}{where}")
+        elif isinstance(item, float):
+            if item - item != 0:  # inf or nan
+                raise ValueError(f"numbers must be finite{where}")
+        elif isinstance(item, dict | list):
+            if len(path) >= MAX_JSON_DEPTH:
+                raise ValueError(f"must not be nested deeper than {MAX_JSON_DEPTH} levels{where}")
+            if isinstance(item, list):
+                stack.extend((child, (*path, str(i))) for i, child in enumerate(item))
+                continue
+            for key, child in item.items():
+                key_path = (*path, printable(str(key)))
+                if problem := _unstorable_text(str(key)):
+                    raise ValueError(f"keys must not contain {problem} (at {'.'.join(key_path)})")
+                stack.append((child, key_path))
     return value
+
+
+def _storable_instant(value: datetime) -> datetime:
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not EARLIEST_INSTANT <= instant < LATEST_INSTANT:
+        raise ValueError(
+            "must lie between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z (exclusive)"
+        )
+    # In UTC: PostgreSQL takes offsets up to 15:59 only, Python up to 23:59.
+    return instant
 
 
 def Text(max_length: int | None = None) -> Any:
     return Annotated[str, Field(max_length=max_length), AfterValidator(_no_nul)]
 
 
-JsonValue = Annotated[Any, AfterValidator(_json_without_nul)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_json_without_nul)]
+JsonValue = Annotated[Any, AfterValidator(_storable_json)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
 Int32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+def _ascii_digits(text: str) -> bool:
+    # ``str.isdigit`` is true of any script's digits (and ``float`` reads them); ours are ASCII.
+    return text.isascii() and text.isdigit()
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -79,7 +143,7 @@ def parse_timestamp(value: Any) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, bool):
         raise ValueError("must be an ISO 8601 datetime or milliseconds since the epoch")
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, int | float) or (isinstance(value, str) and _ascii_digits(value.strip())):
         ms = float(value)
         if not _MIN_MS <= ms <= _MAX_MS:
             raise ValueError("milliseconds since the epoch out of range")
@@ -98,7 +162,7 @@ def parse_timestamp(value: Any) -> datetime:
     raise ValueError("must be an ISO 8601 datetime or milliseconds since the epoch")
 
 
-Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
+Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp), AfterValidator(_storable_instant)]
 
 
 def normalize_phone(value: Any) -> Any:
@@ -124,7 +188,8 @@ def _blank_to_none(value: Any) -> Any:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+    # No infinite or NaN numbers: neither jsonb nor the analytics arithmetic takes them.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False, allow_inf_nan=False)
 
 
 class TurnIn(_Strict):
@@ -185,16 +250,28 @@ class ErrorIn(_Strict):
 
 class ActionIn(_Strict):
     model_config = ConfigDict(extra="allow")
+    # Every other key of an action is kept in its jsonb payload: checked like any stored JSON,
+    # each under its own name.
+    __pydantic_extra__: dict[str, JsonValue] = Field(init=False)
 
     name: Text(200)  # type: ignore[valid-type]
     action_type: Text(64) = ""  # type: ignore[valid-type]
     success: bool | None = None
     latency_ms: float | None = Field(default=None, ge=0, le=86_400_000)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str) and (problem := _unstorable_text(key)):
+                    raise ValueError(f"keys must not contain {problem}")
+        return value
+
     @property
     def payload(self) -> dict[str, Any]:
         # Only what the sender said: defaults it never sent are not part of the action.
-        return _json_without_nul(self.model_dump(mode="json", exclude_unset=True))
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class AgentIn(_Strict):
@@ -349,6 +426,15 @@ class CallDocument(_Strict):
     def _lower_sentiment(cls, value: Any) -> Any:
         return _sentiment(value)
 
+    @field_validator("end_time")
+    @classmethod
+    def _duration_fits(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        # The duration derived from the two times is stored as a 32-bit number of seconds.
+        start = info.data.get("start_time")
+        if value is not None and start is not None and value - start > MAX_DURATION:
+            raise ValueError("must be less than 68 years after start_time")
+        return value
+
     @field_validator(
         "end_call_reason",
         "error_message",
@@ -389,8 +475,10 @@ def format_errors(exc: ValidationError, index: int | None = None) -> list[dict[s
     """Pydantic errors as ``[{"index", "field", "message"}]`` with dotted field paths."""
     items = []
     for error in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in error["loc"]) or "(document)"
-        item: dict[str, Any] = {"field": field, "message": error["msg"]}
+        # Keys and messages may quote a key holding a lone surrogate: escaped, so the error
+        # body can be encoded.
+        field = printable(".".join(str(part) for part in error["loc"])) or "(document)"
+        item: dict[str, Any] = {"field": field, "message": printable(error["msg"])}
         if index is not None:
             item = {"index": index, **item}
         items.append(item)

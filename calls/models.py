@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import zoneinfo
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -45,6 +46,12 @@ def _random_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def hash_webhook_token(token: str) -> str:
+    """SHA-256 of a webhook URL token: the tenant is looked up by this, so the database never
+    compares the secret token itself (calls.webhook_credentials)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class Tenant(models.Model):
     """A workspace. Its ``timezone`` defines the calendar days of its analytics."""
 
@@ -53,6 +60,7 @@ class Tenant(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # The post-call webhook URL carries this token; the secret signs each delivery.
     webhook_token = models.CharField(max_length=64, unique=True, default=_random_token)
+    webhook_token_hash = models.CharField(max_length=64, unique=True, editable=False)
     webhook_secret = models.CharField(max_length=128, default=_random_token)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -61,6 +69,14 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The hash always follows the token: the webhook view finds the tenant by it.
+        self.webhook_token_hash = hash_webhook_token(self.webhook_token)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "webhook_token" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "webhook_token_hash"}
+        super().save(*args, **kwargs)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -161,7 +177,19 @@ class Workflow(models.Model):
 
 
 class Lead(models.Model):
-    """A contact moving through the funnel new → qualified → demo_booked → converted (or lost)."""
+    """A contact moving through the funnel new → qualified → demo_booked → converted (or lost).
+
+    A lead is matched by ``lead_id``, else by phone, and the phone is the fallback of every
+    write: a document whose ``lead_id`` is unknown still lands on the lead that has its phone.
+    So a tenant's phone number names at most one lead, whatever ids its writers carry, and
+    ``lead_tenant_phone_uniq`` holds the database to that (leads without a phone are exempt).
+    The constraint covers leads with an external ``lead_id`` too: ids Callscope generates have
+    the same ``lead_…`` shape, so no column could tell the two kinds apart for existing rows,
+    and a constraint on phone-only leads would still let a writer with an unknown id and one
+    without an id both create a lead for the same new phone. The constraint is what makes
+    concurrent creators of a lead converge (``calls.leads.apply_lead``); a write that would move
+    a lead onto another lead's phone is refused (``LeadPhoneTaken``).
+    """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="leads")
     lead_id = models.CharField(max_length=64)
@@ -185,10 +213,15 @@ class Lead(models.Model):
         ordering = ("-created_at",)
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["tenant", "lead_id"], name="lead_tenant_lead_id_uniq"),
+            # One lead per phone (see the docstring). Also the index ingestion matches leads by
+            # phone with (a query by a long list of phones repeats the condition to use it).
+            models.UniqueConstraint(
+                fields=["tenant", "phone_number"],
+                condition=~models.Q(phone_number=""),
+                name="lead_tenant_phone_uniq",
+            ),
         ]
         indexes: ClassVar = [
-            # Ingestion matches a call's lead by phone when it carries no lead id.
-            models.Index(fields=["tenant", "phone_number"], name="lead_tenant_phone_idx"),
             # Sales overview/funnel: leads created in a window, and leads reaching each stage in
             # a window (by the stage's stamp).
             models.Index(fields=["tenant", "created_at"], name="lead_tenant_created_idx"),
@@ -311,13 +344,56 @@ class Call(models.Model):
         return self.call_id
 
 
-class TranscriptTurn(models.Model):
+_CopiesTenant = TypeVar("_CopiesTenant", bound="CopiesCallTenant")
+
+
+class CallTenantCopyQuerySet(models.QuerySet[_CopiesTenant]):
+    def bulk_create(  # type: ignore[override]
+        self, objs: Iterable[_CopiesTenant], *args: Any, **kwargs: Any
+    ) -> list[_CopiesTenant]:
+        """Fills each row's ``tenant`` from its call when the caller left it out."""
+        rows = list(objs)
+        for row in rows:
+            row.copy_tenant()
+        # Django fills and returns the very objects it is given.
+        super().bulk_create(rows, *args, **kwargs)
+        return rows
+
+
+class CopiesCallTenant(models.Model):
+    """A child row of a call that copies the call's ``tenant``, so that an index can lead with
+    the tenant and a lookup reads only its own tenant's entries. Every writer sets it;
+    ``save`` and ``bulk_create`` (``CallTenantCopyQuerySet``) fill it from the call when left
+    out."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.copy_tenant()
+        super().save(*args, **kwargs)
+
+    def copy_tenant(self) -> None:
+        """Sets ``tenant`` to the call's when it is not set yet."""
+        if self.tenant_id is None and getattr(self, "call_id", None) is not None:
+            self.tenant_id = self.call.tenant_id  # type: ignore[attr-defined]
+
+
+class TranscriptTurn(CopiesCallTenant):
+    """One turn of a call's transcript. ``tenant`` copies the call's, so that the full-text
+    index can lead with the tenant: a search reads only its own tenant's index entries
+    (migration 0010, ``calls.queries.plan_transcript_search``)."""
+
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns", db_index=False)
     position = models.PositiveIntegerField()
     role = models.CharField(max_length=8, choices=TurnRole.choices)
     text = models.TextField()
     start_ms = models.PositiveIntegerField(null=True, blank=True)
     end_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = CallTenantCopyQuerySet["TranscriptTurn"].as_manager()
 
     class Meta:
         ordering = ("call", "position")
@@ -330,7 +406,11 @@ class TranscriptTurn(models.Model):
         return f"{self.role}: {self.text[:40]}"
 
 
-class CollectedVariable(models.Model):
+class CollectedVariable(CopiesCallTenant):
+    """A variable the agent collected during a call. ``tenant`` copies the call's, so that the
+    ``var.<name>=<value>`` index can lead with the tenant: a filter reads only its own tenant's
+    index entries (migration 0013, ``calls.queries.filter_variables``)."""
+
     call = models.ForeignKey(
         Call, on_delete=models.CASCADE, related_name="variables", db_index=False
     )
@@ -339,11 +419,21 @@ class CollectedVariable(models.Model):
     value = models.JSONField(null=True, blank=True)
     collected = models.BooleanField(default=True)
 
+    objects = CallTenantCopyQuerySet["CollectedVariable"].as_manager()
+
     class Meta:
         ordering = ("call", "agent_key", "name")
         constraints: ClassVar = [
             models.UniqueConstraint(
                 fields=["call", "agent_key", "name"], name="variable_call_agent_name_uniq"
+            ),
+        ]
+        indexes: ClassVar = [
+            # ``var.<name>=<value>`` filters (``queries.filter_variables``): the calls of one
+            # tenant with a variable of that name and value, read from one index range without
+            # the rows and without other tenants' entries.
+            models.Index(
+                fields=["tenant", "name", "value", "call"], name="variable_tenant_name_value_idx"
             ),
         ]
 
@@ -479,3 +569,23 @@ class ActivityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type}"
+
+
+class SynthflowDelivery(models.Model):
+    """The Synthflow post-call delivery last applied to a call.
+
+    Synthflow signs only the call id, so every delivery of a call carries the same signature and
+    the signature proves nothing about the body. A call with this row was written by a signed
+    delivery; a later delivery may then only repeat it (same ``body_hash``: nothing to do) or move
+    the call's status forward (``calls.webhook_ingest``).
+    """
+
+    call = models.OneToOneField(
+        Call, on_delete=models.CASCADE, primary_key=True, related_name="synthflow_delivery"
+    )
+    # canonical_hash of the webhook payload last applied.
+    body_hash = models.CharField(max_length=64)
+    applied_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Synthflow delivery of call {self.call_id}"

@@ -7,19 +7,31 @@ number of queries whatever their size: children are prefetched, never read per c
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.core import signing
 from django.db import connection
-from django.db.models import Exists, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.expressions import OrderBy
+from django.db.models import (
+    BigIntegerField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.expressions import Col, OrderBy, RawSQL
+from django.db.models.functions import Cast
 
 from calls.enums import SUCCESSFUL_END_CALL_REASONS, CallStatus
 from calls.models import (
@@ -33,7 +45,7 @@ from calls.models import (
 
 # Columns no list shows; reading them for every row of a page only costs transfer.
 LIST_DEFERRED_FIELDS = ("intents", "document_hash", "child_hashes", "created_at", "updated_at")
-# The text search configuration of the transcript index (migration 0002); a query must use the
+# The text search configuration of the transcript index (migration 0010); a query must use the
 # identical expression for PostgreSQL to use the index.
 TRANSCRIPT_SEARCH_CONFIG = "english"
 TRANSCRIPT_INDEX = "turn_text_fts_idx"
@@ -179,18 +191,82 @@ def variable_candidates(raw: str) -> list[Any]:
     return candidates
 
 
-def filter_variable(queryset: QuerySet[Call], name: str, raw_value: str) -> QuerySet[Call]:
-    """Calls with a collected variable ``name`` (under any agent key) equal to ``raw_value``."""
-    condition = Q()
-    for candidate in variable_candidates(raw_value):
-        if candidate is None:
-            condition |= Q(value__isnull=True) | Q(value=None)
-        else:
-            condition |= Q(value=candidate)
-    variables = CollectedVariable.objects.filter(call_id=OuterRef("pk"), name=name).filter(
-        condition
-    )
-    return queryset.filter(Exists(variables))
+def _variable_value_q(raw_value: str) -> Q:
+    """The condition on ``CollectedVariable.value`` for a query-string ``raw_value``."""
+    candidates = variable_candidates(raw_value)
+    # ``IN`` rather than ORed equalities, so PostgreSQL reads the candidates from one range of
+    # ``variable_tenant_name_value_idx`` (index-only) instead of OR-ing bitmaps and visiting
+    # the rows.
+    condition = Q(value__in=[c for c in candidates if c is not None])
+    if None in candidates:
+        condition |= Q(value__isnull=True) | Q(value=None)
+    return condition
+
+
+def filter_variables(
+    queryset: QuerySet[Call], filters: Sequence[tuple[str, str]], *, tenant_id: int | None
+) -> QuerySet[Call]:
+    """Calls of tenant ``tenant_id`` (``queryset`` is that tenant's calls) that have, for every
+    ``(name, value)`` of ``filters``, a collected variable ``name`` (under any agent key) equal
+    to ``value``. Raises ``ValueError`` when filters are given without a tenant.
+
+    One subquery whatever the number of filters, each filter reading the ids of its calls from
+    one range of ``variable_tenant_name_value_idx`` (tenant_id, name, value, call_id): only this
+    tenant's entries, so neither the cost nor the response time depends on how many of other
+    tenants' calls carry the value. One correlated ``EXISTS`` per filter instead made
+    PostgreSQL plan an n-way join whose planning time and memory grew much faster than the
+    number of filters.
+
+    On PostgreSQL the filters are applied one after the other, the smallest (by the planner's
+    estimate) first: each step keeps the calls of the previous one that also match its filter
+    (``_narrowing_steps``), so a combination that matches few calls stops reading early. Its
+    cost is at most the sum of the filters' matching rows. Elsewhere the ranges are
+    intersected.
+    """
+    if not filters:
+        return queryset
+    if tenant_id is None:
+        # Without the tenant the index ranges would hold every tenant's entries again.
+        raise ValueError("variable filters need the tenant whose calls they filter")
+    branches = [
+        CollectedVariable.objects.filter(
+            Q(tenant_id=tenant_id) & Q(name=name) & _variable_value_q(value)
+        )
+        .order_by()
+        .values("call_id")
+        for name, value in dict.fromkeys(filters)
+    ]
+    if len(branches) == 1:
+        return queryset.filter(pk__in=branches[0])
+    if connection.vendor == "postgresql":
+        return queryset.filter(pk__in=_narrowing_steps(branches))
+    return queryset.filter(pk__in=branches[0].intersection(*branches[1:]))
+
+
+def _estimated_rows(branch: QuerySet[Any]) -> float:
+    plan = json.loads(branch.explain(format="json"))
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def _narrowing_steps(branches: list[QuerySet[Any]]) -> RawSQL:
+    """``WITH step_0 AS MATERIALIZED (smallest filter's call ids), step_1 AS MATERIALIZED (the
+    next filter's call ids among step_0's), … SELECT call_id FROM step_<last>``.
+
+    Materialized, so PostgreSQL runs the steps in this order and does not flatten them into
+    the n-way join again; a step whose input is empty reads nothing.
+    """
+    ordered = sorted(branches, key=_estimated_rows)
+    parts: list[str] = []
+    params: list[Any] = []
+    for number, branch in enumerate(ordered):
+        step = branch
+        if number:
+            step = branch.filter(call_id__in=RawSQL(f"SELECT call_id FROM step_{number - 1}", ()))
+        sql, step_params = step.query.sql_with_params()
+        parts.append(f"step_{number} AS MATERIALIZED ({sql})")
+        params.extend(step_params)
+    last = len(ordered) - 1
+    return RawSQL(f"WITH {', '.join(parts)} SELECT call_id FROM step_{last}", params)
 
 
 # --- transcript search ----------------------------------------------------------------------
@@ -203,15 +279,30 @@ class TranscriptVector(Func):
     output_field = SearchVectorField()
 
 
-class UnindexedTranscriptVector(Func):
-    """The same vector through an expression the GIN index does not match, for checking the
-    turns of given calls: it leaves PostgreSQL no plan but "look up this call's turns", where the
-    indexed one tempts it into reading every match in the table first."""
+# A turn's vector as stored by PostgreSQL (migration 0014): the same value as
+# ``TranscriptVector("text")``, read instead of computed. The model does not declare the column
+# (other databases have no ``to_tsvector``), so ``StoredTranscriptVector`` names it.
+TRANSCRIPT_VECTOR_COLUMN = "search_vector"
+_STORED_VECTOR = SearchVectorField()
+_STORED_VECTOR.set_attributes_from_name(TRANSCRIPT_VECTOR_COLUMN)
+_STORED_VECTOR.model = TranscriptTurn
 
-    template = (
-        f"to_tsvector('{TRANSCRIPT_SEARCH_CONFIG}'::regconfig, COALESCE(%(expressions)s, ''))"
-    )
-    output_field = SearchVectorField()
+
+class StoredTranscriptVector(F):
+    """A turn's stored vector, for checking the turns of given calls: reading it costs the row
+    alone, where computing ``to_tsvector`` cost about 0.3 ms a call. No index covers it, which
+    leaves PostgreSQL no plan but "look up this call's turns" (the GIN index would tempt it into
+    reading every match of the tenant first)."""
+
+    def __init__(self) -> None:
+        super().__init__("text")
+
+    def resolve_expression(self, *args: Any, **kwargs: Any) -> Col:
+        # Resolved as the turn's text column to get the table alias of this query (``U0`` in a
+        # subquery), then pointed at the vector column of the same row.
+        text = super().resolve_expression(*args, **kwargs)
+        assert isinstance(text, Col)  # a concrete column of the turn's own table
+        return Col(text.alias, _STORED_VECTOR)
 
 
 class SearchSyntaxError(ValueError):
@@ -274,16 +365,33 @@ def _websearch(query: str) -> SearchQuery:
     return SearchQuery(query, config=TRANSCRIPT_SEARCH_CONFIG, search_type="websearch")
 
 
-def _matching_turns(query: str) -> QuerySet[TranscriptTurn]:
-    """Turns matching ``query``, through the GIN index."""
-    return TranscriptTurn.objects.alias(document=TranscriptVector("text")).filter(
-        document=_websearch(query)
+def _matching_turns(query: str, *, tenant_id: int | None) -> QuerySet[TranscriptTurn]:
+    """Turns of tenant ``tenant_id`` (``None``: of every tenant) matching ``query``, through the
+    GIN index on ``(tenant_id, to_tsvector(…))`` (migration 0010): with a tenant, the index
+    intersects that tenant's entries with the word's, so another tenant's turns are never read."""
+    turns = TranscriptTurn.objects.all()
+    if tenant_id is not None:
+        # Typed as the column: btree_gin has no cross-type operators, so ``bigint = integer``
+        # (how a literal id compares) would leave the tenant out of the index condition.
+        turns = turns.filter(tenant_id=Cast(Value(tenant_id), BigIntegerField()))
+    # Unordered: the model's ordering would join every match to its call to sort them.
+    return (
+        turns.alias(document=TranscriptVector("text")).filter(document=_websearch(query)).order_by()
     )
 
 
-# Tuning of the PostgreSQL search (``plan_transcript_search``).
-SEARCH_COMMON_SHARE = 0.0005  # a term in at least this share of turns is "common"
-SEARCH_PROBE_LIMIT = 20_000  # a rare term's matching turns are read up to this many
+# Tuning of the PostgreSQL search (``TranscriptSearch.terms``).
+# The sample's vectors are stored (migration 0014), so reading a few hundred calls costs a few
+# milliseconds; a larger sample tells a term in 1 or 2% of calls (cheap to check call by call:
+# ``SEARCH_WINDOW`` calls hold dozens of its matches) from a rarer one. Reading such a term from
+# the index instead costs the most: the tenant-first index intersects the term's entries with
+# the tenant's, so it reads the tenant's entries wherever the term's are, up to all of them.
+SEARCH_SAMPLE_CALLS = 400  # the newest calls of a tenant whose turns are checked for each term
+SEARCH_SAMPLE_COMMON = 0.005  # a term in at least this share of them is "common",
+SEARCH_SAMPLE_MIN_MATCHES = 2  # and in at least this many (one match in a small tenant is luck)
+# A rare term's matching turns are read up to this many. Each costs a heap read, so past a few
+# thousand the page is cheaper to fill by checking the newest calls.
+SEARCH_PROBE_LIMIT = 2_000
 SEARCH_WINDOW = 2_000  # calls one list page checks when a term is common (keyset_page)
 
 
@@ -296,7 +404,11 @@ class _TermPlan:
 
 @dataclass(frozen=True)
 class TranscriptSearch:
-    """A parsed and planned ``q``: ``apply`` adds its conditions to a queryset of calls.
+    """A parsed ``q``: ``apply`` adds its conditions to a queryset of calls.
+
+    Planned on first use (``terms``) from the turns of ``tenant_ids`` only (``None``: every
+    tenant's, for a reader allowed to see them all), so a tenant's search costs what that
+    tenant's data makes it cost: ``for_tenant`` binds the API key's tenant.
 
     ``scans`` says whether the conditions are checked call by call (a common term, an excluded
     one, or any term on databases without the index): the cost then grows with the calls
@@ -304,8 +416,20 @@ class TranscriptSearch:
     the export checks chunk by chunk). Otherwise the matching calls are a known small set.
     """
 
-    terms: tuple[_TermPlan, ...]
+    parsed: tuple[SearchTerm, ...]
     indexed: bool
+    tenant_ids: tuple[int, ...] | None = None
+
+    def for_tenant(self, tenant_id: int) -> TranscriptSearch:
+        """The same search, planned from tenant ``tenant_id``'s turns alone."""
+        return replace(self, tenant_ids=(tenant_id,))
+
+    @cached_property
+    def terms(self) -> tuple[_TermPlan, ...]:
+        """How each term is read (``plan_transcript_search``); queries the database once."""
+        if not self.indexed:
+            return tuple(_TermPlan(term) for term in self.parsed)
+        return _plan_terms(self.parsed, self.tenant_ids)
 
     @property
     def call_ids(self) -> frozenset[int] | None:
@@ -325,9 +449,9 @@ class TranscriptSearch:
         for plan in self.terms:
             if plan.skip or plan.call_ids is not None:
                 continue
-            turns = TranscriptTurn.objects.filter(call_id=OuterRef("pk"))
+            turns: QuerySet[TranscriptTurn] = TranscriptTurn.objects.filter(call_id=OuterRef("pk"))
             if self.indexed:
-                turns = turns.alias(document=UnindexedTranscriptVector("text")).filter(
+                turns = turns.alias(document=StoredTranscriptVector()).filter(
                     document=_websearch(plan.term.websearch())
                 )
             else:
@@ -339,85 +463,110 @@ class TranscriptSearch:
         return queryset
 
 
-def plan_transcript_search(text: str) -> TranscriptSearch:
-    """Parses ``text`` (``parse_search``) and decides how each term is read.
+def plan_transcript_search(
+    text: str, *, tenant_ids: Sequence[int] | None = None
+) -> TranscriptSearch:
+    """Parses ``text`` (``parse_search``; a ``SearchSyntaxError`` is raised here) into a search
+    planned from the turns of ``tenant_ids`` (``None``: every tenant's) when first used.
 
     Elsewhere than PostgreSQL every term is a case-insensitive substring, checked call by call.
     On PostgreSQL (English stemming and stop words) a newest-first page has two good plans:
     check the newest calls one by one (fast when the term is common: the page fills after a few
     calls) or read the term's matches from the GIN index (fast when it is rare). PostgreSQL
     cannot choose between them reliably: it does not know that matches spread over time, it
-    assumes the words of a phrase independent, and it estimates a word its statistics never saw
-    (a typo, a rare name) as fairly common. So the choice is made here, from the same
-    statistics (``pg_stats`` of the index expression, one query): a term is common when the
-    share of turns containing it (the rarest word of each phrase, summed over alternatives) is
-    at least ``SEARCH_COMMON_SHARE`` and twice what an unseen word gets; the others are read
-    from the index, up to ``SEARCH_PROBE_LIMIT`` matching turns (beyond that, common after all).
+    assumes the words of a phrase independent, and its statistics of the index are of every
+    tenant's turns, so they would make one tenant's plan (and response time) depend on what
+    other tenants' calls say. So the choice is made here from the searching tenant's own turns
+    (``_plan_terms``): a term matching at least ``SEARCH_SAMPLE_COMMON`` (and at least
+    ``SEARCH_SAMPLE_MIN_MATCHES``) of the tenant's ``SEARCH_SAMPLE_CALLS`` newest calls is
+    common; the others are read from the tenant-first index, up to ``SEARCH_PROBE_LIMIT``
+    matching turns (beyond that, common after all).
     """
-    terms = parse_search(text)
-    if connection.vendor != "postgresql":
-        return TranscriptSearch(tuple(_TermPlan(term) for term in terms), indexed=False)
-    if not terms:
-        return TranscriptSearch((), indexed=True)
-    alternatives = [
-        (t, a, words) for t, term in enumerate(terms) for a, words in enumerate(term.words())
-    ]
-    values = ", ".join("(%s, %s, %s)" for _ in alternatives)
+    terms = tuple(parse_search(text))
+    tenants = None if tenant_ids is None else tuple(tenant_ids)
+    return TranscriptSearch(terms, indexed=connection.vendor == "postgresql", tenant_ids=tenants)
+
+
+def _sample_calls_sql(tenant_ids: tuple[int, ...] | None) -> tuple[str, list[Any]]:
+    """The ids of the newest calls of each of ``tenant_ids`` (``None``: the newest written of
+    all), each tenant's read from its ``(tenant, -start_time, -id)`` index."""
+    if tenant_ids is None:
+        return "SELECT id FROM calls_call ORDER BY id DESC LIMIT %s", [SEARCH_SAMPLE_CALLS]
+    per_tenant = (
+        "(SELECT id FROM calls_call WHERE tenant_id = %s "
+        "ORDER BY start_time DESC, id DESC LIMIT %s)"
+    )
+    params: list[Any] = []
+    for tenant_id in tenant_ids:
+        params += [tenant_id, SEARCH_SAMPLE_CALLS]
+    return " UNION ALL ".join([per_tenant] * len(tenant_ids)), params
+
+
+def _plan_terms(
+    terms: tuple[SearchTerm, ...], tenant_ids: tuple[int, ...] | None
+) -> tuple[_TermPlan, ...]:
+    """``plan_transcript_search`` on PostgreSQL: one query tells, for every term, whether it is
+    only stop words and how many of the sampled calls it matches (their turns' stored vectors
+    read once); then each remaining term that is neither common nor excluded is probed through the
+    tenant-first index, one bounded read per tenant."""
+    if not terms or tenant_ids == ():
+        return tuple(_TermPlan(term) for term in terms)
+    values = ", ".join(
+        f"(%s, websearch_to_tsquery('{TRANSCRIPT_SEARCH_CONFIG}'::regconfig, %s))" for _ in terms
+    )
+    sample_sql, sample_params = _sample_calls_sql(tenant_ids)
+    params = [v for index, term in enumerate(terms) for v in (index, term.websearch())]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH stats AS (
-                SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
-                FROM pg_stats WHERE schemaname = current_schema() AND tablename = %s LIMIT 1
-            ), alternatives(term, alternative, words) AS (VALUES {values})
-            SELECT a.term, a.alternative, stats.freqs[array_position(stats.elems, l.lexeme)],
-                   stats.freqs[array_length(stats.freqs, 1) - 1]
-            FROM alternatives a
-            CROSS JOIN LATERAL unnest(tsvector_to_array(
-                to_tsvector('{TRANSCRIPT_SEARCH_CONFIG}'::regconfig, a.words::text))) AS l(lexeme)
-            LEFT JOIN stats ON true
+            WITH queries(term, query) AS (VALUES {values}),
+            sample AS MATERIALIZED (
+                SELECT t.call_id, t.{TRANSCRIPT_VECTOR_COLUMN} AS v
+                FROM calls_transcriptturn t WHERE t.call_id IN ({sample_sql})
+            )
+            SELECT q.term, numnode(q.query) = 0,
+                   (SELECT count(DISTINCT s.call_id) FROM sample s WHERE s.v @@ q.query),
+                   (SELECT count(DISTINCT s.call_id) FROM sample s)
+            FROM queries q ORDER BY q.term
             """,
-            [TRANSCRIPT_INDEX, *[v for row in alternatives for v in row]],
+            [*params, *sample_params],
         )
         rows = cursor.fetchall()
-    # PostgreSQL gives an element its statistics never saw half the share of the rarest one they
-    # kept, at most 0.5% (ts_selfuncs.c).
-    unseen = 0.005
-    for *_, rarest in rows:
-        if rarest is not None:
-            unseen = min(unseen, float(rarest) / 2)
-            break
-    # Share of turns containing all words of an alternative: at most that of its rarest word.
-    shares: dict[tuple[int, int], float] = {}
-    for term_index, alternative, freq, _ in rows:
-        share = float(freq) if freq is not None else unseen
-        key = (term_index, alternative)
-        shares[key] = min(shares.get(key, 1.0), share)
-    common = max(2 * unseen, SEARCH_COMMON_SHARE)
-
     plans = []
-    for index, term in enumerate(terms):
-        term_shares = [share for (t, _), share in shares.items() if t == index]
-        if not term_shares:
+    for (_, empty, matched, sampled), term in zip(rows, terms, strict=True):
+        if empty:
             plans.append(_TermPlan(term, skip=True))  # only stop words: matches nothing
-        elif term.negated or sum(term_shares) >= common:
+        elif term.negated or (
+            matched >= SEARCH_SAMPLE_MIN_MATCHES and matched >= SEARCH_SAMPLE_COMMON * sampled
+        ):
             plans.append(_TermPlan(term))
         else:
-            matches = list(
-                _matching_turns(term.websearch()).values_list("call_id", flat=True)[
-                    : SEARCH_PROBE_LIMIT + 1
-                ]
-            )
-            rare = len(matches) <= SEARCH_PROBE_LIMIT
-            plans.append(_TermPlan(term, call_ids=frozenset(matches) if rare else None))
-    return TranscriptSearch(tuple(plans), indexed=True)
+            call_ids = _probe(term.websearch(), tenant_ids)
+            plans.append(_TermPlan(term, call_ids=call_ids))
+    return tuple(plans)
 
 
-def filter_transcript(queryset: QuerySet[Call], text: str) -> QuerySet[Call]:
+def _probe(query: str, tenant_ids: tuple[int, ...] | None) -> frozenset[int] | None:
+    """The calls whose turns match ``query``, when at most ``SEARCH_PROBE_LIMIT`` turns of
+    ``tenant_ids`` do; ``None`` when more do (the term is common after all)."""
+    matches: list[int] = []
+    for tenant_id in tenant_ids if tenant_ids is not None else (None,):
+        room = SEARCH_PROBE_LIMIT + 1 - len(matches)
+        turns = _matching_turns(query, tenant_id=tenant_id).values_list("call_id", flat=True)
+        matches += turns[:room]
+        if len(matches) > SEARCH_PROBE_LIMIT:
+            return None
+    return frozenset(matches)
+
+
+def filter_transcript(
+    queryset: QuerySet[Call], text: str, *, tenant_ids: Sequence[int] | None = None
+) -> QuerySet[Call]:
     """Calls whose transcript matches ``text``: every term, each in any turn
-    (``plan_transcript_search``). Unbounded: on a large tenant, prefer ``keyset_page``'s
+    (``plan_transcript_search``, planned from the turns of ``tenant_ids``, which should be the
+    tenants ``queryset`` is limited to). Unbounded: on a large tenant, prefer ``keyset_page``'s
     ``search`` or the export's chunked check when a term is common."""
-    return plan_transcript_search(text).apply(queryset)
+    return plan_transcript_search(text, tenant_ids=tenant_ids).apply(queryset)
 
 
 # --- offset pages (Synthflow) ----------------------------------------------------------------
@@ -455,7 +604,8 @@ def offset_page(
 
 
 class CursorError(ValueError):
-    """A cursor that is malformed or belongs to another ordering."""
+    """A cursor that is malformed, altered, another tenant's or another ordering's, or whose
+    call is gone while other calls share its sort value."""
 
 
 @dataclass(frozen=True)
@@ -568,50 +718,101 @@ ORDERINGS: dict[str, Ordering] = {
 DEFAULT_ORDERING = "-start_time"
 
 
+# Signs cursor tokens; the tenant's key is appended, so one tenant's cursor never verifies for
+# another (``Cursor``).
+CURSOR_SALT = "callscope.calls.cursor"
+
+
+class _CursorJSON:
+    """Compact JSON as UTF-8 for signed cursors: ``signing``'s default serializer escapes
+    non-ASCII, which would make the token of a non-ASCII ``call_id`` several times longer."""
+
+    def dumps(self, obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def loads(self, data: bytes) -> Any:
+        return json.loads(data.decode())
+
+
+def _cursor_signer(tenant_id: int) -> signing.Signer:
+    return signing.Signer(salt=f"{CURSOR_SALT}:{tenant_id}")
+
+
 @dataclass(frozen=True)
 class Cursor:
-    """A position in an ordering: the key of a row, whether the page reads on after it or
-    (``previous``) before it, and whether that row itself belongs to the page (``inclusive``:
-    only after a search page that found nothing, see ``keyset_page``)."""
+    """A position in an ordering: the sort value and ``call_id`` of a row, whether the page reads
+    on after it or (``previous``) before it, and whether that row itself belongs to the page
+    (``inclusive``: only after a search page that found nothing, see ``keyset_page``).
+
+    The row is named by its ``call_id`` (unique within the tenant), never by its primary key:
+    keys are shared by all tenants, so a key in a token would let a tenant watch every tenant's
+    calls being written. ``keyset_page`` looks the key up within the tenant's calls. The token is
+    signed (``django.core.signing``, salted with the tenant): a changed or truncated token, or
+    one issued to another tenant, fails verification instead of being read."""
 
     ordering: str
     value: Any
-    pk: int
+    call_id: str
     previous: bool = False
     inclusive: bool = False
 
-    def token(self) -> str:
-        ordering = ORDERINGS[self.ordering]
+    def token(self, *, tenant_id: int) -> str:
+        """The opaque, signed form of this cursor for tenant ``tenant_id``."""
         payload = {
             "o": self.ordering,
-            "v": ordering.encode(self.value),
-            "id": self.pk,
+            "v": ORDERINGS[self.ordering].encode(self.value),
+            "c": self.call_id,
             "p": self.previous,
             "i": self.inclusive,
         }
-        raw = json.dumps(payload, separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return _cursor_signer(tenant_id).sign_object(payload, serializer=_CursorJSON)
 
     @classmethod
-    def parse(cls, token: str, ordering: Ordering) -> Cursor:
+    def parse(cls, token: str, *, ordering: Ordering, tenant_id: int) -> Cursor:
+        """The cursor ``token`` stands for, if it was issued to tenant ``tenant_id`` for
+        ``ordering``; ``CursorError`` otherwise."""
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            payload = json.loads(raw)
-        except (ValueError, binascii.Error):
-            raise CursorError("malformed cursor") from None
-        if not isinstance(payload, dict) or set(payload) != {"o", "v", "id", "p", "i"}:
+            payload = _cursor_signer(tenant_id).unsign_object(token, serializer=_CursorJSON)
+        except (signing.BadSignature, ValueError):
+            raise CursorError("not a cursor this API issued to this key's tenant") from None
+        if not isinstance(payload, dict) or set(payload) != {"o", "v", "c", "p", "i"}:
             raise CursorError("malformed cursor")
         if payload["o"] != ordering.name:
             raise CursorError("the cursor belongs to another ordering")
-        pk = payload["id"]
+        call_id = payload["c"]
         flags = (payload["p"], payload["i"])
-        if (
-            not isinstance(pk, int)
-            or isinstance(pk, bool)
-            or not all(isinstance(flag, bool) for flag in flags)
-        ):
+        if not isinstance(call_id, str) or not all(isinstance(flag, bool) for flag in flags):
             raise CursorError("malformed cursor")
-        return cls(ordering.name, ordering.decode(payload["v"]), pk, *flags)
+        return cls(ordering.name, ordering.decode(payload["v"]), call_id, *flags)
+
+
+def cursor_key(
+    *, cursor: Cursor, ordering: Ordering, queryset: QuerySet[Call], calls: QuerySet[Call]
+) -> tuple[Any, int]:
+    """The keyset position ``(value, pk)`` of ``cursor``: its sort value and the key of its call,
+    looked up by ``call_id`` among ``calls`` (the tenant's, unfiltered: a call that no longer
+    matches the filters still marks where the last page ended). One lookup by the
+    ``(tenant, call_id)`` unique index.
+
+    The value is the one the cursor saw, even if the call has changed since (a live call gains its
+    end time and duration): the page goes on from where the last one ended. A deleted call's key
+    only mattered as the tie-break, so while no call of ``queryset`` shares the cursor's value the
+    position is still exact; otherwise the place among the ties is lost and it is a
+    ``CursorError``."""
+    pks = list(calls.filter(call_id=cursor.call_id).values_list("pk", flat=True)[:1])
+    if pks:
+        return cursor.value, pks[0]
+    if cursor.value is None:
+        ties = queryset.filter(**{f"{ordering.field}__isnull": True})
+    else:
+        ties = queryset.filter(**{ordering.field: cursor.value})
+    if ties.exists():
+        raise CursorError(
+            "the call at this cursor was deleted and others share its position; "
+            "start again from the first page"
+        )
+    # No row has the value, so no row needs the tie-break: any key gives the same rows.
+    return cursor.value, 0
 
 
 @dataclass
@@ -628,9 +829,11 @@ def keyset_page(
     limit: int,
     cursor: Cursor | None,
     search: TranscriptSearch | None = None,
+    calls: QuerySet[Call] | None = None,
 ) -> KeysetPage:
     """One page of ``queryset`` in ``ordering`` after (or before) ``cursor``, optionally only
-    the calls matching ``search``.
+    the calls matching ``search``. The cursor's call is looked up among ``calls``, the tenant's
+    unfiltered calls (default ``queryset``; ``cursor_key``).
 
     Stable under inserts: a page starts from the key of the last row seen, not from a count of
     rows, so calls written meanwhile never shift or repeat entries. Reads ``limit + 1`` rows to
@@ -645,19 +848,27 @@ def keyset_page(
     direction = ordering.order_by(reverse=backwards)
     rows_qs = queryset
     if cursor is not None:
+        position = cursor_key(
+            cursor=cursor,
+            ordering=ordering,
+            queryset=queryset,
+            calls=queryset if calls is None else calls,
+        )
         rows_qs = rows_qs.filter(
-            ordering.after(cursor.value, cursor.pk, reverse=backwards, inclusive=cursor.inclusive)
+            ordering.after(*position, reverse=backwards, inclusive=cursor.inclusive)
         )
     boundary: tuple[Any, int] | None = None
+    boundary_call_id = ""
     if search is not None:
         if search.scans:
             edge = list(
-                rows_qs.order_by(*direction).values(ordering.field, "id")[
+                rows_qs.order_by(*direction).values(ordering.field, "id", "call_id")[
                     SEARCH_WINDOW - 1 : SEARCH_WINDOW
                 ]
             )
             if edge:
                 boundary = ordering.key_of(edge[0])
+                boundary_call_id = edge[0]["call_id"]
                 rows_qs = rows_qs.filter(ordering.until(*boundary, reverse=backwards))
         rows_qs = search.apply(rows_qs)
     rows = list(rows_qs.order_by(*direction)[: limit + 1])
@@ -666,19 +877,22 @@ def keyset_page(
 
     # Reading on in the same direction resumes after the last row, or after the last call
     # checked; reading back starts before the first row (or, on an empty page, at the cursor).
+    def at(call: Call, previous: bool) -> Cursor:
+        return Cursor(ordering.name, getattr(call, ordering.field), call.call_id, previous)
+
     ahead = None
     if more:
-        ahead = Cursor(ordering.name, *ordering.key_of(rows[-1]), previous=backwards)
+        ahead = at(rows[-1], previous=backwards)
     elif boundary is not None:
-        ahead = Cursor(ordering.name, *boundary, previous=backwards)
+        ahead = Cursor(ordering.name, boundary[0], boundary_call_id, previous=backwards)
     behind = None
     if rows and cursor is not None:
-        behind = Cursor(ordering.name, *ordering.key_of(rows[0]), previous=not backwards)
+        behind = at(rows[0], previous=not backwards)
     elif cursor is not None:
         behind = Cursor(
             ordering.name,
             cursor.value,
-            cursor.pk,
+            cursor.call_id,
             previous=not backwards,
             inclusive=not cursor.inclusive,
         )

@@ -24,9 +24,9 @@ from django.db.models import Model
 from pydantic import ValidationError
 
 from calls.bulk import BulkWriter
-from calls.documents import CallDocument, CallOutcomeName, format_errors
+from calls.documents import INT32_MAX, CallDocument, CallOutcomeName, format_errors
 from calls.enums import STATUS_RANK, ActivityType
-from calls.leads import apply_lead, find_lead, save_events
+from calls.leads import LeadPhoneTaken, apply_lead, find_lead, lock_leads, save_events
 from calls.models import (
     ActivityEvent,
     Agent,
@@ -182,7 +182,8 @@ def ingest_call_documents(*, tenant: Tenant, documents: Sequence[Any]) -> list[C
     """Validates and upserts call documents for ``tenant``, all or nothing.
 
     Returns each document's outcome in order. Raises ``DocumentsInvalid`` before writing when any
-    document is invalid.
+    document is invalid, and with nothing written when a document's lead would take the phone
+    number of another lead (field ``lead.phone_number``).
     """
     parsed = parse_documents(documents)
     # Another writer may insert one of these calls (or its agent, workflow or lead) first, or
@@ -191,6 +192,8 @@ def ingest_call_documents(*, tenant: Tenant, documents: Sequence[Any]) -> list[C
 
 
 def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
+    # First, so that every writer takes its locks in the same order: leads, then calls.
+    lock_leads(tenant=tenant, leads=[p.doc.lead for p in parsed if p.doc.lead is not None])
     agents = _resolve_agents(tenant, [p.doc for p in parsed])
     workflows = _resolve_workflows(tenant, [p.doc for p in parsed])
     call_ids = {p.doc.call_id for p in parsed}
@@ -204,7 +207,9 @@ def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
     }
     pending = _Pending(leads_by_phone=_leads_by_phone(tenant, parsed))
     outcomes: list[CallOutcome] = []
-    for item in parsed:
+    # Found while writing (the documents were valid); the transaction is rolled back.
+    conflicts: list[dict[str, Any]] = []
+    for index, item in enumerate(parsed):
         call = existing.get(item.doc.call_id)
         if call is not None and call.document_hash == item.hash:
             outcomes.append(CallOutcome(item.doc.call_id, "unchanged"))
@@ -214,13 +219,21 @@ def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
             call = Call(tenant=tenant, call_id=item.doc.call_id, child_hashes={})
             existing[item.doc.call_id] = call
             pending.new_calls.append(call)
-        changed = _apply(tenant, call, item, agents, workflows, pending, created)
+        try:
+            changed = _apply(tenant, call, item, agents, workflows, pending, created)
+        except LeadPhoneTaken as exc:
+            # Raised before anything of the lead is written: the other documents are still
+            # checked, so that every conflicting one is named.
+            conflicts.append({"index": index, "field": "lead.phone_number", "message": str(exc)})
+            continue
         if created:
             outcomes.append(CallOutcome(item.doc.call_id, "created"))
         elif changed:
             outcomes.append(CallOutcome(item.doc.call_id, "updated"))
         else:
             outcomes.append(CallOutcome(item.doc.call_id, "unchanged"))
+    if conflicts:
+        raise DocumentsInvalid(conflicts)
     _write(pending)
     pending.instants.update(event.occurred_at for event in pending.events)
     if pending.instants:
@@ -236,7 +249,11 @@ def _leads_by_phone(tenant: Tenant, parsed: list[_Parsed]) -> dict[str, Lead | N
     if not phones:
         return {}
     found: dict[str, Lead | None] = dict.fromkeys(phones)
-    for lead in Lead.objects.filter(tenant=tenant, phone_number__in=phones).order_by("created_at"):
+    # Excluding "" repeats the condition of the partial unique index on (tenant, phone_number),
+    # so the index stays usable for any number of phones (PostgreSQL proves that an IN list
+    # implies the condition only for lists of up to 100 values).
+    leads = Lead.objects.filter(tenant=tenant, phone_number__in=phones).exclude(phone_number="")
+    for lead in leads.order_by("created_at"):
         if found[lead.phone_number] is None:
             found[lead.phone_number] = lead
     return found
@@ -324,7 +341,9 @@ def _apply(
             changed = True
 
     if call.duration is None and call.end_time and call.start_time:
-        call.duration = max(0, round((call.end_time - call.start_time).total_seconds()))
+        seconds = round((call.end_time - call.start_time).total_seconds())
+        # A stored end and a new start far apart must not overflow the 32-bit column.
+        call.duration = min(INT32_MAX, max(0, seconds))
         changed = True
 
     model_id = doc.agent_model_id
@@ -517,11 +536,26 @@ Row = tuple[Any, ...]
 
 
 def _turn(call: Call, position: int, spec: dict[str, Any]) -> Row:
-    return (call.pk, position, spec["role"], spec["text"], spec["start_ms"], spec["end_ms"])
+    return (
+        call.pk,
+        call.tenant_id,
+        position,
+        spec["role"],
+        spec["text"],
+        spec["start_ms"],
+        spec["end_ms"],
+    )
 
 
 def _variable(call: Call, position: int, spec: dict[str, Any]) -> Row:
-    return (call.pk, spec["agent_key"], spec["name"], spec["value"], spec["collected"])
+    return (
+        call.pk,
+        call.tenant_id,
+        spec["agent_key"],
+        spec["name"],
+        spec["value"],
+        spec["collected"],
+    )
 
 
 def _copied_to_children(call: Call) -> tuple[Any, ...]:
@@ -591,12 +625,12 @@ def _error(call: Call, position: int, spec: dict[str, Any]) -> Row:
 CHILD_TABLES: dict[str, tuple[type[Model], tuple[str, ...], Callable[..., list[Row]]]] = {
     "transcript": (
         TranscriptTurn,
-        ("call_id", "position", "role", "text", "start_ms", "end_ms"),
+        ("call_id", "tenant_id", "position", "role", "text", "start_ms", "end_ms"),
         _each(_turn),
     ),
     "collected_variables": (
         CollectedVariable,
-        ("call_id", "agent_key", "name", "value", "collected"),
+        ("call_id", "tenant_id", "agent_key", "name", "value", "collected"),
         _each(_variable),
     ),
     "executed_actions": (

@@ -1,13 +1,19 @@
-"""Synthflow's post-call webhook: signature check and mapping to a call document."""
+"""Synthflow's post-call webhook: signature check, mapping to a call document, and keeping the
+URL token out of log lines."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import logging
+import re
 from typing import Any
 
 SIGNATURE_HEADER = "Synthflow-Signature"
+# A webhook URL's last segment is a secret token; log lines show this instead.
+REDACTED_TOKEN = "<token>"
+_WEBHOOK_TOKEN_IN_PATH = re.compile(r"(/api/v1/webhooks/[A-Za-z0-9_-]+/)[^/\s\"'?#]+")
 
 
 def sign_call_id(secret: str, call_id: str) -> str:
@@ -57,3 +63,28 @@ def webhook_to_document(payload: dict[str, Any]) -> dict[str, Any]:
     if "analysis" in payload:
         document["judge_results"] = payload["analysis"]
     return document
+
+
+def redact_webhook_tokens(text: str) -> str:
+    """``text`` with the token of every webhook URL path in it replaced by ``<token>``."""
+    return _WEBHOOK_TOKEN_IN_PATH.sub(rf"\g<1>{REDACTED_TOKEN}", text)
+
+
+class RedactWebhookTokens(logging.Filter):
+    """Logging filter for the loggers that print request paths (``django.request``,
+    ``django.server``, ``callscope.request``): the webhook URL token is a credential, so it
+    never reaches a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_webhook_tokens(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_webhook_tokens(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        elif isinstance(record.args, dict):
+            record.args = {
+                key: redact_webhook_tokens(arg) if isinstance(arg, str) else arg
+                for key, arg in record.args.items()
+            }
+        return True

@@ -8,18 +8,30 @@ in-process. Production differs only by environment variables:
 - ``DATABASE_URL``: e.g. ``postgres://user@host:5432/callscope``; default SQLite ``db.sqlite3``.
 - ``REDIS_URL``: Celery broker/result backend and the cache; default in-process tasks and a
   local-memory cache.
+- ``REDIS_TIMEOUT_MS``: longest wait for a connection to or an answer from Redis, per call
+  (default 250).
 - ``ALLOWED_HOSTS``: comma-separated; default ``127.0.0.1,localhost`` in DEBUG.
 - ``MAX_REQUEST_BODY_BYTES``: largest accepted API request body (default 20 MiB).
 - ``ANALYTICS_USE_ROLLUPS``: read clean days from rollups (default on).
 - ``READ_API_RATE``: read requests allowed per tenant (default ``600/min``; ``off`` disables).
+- ``API_READ_STATEMENT_TIMEOUT_MS``: longest SQL statement of an API read (default 5000; ``0``
+  or ``off`` disables); past it the read is a 503 with ``Retry-After``.
 - ``CALL_COUNT_CACHE``: cache the exact totals of ``GET /v2/calls`` until the tenant's calls
   change (default on with ``REDIS_URL``, off without: it needs a cache shared by all processes).
+- ``SECURE_SSL_REDIRECT``, ``SESSION_COOKIE_SECURE``, ``CSRF_COOKIE_SECURE``,
+  ``SECURE_HSTS_SECONDS``, ``SECURE_HSTS_INCLUDE_SUBDOMAINS``, ``SECURE_HSTS_PRELOAD``: HTTPS
+  only (default on, HSTS one year, when DEBUG is off; off in DEBUG).
+- ``SECURE_PROXY_SSL_HEADER``: trust ``X-Forwarded-Proto: https`` from the proxy (default on).
+- ``ADMIN_LOGIN_FAILURE_LIMIT`` (default 5), ``ADMIN_LOGIN_COOLOFF_MINUTES`` (default 15): admin
+  login lockout per username and IP address; ``ADMIN_LOGIN_PROXY_COUNT`` (default 0): reverse
+  proxies in front that append the client's address to ``X-Forwarded-For``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -76,20 +88,27 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "calls",
     "analytics",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "calls.api.middleware.RequestIdMiddleware",
     "calls.api.middleware.BodySizeLimitMiddleware",
+    "calls.api.middleware.ReadStatementTimeoutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -143,6 +162,89 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# --- Security: HTTPS, cookies, Content-Security-Policy, admin login throttling ------------------
+
+# With DEBUG off Callscope assumes it is served over HTTPS (usually behind a TLS-terminating
+# proxy): plain-HTTP requests are redirected, browsers are told to stay on HTTPS (HSTS) and
+# cookies are only sent over HTTPS. ``make run`` (DEBUG on, plain HTTP on 127.0.0.1) gets none of
+# it. Each can be turned off on its own from the environment.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 60 * 60)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured(f"SECURE_HSTS_SECONDS must be 0 or more, got {SECURE_HSTS_SECONDS}")
+# The subdomains are those of Callscope's own host name. ``preload`` only allows the host to be
+# submitted to the browsers' preload list; nothing is preloaded until someone does that.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# The proxy in front terminates TLS and forwards plain HTTP; without trusting its
+# X-Forwarded-Proto every request would look like HTTP and the SSL redirect would loop. The proxy
+# must set (not pass through) that header; turn this off when Django faces clients directly.
+if env_bool("SECURE_PROXY_SSL_HEADER", True):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp), in debug too so a violation shows up while developing.
+# Scripts only from this server's files: the admin, the dashboard and the API docs have no
+# inline script. Inline styles stay allowed because the admin's and Swagger UI's templates carry
+# style attributes and blocks (CSS cannot run code). Recordings are played from wherever the
+# call's platform stores them, so media may come from any HTTPS host.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "media-src": ["'self'", "https:"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Admin login throttling (django-axes, attempts stored in the database): after
+# ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one IP address, that username
+# cannot log in from that address for ADMIN_LOGIN_COOLOFF_MINUTES (HTTP 429), even with the right
+# password. Locking the username and address together means nobody can lock a colleague out
+# from elsewhere by guessing at their username, while one address still gets only a handful of
+# guesses per username per cool-off. A successful login clears the failures. API keys never go
+# through Django's login, so the APIs are unaffected.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured(
+        f"ADMIN_LOGIN_FAILURE_LIMIT must be 1 or more, got {AXES_FAILURE_LIMIT}"
+    )
+ADMIN_LOGIN_COOLOFF_MINUTES = env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15)
+if ADMIN_LOGIN_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured(
+        f"ADMIN_LOGIN_COOLOFF_MINUTES must be 1 or more, got {ADMIN_LOGIN_COOLOFF_MINUTES}"
+    )
+AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
+# Behind reverse proxies every login comes from the proxy's address, which would make the lock
+# per username only (anyone could then lock an admin out). ADMIN_LOGIN_PROXY_COUNT says how many
+# proxies append to X-Forwarded-For, so the client's address is read from it (``client_ip``).
+# The default 0 uses the connection's address: trusting the header without a proxy that writes
+# it would let a guesser pick a new address for every attempt.
+ADMIN_LOGIN_PROXY_COUNT = env_int("ADMIN_LOGIN_PROXY_COUNT", 0)
+if ADMIN_LOGIN_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(
+        f"ADMIN_LOGIN_PROXY_COUNT must be 0 or more, got {ADMIN_LOGIN_PROXY_COUNT}"
+    )
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+
 # --- API ------------------------------------------------------------------------------------
 
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 20 * 1024 * 1024)
@@ -151,16 +253,30 @@ MAX_CALLS_PER_BATCH = 1000
 
 # Per-tenant budget of read requests (``<n>/<s|min|hour|day>``, or ``off``).
 READ_API_RATE = os.environ.get("READ_API_RATE", "").strip() or "600/min"
-if not re.fullmatch(r"off|\d+/(s|sec|m|min|h|hour|d|day)", READ_API_RATE):
+if not re.fullmatch(r"off|[0-9]+/(s|sec|m|min|h|hour|d|day)", READ_API_RATE):
     raise ImproperlyConfigured(
         f"READ_API_RATE must look like 600/min (or be 'off'), got {READ_API_RATE!r}"
+    )
+
+# Longest one SQL statement of a REST API read (GET/HEAD under /api/ and /v2/) may run, in
+# milliseconds: past it the read answers 503 with Retry-After instead of holding a worker and a
+# database backend. ``0`` or ``off`` disables (``calls.api.middleware``).
+_read_timeout = os.environ.get("API_READ_STATEMENT_TIMEOUT_MS", "").strip().lower()
+API_READ_STATEMENT_TIMEOUT_MS = (
+    0 if _read_timeout == "off" else env_int("API_READ_STATEMENT_TIMEOUT_MS", 5000)
+)
+if API_READ_STATEMENT_TIMEOUT_MS < 0:
+    raise ImproperlyConfigured(
+        "API_READ_STATEMENT_TIMEOUT_MS must be milliseconds (0 or 'off' disables), "
+        f"got {API_READ_STATEMENT_TIMEOUT_MS}"
     )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["calls.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["calls.api.authentication.HasTenantApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON without non-finite numbers, lone surrogates or deep nesting (a 400, never a 500).
+    "DEFAULT_PARSER_CLASSES": ["calls.api.parsers.JSONBodyParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "calls.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -176,6 +292,17 @@ SPECTACULAR_SETTINGS = {
     # The schema and its UI are public (they hold no tenant data); every operation in them
     # still needs a key.
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI and ReDoc are served from this server's static files, which the
+    # Content-Security-Policy allows (no CDN, no inline script).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge image fetched from the public validator service.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "calls.api.schema.postprocess_schema",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "calls.enums.CallStatus",
         "LeadStatusEnum": "calls.enums.LeadStatus",
@@ -185,6 +312,45 @@ SPECTACULAR_SETTINGS = {
         "ErrorServiceEnum": "calls.enums.ErrorService",
         "ErrorLevelEnum": "calls.enums.ErrorLevel",
     },
+}
+
+# --- Redis timeouts -------------------------------------------------------------------------
+
+# The longest any one call to Redis may wait for a connection or an answer: the cache (read
+# throttle, cached call totals) and the Celery broker and result backend. A Redis that accepts
+# connections but never answers would otherwise hold every call for redis-py's default 5 s (the
+# broker's: forever); with this bound each use gives up quickly and degrades exactly as when
+# Redis is down (a read is let through unthrottled, a total is counted, a publish fails).
+REDIS_TIMEOUT_MS = env_int("REDIS_TIMEOUT_MS", 250)
+if REDIS_TIMEOUT_MS < 1:
+    raise ImproperlyConfigured(
+        f"REDIS_TIMEOUT_MS must be a positive number of milliseconds, got {REDIS_TIMEOUT_MS}"
+    )
+REDIS_TIMEOUT_SECONDS = REDIS_TIMEOUT_MS / 1000
+# redis-py connection options of every Redis client Callscope configures.
+REDIS_CLIENT_OPTIONS = {
+    "socket_timeout": REDIS_TIMEOUT_SECONDS,
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {**REDIS_CLIENT_OPTIONS}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT_SECONDS
+# A publish to an unresponsive broker is retried once, at once, instead of Celery's default of
+# three retries with pauses: enqueueing (beat, ``roll_dirty_days``) fails within a few timeouts.
+# Nothing is lost: dirty days stay marked in the database and the next beat enqueues them.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0,
+    "interval_max": 0,
+}
+# Nobody reads a task's result (beat and ``roll_dirty_days`` fire and forget). Storing none
+# also keeps publishing off the result backend: a publish that keeps its result first subscribes
+# to it there, and retries that subscription for about 25 s when Redis does not answer.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -203,6 +369,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "TIMEOUT": 300,
+            "OPTIONS": {**REDIS_CLIENT_OPTIONS},
         }
     }
 else:
@@ -230,8 +397,44 @@ ACTIVE_CALL_STALE_AFTER_SECONDS = env_int("ACTIVE_CALL_STALE_AFTER_SECONDS", 2 *
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # The Synthflow webhook URL carries a secret token: the loggers that print request paths
+    # print "<token>" instead.
+    # Request bodies (phone numbers, transcripts) never reach a log line either: exception
+    # messages, which can quote them, are withheld (``calls.api.log_redaction``).
+    "filters": {
+        "webhook_tokens": {"()": "calls.webhooks.RedactWebhookTokens"},
+        "request_data": {"()": "calls.api.log_redaction.RedactRequestData"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_data"],
+        },
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # On the logger, not only the handler: Django's own handlers of "django" (the admin
+        # error email, the debug console) see the record after this logger's filters.
+        "django.request": {"filters": ["webhook_tokens", "request_data"]},
+        "callscope.request": {"filters": ["webhook_tokens"]},
+        # Configuring a logger drops its handlers: Django's own for the development server's
+        # request lines is declared again.
+        "django.server": {
+            "handlers": ["django.server"],
+            "filters": ["webhook_tokens"],
+            "level": "INFO",
+            "propagate": False,
+        },
+    },
 }

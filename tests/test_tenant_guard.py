@@ -18,7 +18,7 @@ from calls.api.views import SynthflowWebhookView
 API_PREFIXES = ("api/", "v2/")
 # Public by design: the schema and its UI (no tenant data), and the webhook, which proves its
 # tenant by the URL token and the HMAC signature instead of an API key.
-EXEMPT_ROUTES = {"api/schema/", "api/docs/"}
+EXEMPT_ROUTES = {"api/schema/", "api/docs/", "api/redoc/"}
 EXEMPT_VIEWS: set[type] = {SynthflowWebhookView}
 
 
@@ -43,7 +43,7 @@ def test_the_walk_finds_the_api_views():
 
     assert len(views) >= 6
     assert "v2/calls" in views
-    assert "api/v1/calls/<str:call_id>" in views
+    assert "api/v1/calls/<id:call_id>" in views
 
 
 def test_every_api_view_is_tenant_scoped():
@@ -80,4 +80,4 @@ def test_exempt_webhook_view_really_is_the_token_and_signature_view():
     # The exemption cannot hide a view that looks like the webhook but takes no token.
     routes = {view: route for route, view in api_views()}
 
-    assert "<str:token>" in routes[SynthflowWebhookView]
+    assert "<id:token>" in routes[SynthflowWebhookView]

@@ -11,7 +11,6 @@ import zoneinfo
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -27,6 +26,7 @@ from analytics.windows import (
     resolve_zone,
 )
 from calls.api.errors import Unprocessable
+from calls.api.filters import YEAR_PATTERN, time_zone_names
 from calls.enums import ActivityType, CallType, Channel, ErrorLevel, ErrorService, LeadSource
 
 SYNTHFLOW_DEFAULT_SPAN = timedelta(days=7)
@@ -46,7 +46,24 @@ ACTIVITY_DEFAULT_SPAN = timedelta(hours=24)
 MAX_OFFSET = 1_000_000_000
 
 
-@extend_schema_field(OpenApiTypes.DATETIME)
+# Free text: DRF trims it and refuses a blank value or a NUL, so the schema asks for a character
+# that is neither space nor NUL.
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+@extend_schema_field({"type": "string", "pattern": TEXT_PATTERN})
+class TextField(serializers.CharField):
+    """A free-text parameter, documented as the server reads it."""
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 64,
+        "anyOf": [{"format": "date-time"}, {"format": "date"}],
+        "pattern": YEAR_PATTERN,
+    }
+)
 class InstantField(serializers.CharField):
     """An ISO 8601 datetime (naive means UTC; a bare date is the start of that local day).
     Parsed in ``validate``, once the zone is known."""
@@ -55,10 +72,20 @@ class InstantField(serializers.CharField):
         super().__init__(required=False, max_length=64, **kwargs)
 
 
+@extend_schema_field({"type": "string", "enum": list(time_zone_names())})
+class TimeZoneField(serializers.CharField):
+    """An IANA zone name (``resolve_zone`` checks it), documented as the list of them."""
+
+
+@extend_schema_field({"type": "string", "format": "date", "pattern": YEAR_PATTERN})
+class DayField(serializers.DateField):
+    """A calendar day within the years the windows take (``MIN_YEAR``…``MAX_YEAR``)."""
+
+
 class AnalyticsParams(serializers.Serializer):
     """Parameters every analytics endpoint takes."""
 
-    timezone = serializers.CharField(
+    timezone = TimeZoneField(
         required=False,
         max_length=64,
         help_text="IANA time zone of day buckets and dates (default: the tenant's).",
@@ -101,9 +128,7 @@ class AnalyticsParams(serializers.Serializer):
 class SynthflowAnalyticsParams(AnalyticsParams):
     from_date = InstantField(help_text="Start of the window (default: 7 days before to_date).")
     to_date = InstantField(help_text="End of the window, exclusive (default: now).")
-    model_id = serializers.CharField(
-        required=False, max_length=100, help_text="Only calls of this agent."
-    )
+    model_id = TextField(required=False, max_length=100, help_text="Only calls of this agent.")
     type_of_call = serializers.ChoiceField(
         choices=CallType.choices, required=False, help_text="Only calls of this type."
     )
@@ -194,10 +219,10 @@ def _check_date(value: date) -> date:
 
 
 class SalesParams(AnalyticsParams):
-    startDate = serializers.DateField(
+    startDate = DayField(
         required=False, help_text="First day (tenant-local, default 30 days before endDate)."
     )
-    endDate = serializers.DateField(
+    endDate = DayField(
         required=False, help_text="Last day, included (tenant-local, default today)."
     )
 
@@ -244,7 +269,7 @@ class ActivityParams(SalesParams):
         max_length=500,
         help_text="Event types, comma-separated: " + ", ".join(ActivityType.values) + ".",
     )
-    leadId = serializers.CharField(required=False, max_length=64)
+    leadId = TextField(required=False, max_length=64)
     page = serializers.IntegerField(min_value=1, max_value=MAX_OFFSET, default=1)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
 

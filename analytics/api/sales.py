@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -16,9 +16,24 @@ from analytics.api.schemas import (
     SalesFunnelSerializer,
     SalesOverviewSerializer,
 )
+from calls.enums import ActivityType
 
 TAGS = ["analytics (sales)"]
 DATES_NOTE = " startDate/endDate are tenant-local days (endDate included; at most 365 days apart)."
+
+
+# ``type`` is one string on the wire, read as a comma-separated list (``validate_type``).
+ACTIVITY_TYPES = OpenApiParameter(
+    "type",
+    {
+        "type": "array",
+        "items": {"type": "string", "enum": list(ActivityType.values)},
+        "minItems": 1,
+    },
+    OpenApiParameter.QUERY,
+    explode=False,
+    description="Only these event types (comma-separated).",
+)
 
 
 class SalesView(AnalyticsView):
@@ -79,7 +94,7 @@ class ActivityView(SalesView):
         operation_id="analytics_activity",
         summary="Activity feed",
         description="Events newest first (default: the last 24 hours)." + DATES_NOTE,
-        parameters=[ActivityParams, *META_HEADERS],
+        parameters=[ActivityParams, ACTIVITY_TYPES, *META_HEADERS],
         responses={200: SalesActivityFeedSerializer, **SALES_ERRORS},
         tags=TAGS,
     )

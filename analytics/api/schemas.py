@@ -85,19 +85,33 @@ class SalesErrorSerializer(S.Serializer):
     message = S.CharField()
 
 
-SYNTHFLOW_ERRORS = {
-    400: OpenApiResponse(SynthflowErrorSerializer, description="Invalid parameter"),
-    401: OpenApiResponse(SynthflowErrorSerializer, description="Missing or invalid API key"),
+# Besides the first two, every read can answer 413 (a body over the limit, refused before the
+# view), 429 (the tenant's read budget spent) and 503 (a read cancelled after
+# ``API_READ_STATEMENT_TIMEOUT_MS``), each in the family's own error body.
+COMMON_ERROR_DESCRIPTIONS = {
+    413: "Request body too large",
+    429: "Too many requests for this tenant; retry after `Retry-After` seconds",
+    503: "The read took too long and was cancelled; retry after `Retry-After` seconds",
 }
-PLATFORM_ERRORS = {
-    400: OpenApiResponse(PlatformErrorSerializer, description="Invalid parameter"),
-    401: OpenApiResponse(PlatformErrorSerializer, description="Missing or invalid API key"),
-}
-SALES_ERRORS = {
-    400: OpenApiResponse(SalesErrorSerializer, description="invalid_request"),
-    401: OpenApiResponse(SalesErrorSerializer, description="unauthorized"),
-    422: OpenApiResponse(SalesErrorSerializer, description="unprocessable (over 365 days)"),
-}
+
+
+def _errors(serializer: Any, descriptions: dict[int, str]) -> dict[int, OpenApiResponse]:
+    return {
+        code: OpenApiResponse(serializer, description=description)
+        for code, description in {**descriptions, **COMMON_ERROR_DESCRIPTIONS}.items()
+    }
+
+
+SYNTHFLOW_ERRORS = _errors(
+    SynthflowErrorSerializer, {400: "Invalid parameter", 401: "Missing or invalid API key"}
+)
+PLATFORM_ERRORS = _errors(
+    PlatformErrorSerializer, {400: "Invalid parameter", 401: "Missing or invalid API key"}
+)
+SALES_ERRORS = _errors(
+    SalesErrorSerializer,
+    {400: "invalid_request", 401: "unauthorized", 422: "unprocessable (over 365 days)"},
+)
 
 # --- Synthflow: GET /v2/analytics/ ------------------------------------------------------------
 

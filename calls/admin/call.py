@@ -26,7 +26,7 @@ from calls.admin_filters import (
 from calls.enums import ProviderType
 from calls.models import Call, CollectedVariable, ErrorLog, ExecutedAction, LatencySample
 
-_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$", re.ASCII)
 
 
 def phone_candidates(term: str) -> list[str]:
@@ -35,7 +35,7 @@ def phone_candidates(term: str) -> list[str]:
     term does not look like a phone number."""
     if not _PHONE_LIKE.match(term):
         return []
-    digits = re.sub(r"\D", "", term)
+    digits = re.sub(r"[^0-9]", "", term)
     candidates = {term, digits, f"+{digits}"}
     if digits.startswith("00"):
         candidates.add(f"+{digits[2:]}")

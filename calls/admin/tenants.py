@@ -21,6 +21,7 @@ from calls.admin.scoping import (
 from calls.admin_filters import ScopedRelatedFieldListFilter
 from calls.keys import create_api_key, revoke_api_key
 from calls.models import ApiKey, Tenant, TenantMembership
+from calls.webhook_credentials import rotate_webhook_secret, rotate_webhook_token
 
 _NEW_RAW_KEY_ATTR = "_callscope_new_api_key"
 
@@ -75,14 +76,18 @@ class TenantMembershipAdmin(SuperuserOnlyMixin, TenantScopedAdminMixin, admin.Mo
 class TenantAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Superusers add and change tenants; tenant staff view their own. The webhook secret is shown
     to superusers only. Tenants are not deleted here: the admin's delete confirmation would
-    collect every call of the tenant."""
+    collect every call of the tenant.
+
+    The webhook token and secret are not edited by hand: the "Rotate" actions replace them with
+    new random values, and the old ones stop working at once."""
 
     tenant_path = "pk"
     list_display = ("name", "slug", "timezone", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("webhook_path", "created_at")
+    readonly_fields = ("webhook_path", "webhook_token", "webhook_secret", "created_at")
     inlines = (TenantMembershipInline,)
+    actions = ("rotate_webhook_tokens", "rotate_webhook_secrets")
 
     def get_fields(self, request: HttpRequest, obj: Tenant | None = None) -> Any:
         fields = ["name", "slug", "timezone"]
@@ -105,6 +110,38 @@ class TenantAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
     @admin.display(description="webhook URL path")
     def webhook_path(self, obj: Tenant) -> str:
         return reverse("webhook-synthflow", kwargs={"token": obj.webhook_token})
+
+    @admin.action(
+        description="Rotate the webhook URL token (the old URL stops working)",
+        permissions=["change"],
+    )
+    def rotate_webhook_tokens(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        tenants = list(queryset)
+        for tenant in tenants:
+            rotate_webhook_token(tenant=tenant)
+        # The new URL is on each tenant's page, not in the message: messages are stored in the
+        # session or a cookie.
+        self.message_user(
+            request,
+            f"Rotated the webhook URL token of {len(tenants)} tenant(s); the old URLs answer 404 "
+            "now. Set each tenant's new webhook URL (on its page) in Synthflow.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(
+        description="Rotate the webhook secret (deliveries signed with the old one get 401)",
+        permissions=["change"],
+    )
+    def rotate_webhook_secrets(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        tenants = list(queryset)
+        for tenant in tenants:
+            rotate_webhook_secret(tenant=tenant)
+        self.message_user(
+            request,
+            f"Rotated the webhook secret of {len(tenants)} tenant(s); deliveries signed with the "
+            "old secret answer 401 now. Set each tenant's new secret (on its page) in Synthflow.",
+            messages.SUCCESS,
+        )
 
 
 class ApiKeyStatusFilter(admin.SimpleListFilter):

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError, connection
 from django.http import Http404, HttpRequest
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -35,6 +36,29 @@ class InvalidRequest(exceptions.ValidationError):
         self.errors = errors
 
 
+class ReadTimedOut(exceptions.APIException):
+    """A 503 for a read whose SQL statement ran past ``API_READ_STATEMENT_TIMEOUT_MS``."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = (
+        "The request took too long to answer; retry later, or narrow its filters or window."
+    )
+    default_code = "read_timed_out"
+    # Seconds for ``Retry-After`` (DRF sends ``wait`` as that header).
+    wait = 30
+
+
+def is_statement_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database cancelling a statement that ran past its time limit:
+    PostgreSQL's ``query_canceled`` (SQLSTATE 57014) or SQLite's interrupt from the progress
+    handler deadline (``calls.api.middleware``)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    if getattr(exc.__cause__, "sqlstate", None) == "57014":
+        return True
+    return connection.vendor == "sqlite" and str(exc) == "interrupted"
+
+
 class Unprocessable(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "Unprocessable request."
@@ -50,6 +74,8 @@ SYNTHFLOW_CATEGORY = {
     413: "payload_too_large",
     422: "unprocessable",
     429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
 }
 
 SALES_CODE = {
@@ -61,6 +87,8 @@ SALES_CODE = {
     413: "payload_too_large",
     422: "unprocessable",
     429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
 }
 
 
@@ -108,6 +136,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = RequestTooLarge()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if is_statement_timeout(exc):
+        exc = ReadTimedOut()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

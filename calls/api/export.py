@@ -6,6 +6,19 @@ match. Times are ISO 8601 in the tenant's time zone (or the ``timezone`` paramet
 
 Times and labels are read as the database's text and converted here: the driver's own parsing of
 timestamps and JSON costs more than everything else an export row does.
+
+Spreadsheets run a cell that starts with ``=``, ``+``, ``-`` or ``@`` (or a tab or carriage
+return before one) as a formula, so a lead named ``=HYPERLINK(...)`` would become a live link
+or command in whoever opens the export. Every text cell that starts with one of those six
+characters is written with a leading apostrophe (``'=HYPERLINK(...)``), which spreadsheets read
+as "this is text" and do not display. This applies to every text field, phone numbers included:
+``+4915758658647`` is exported as ``'+4915758658647`` because the phone fields hold whatever the
+caller's platform sent, so a ``+`` there proves nothing. Numbers we read from numeric columns
+(``duration``, ``total_tokens``, ``response_time_ms``) are written as numbers, a negative one
+with its ``-``: they cannot carry a formula. Cells are quoted whenever they hold a comma, a
+quote or a line break, with embedded quotes doubled (RFC 4180), so no cell can spill a
+formula into the next one. Scripts that read the export and want the raw text back drop one
+leading apostrophe that is followed by one of the six characters.
 """
 
 from __future__ import annotations
@@ -233,9 +246,23 @@ def export_chunks(
         yield [[render(row, ctx) for render in renderers] for row in chunk]
 
 
+# The first characters that make a spreadsheet evaluate a cell (see the module docstring).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` as it is safe to write into a CSV cell: text that a spreadsheet would run as a
+    formula gets a leading apostrophe; numbers, booleans and ``None`` are returned as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def csv_stream(chunks: Iterable[list[list[Any]]]) -> Iterator[bytes]:
-    """UTF-8 CSV (RFC 4180 quoting, CRLF line ends), one bytes block per chunk of rows."""
+    """UTF-8 CSV (RFC 4180 quoting, CRLF line ends), one bytes block per chunk of rows, with
+    formula-looking text defused by ``csv_cell``."""
     for rows in chunks:
         buffer = io.StringIO()
-        csv.writer(buffer).writerows(rows)  # None is written as an empty field
+        # None is written as an empty field.
+        csv.writer(buffer).writerows([csv_cell(value) for value in row] for row in rows)
         yield buffer.getvalue().encode()

@@ -10,6 +10,7 @@ import re
 import zoneinfo
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import django_filters
@@ -28,7 +29,25 @@ from calls.enums import CallStatus, CallType, Channel, Sentiment
 from calls.models import Call
 
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+# Instants in query strings lie in these years (as the analytics' windows do): the edges of
+# Python's and PostgreSQL's ranges otherwise fail only for some offsets, which no schema can say.
+MIN_YEAR = 1900
+MAX_YEAR = 2200
+# The OpenAPI pattern of those years at the start of an ISO 8601 date or datetime.
+YEAR_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"
 VARIABLE_PREFIX = "var."
+
+# What one request may ask of the call filters. Every filter is database work, so an unbounded
+# query string would be an unbounded query: past a cap the request is a 400 naming the parameter.
+# Distinct ``var.<name>`` parameters: each reads its own range of the variables index.
+MAX_VARIABLE_FILTERS = 10
+# Values of one ``var.<name>`` (each must match, e.g. under two agents).
+MAX_VARIABLE_VALUES = 3
+# Values of a list parameter (``agent``, ``status``, ``label``, …): each is checked against
+# every call the page walks (a label is one JSON containment test per call).
+MAX_LIST_VALUES = 20
+# Characters of the transcript search ``q``.
+MAX_SEARCH_LENGTH = 200
 
 # --- form fields -----------------------------------------------------------------------------
 
@@ -42,7 +61,8 @@ class CommaSeparatedWidget(forms.Widget):
         for value in values:
             if value is None:
                 continue
-            items.extend(part.strip() for part in str(value).split(",") if part.strip())
+            # Blank items stay until ``ListField`` has counted them: the cap is on what was sent.
+            items.extend(part.strip() for part in str(value).split(","))
         return items
 
     def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
@@ -59,7 +79,7 @@ class ListField(forms.Field):
         *,
         choices: Iterable[str] | None = None,
         max_length: int = 200,
-        max_items: int = 100,
+        max_items: int = MAX_LIST_VALUES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -73,6 +93,7 @@ class ListField(forms.Field):
         items = [value] if isinstance(value, str) else list(value)
         if len(items) > self.max_items:
             raise ValidationError(f"at most {self.max_items} values")
+        items = [item for item in items if item]
         for item in items:
             if self.choices is not None and item not in self.choices:
                 raise ValidationError(
@@ -87,7 +108,7 @@ def normalize_phone(value: str) -> str:
     """An E.164 number from a query string: ``%2B`` arrives as ``+``, an unencoded ``+`` as a
     space; separators are dropped and a bare run of digits gets its ``+`` back."""
     text = re.sub(r"[\s\-().]", "", value)
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         text = "+" + text
     if not E164.match(text):
         raise ValidationError("must be an E.164 phone number, e.g. %2B14155552671")
@@ -101,7 +122,7 @@ class PhoneField(forms.CharField):
 
 
 # An ISO offset whose "+" arrived unencoded (a space): "…T10:00:00 01:00".
-_SPACE_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+_SPACE_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$", re.ASCII)
 
 
 class IsoDateTimeField(forms.Field):
@@ -114,14 +135,19 @@ class IsoDateTimeField(forms.Field):
         if text.isdigit():
             raise ValidationError("must be an ISO 8601 datetime, e.g. 2026-03-01T10:00:00Z")
         try:
+            parsed = parse_timestamp(text)
+            local_year = parsed.year
             # In UTC: PostgreSQL takes offsets up to 15:59 only, Python up to 23:59.
-            return parse_timestamp(text).astimezone(UTC)
+            instant = parsed.astimezone(UTC)
         except ValueError:
             raise ValidationError(
                 "must be an ISO 8601 datetime, e.g. 2026-03-01T10:00:00Z"
             ) from None
         except OverflowError:
             raise ValidationError("datetime out of range") from None
+        if not MIN_YEAR <= local_year <= MAX_YEAR:
+            raise ValidationError(f"must lie between the years {MIN_YEAR} and {MAX_YEAR}")
+        return instant
 
 
 class EpochMsField(forms.Field):
@@ -131,7 +157,7 @@ class EpochMsField(forms.Field):
         if value in (None, ""):
             return None
         text = str(value).strip()
-        if not re.fullmatch(r"\d{1,15}", text) or int(text) > MAX_MS:
+        if not re.fullmatch(r"[0-9]{1,15}", text) or int(text) > MAX_MS:
             raise ValidationError("must be milliseconds since the epoch, e.g. 1732546200000")
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
 
@@ -153,14 +179,18 @@ class StrictBooleanField(forms.Field):
         raise ValidationError("must be true or false")
 
 
+@lru_cache(maxsize=1)
+def time_zone_names() -> tuple[str, ...]:
+    """The IANA zone names a ``timezone`` parameter takes, sorted (the schema lists them): the
+    system's zone database, not whatever file name ``ZoneInfo`` would also open."""
+    return tuple(sorted(zoneinfo.available_timezones() | {"UTC"}))
+
+
 class TimezoneField(forms.CharField):
     def to_python(self, value: Any) -> str:
         text = super().to_python(value) or ""
-        if text:
-            try:
-                zoneinfo.ZoneInfo(text)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise ValidationError(f"{text[:64]!r} is not an IANA time zone name") from None
+        if text and text not in time_zone_names():
+            raise ValidationError(f"{text[:64]!r} is not an IANA time zone name")
         return text
 
 
@@ -236,6 +266,12 @@ class StrictFilterSet(django_filters.FilterSet):
     extra_parameters: tuple[str, ...] = ()
     # Parameter name prefixes the FilterSet handles itself (e.g. ``var.<name>``).
     dynamic_prefixes: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, tenant_id: int | None = None, **kwargs: Any) -> None:
+        # The tenant the queryset is scoped to, for filters that read tenant-first indexes of
+        # other tables (``var.<name>``); given by the view, never guessed from the queryset.
+        super().__init__(*args, **kwargs)
+        self.tenant_id = tenant_id
 
     @classmethod
     def accepted_parameters(cls) -> set[str]:
@@ -317,15 +353,22 @@ class SynthflowCallFilterSet(StrictFilterSet):
 
 
 def variable_filters(params: QueryDict) -> list[tuple[str, str]]:
-    """The ``var.<name>=<value>`` pairs of ``params``; a 400 naming the first bad one."""
+    """The ``var.<name>=<value>`` pairs of ``params``; a 400 naming the first bad one, or the
+    first name past ``MAX_VARIABLE_FILTERS``."""
     filters: list[tuple[str, str]] = []
+    names = 0
     for key in params:
         if not key.startswith(VARIABLE_PREFIX):
             continue
         name = key[len(VARIABLE_PREFIX) :]
         values = params.getlist(key)
+        names += 1
         problem = None
-        if not name:
+        if names > MAX_VARIABLE_FILTERS:
+            problem = f"at most {MAX_VARIABLE_FILTERS} var.<name> filters per request"
+        elif len(values) > MAX_VARIABLE_VALUES:
+            problem = f"at most {MAX_VARIABLE_VALUES} values"
+        elif not name:
             problem = "needs a variable name: var.<name>=<value>"
         elif len(name) > 200 or "\x00" in name:
             problem = "invalid variable name"
@@ -343,10 +386,12 @@ def variable_filters(params: QueryDict) -> list[tuple[str, str]]:
 class CallFilterSet(StrictFilterSet):
     """``GET /api/v1/calls`` (and its CSV export): the native call filters.
 
-    Multi-valued filters take a comma-separated list or the parameter repeated, and match any of
-    the values; different filters must all match. ``var.<name>=<value>`` (repeatable) matches a
-    collected variable by name under any agent; ``value`` matches the JSON string, or the number,
-    boolean or null it spells.
+    Multi-valued filters take a comma-separated list or the parameter repeated (at most
+    ``MAX_LIST_VALUES`` values), and match any of the values; different filters must all match.
+    ``var.<name>=<value>`` matches a collected variable by name under any agent; ``value``
+    matches the JSON string, or the number, boolean or null it spells. At most
+    ``MAX_VARIABLE_FILTERS`` names per request, each repeatable up to ``MAX_VARIABLE_VALUES``
+    times (every value must match). ``q`` is at most ``MAX_SEARCH_LENGTH`` characters.
     """
 
     agent = ListFilter(field_name="agent__model_id", max_length=100, help_text="Agent model ids.")
@@ -370,7 +415,12 @@ class CallFilterSet(StrictFilterSet):
     duration_max = IntegerFilter(field_name="duration", lookup_expr="lte", **DURATION_LIMITS)
     lead_phone = PhoneFilter(field_name="lead_phone_number", max_length=40)
     lead_id = django_filters.CharFilter(field_name="lead__lead_id", max_length=64)
-    q = django_filters.CharFilter(method="filter_q", max_length=200, help_text="Transcript search.")
+    q = django_filters.CharFilter(
+        method="filter_q",
+        max_length=MAX_SEARCH_LENGTH,
+        error_messages={"max_length": f"at most {MAX_SEARCH_LENGTH} characters"},
+        help_text=f"Transcript search (at most {MAX_SEARCH_LENGTH} characters).",
+    )
     ordering = ChoiceParameter(choices=[(name, name) for name in queries.ORDERINGS])
 
     dynamic_prefixes = (VARIABLE_PREFIX,)
@@ -398,9 +448,9 @@ class CallFilterSet(StrictFilterSet):
 
     def filter_queryset(self, queryset: QuerySet[Call]) -> QuerySet[Call]:
         queryset = super().filter_queryset(queryset)
-        for name, value in variable_filters(self.data):
-            queryset = queries.filter_variable(queryset, name, value)
-        return queryset
+        return queries.filter_variables(
+            queryset, variable_filters(self.data), tenant_id=self.tenant_id
+        )
 
     def is_valid(self) -> bool:
         variable_filters(self.data)  # raises a 400 naming a bad var.<name> parameter
@@ -421,7 +471,9 @@ class CallListFilterSet(CallFilterSet):
 
 
 class CallExportFilterSet(CallFilterSet):
-    columns = ListParameter(choices=list(export.COLUMNS), help_text="Columns, in order.")
+    columns = ListParameter(
+        choices=list(export.COLUMNS), max_items=len(export.COLUMNS), help_text="Columns, in order."
+    )
     timezone = TimezoneParameter(max_length=64, help_text="IANA zone of the times.")
 
 
@@ -429,12 +481,19 @@ FilterSetT = TypeVar("FilterSetT", bound=StrictFilterSet)
 
 
 def apply_filters(
-    filterset_class: type[FilterSetT], request: Request, queryset: QuerySet[Call]
+    filterset_class: type[FilterSetT],
+    request: Request,
+    queryset: QuerySet[Call],
+    *,
+    tenant_id: int | None = None,
 ) -> tuple[FilterSetT, QuerySet[Call]]:
-    """``queryset`` filtered by the request's query string, strictly: unknown or repeated
-    parameters and invalid values are 400s naming the parameter (``InvalidRequest``, rendered in
-    the view's error family)."""
-    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+    """``queryset`` (tenant ``tenant_id``'s calls) filtered by the request's query string,
+    strictly: unknown or repeated parameters and invalid values are 400s naming the parameter
+    (``InvalidRequest``, rendered in the view's error family). ``var.<name>`` filters need
+    ``tenant_id`` and refuse to run without it."""
+    filterset = filterset_class(
+        request.query_params, queryset=queryset, request=request, tenant_id=tenant_id
+    )
     filterset.check_parameters(request.query_params)
     return filterset, filterset.validated_qs()
 

@@ -20,18 +20,24 @@ from calls import queries
 from calls.api import export
 from calls.api.errors import InvalidRequest
 from calls.api.filters import (
+    MAX_LIST_VALUES,
+    MAX_VARIABLE_FILTERS,
+    MAX_VARIABLE_VALUES,
     CallExportFilterSet,
+    CallFilterSet,
     CallListFilterSet,
     apply_filters,
     page_parameters,
 )
 from calls.api.mixins import TenantScopedMixin
-from calls.api.schema import filterset_parameters, platform_errors
+from calls.api.schema import READ_ERROR_CODES, filterset_parameters, platform_errors
 from calls.api.serializers import CallDetailSerializer, CallListItemSerializer, CallPageSerializer
 from calls.models import Call
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+# A signed cursor on the longest (100-character, non-ASCII) call_id stays well below this.
+MAX_CURSOR_LENGTH = 1000
 
 ORDERING_HELP = (
     "Sort order: start_time, end_time or duration, '-' for descending (default -start_time). "
@@ -67,6 +73,9 @@ FILTER_HELP = {
 VARIABLE_HELP = (
     " Collected variables filter as `var.<name>=<value>` (repeatable; matches the variable under "
     "any agent; the value matches the JSON string, or the number, boolean or null it spells)."
+    f" At most {MAX_VARIABLE_FILTERS} variable names per request, each given at most "
+    f"{MAX_VARIABLE_VALUES} times (every value must match); each list filter takes at most "
+    f"{MAX_LIST_VALUES} values."
 )
 
 
@@ -91,7 +100,7 @@ class PageSerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         default=DEFAULT_PAGE_SIZE, min_value=1, max_value=MAX_PAGE_SIZE
     )
-    cursor = serializers.CharField(required=False, max_length=500)
+    cursor = serializers.CharField(required=False, max_length=MAX_CURSOR_LENGTH)
 
 
 LIST_PARAMETERS = [
@@ -104,7 +113,7 @@ LIST_PARAMETERS = [
     ),
     OpenApiParameter(
         "cursor",
-        {"type": "string", "maxLength": 500},
+        {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
         OpenApiParameter.QUERY,
         description="Opaque position from a previous page's `next` or `previous` link.",
     ),
@@ -123,38 +132,49 @@ LIST_SCHEMA = extend_schema(
         "`next` until it is null."
     ),
     parameters=LIST_PARAMETERS,
-    responses={200: CallPageSerializer, **platform_errors(400, 401, 429)},
+    responses={200: CallPageSerializer, **platform_errors(*READ_ERROR_CODES)},
     tags=["calls"],
 )
 
 
+def _tenant_search(filterset: CallFilterSet, tenant_id: int) -> queries.TranscriptSearch | None:
+    """The request's ``q``, planned from tenant ``tenant_id``'s transcripts alone, so neither the
+    plan nor the response time depends on what other tenants' calls say."""
+    search = filterset.search()
+    return search.for_tenant(tenant_id) if search is not None else None
+
+
 def call_list_response(view: NativeCallView, request: Request) -> Response:
     """The native list for ``view`` (``CallCollectionView.get``)."""
-    filterset, calls = apply_filters(CallListFilterSet, request, view.get_queryset())
+    tenant_id = view.tenant.pk
+    filterset, calls = apply_filters(
+        CallListFilterSet, request, view.get_queryset(), tenant_id=tenant_id
+    )
     ordering = filterset.get_ordering()
     page_params = page_parameters(PageSerializer, request.query_params)
     cursor = None
-    if token := page_params.get("cursor"):
-        try:
-            cursor = queries.Cursor.parse(token, ordering)
-        except queries.CursorError as exc:
-            raise InvalidRequest(
-                f"Invalid query parameter(s): cursor: {exc}",
-                [{"field": "cursor", "message": str(exc)}],
-            ) from None
-    page = queries.keyset_page(
-        queries.with_list_children(calls),
-        ordering=ordering,
-        limit=page_params["limit"],
-        cursor=cursor,
-        search=filterset.search(),
-    )
+    try:
+        if token := page_params.get("cursor"):
+            cursor = queries.Cursor.parse(token, ordering=ordering, tenant_id=tenant_id)
+        page = queries.keyset_page(
+            queries.with_list_children(calls),
+            ordering=ordering,
+            limit=page_params["limit"],
+            cursor=cursor,
+            search=_tenant_search(filterset, tenant_id),
+            calls=view.get_queryset(),
+        )
+    except queries.CursorError as exc:
+        raise InvalidRequest(
+            f"Invalid query parameter(s): cursor: {exc}",
+            [{"field": "cursor", "message": str(exc)}],
+        ) from None
     url = request.build_absolute_uri()
 
     def link(position: queries.Cursor | None) -> str | None:
         if position is None:
             return None
-        return replace_query_param(url, "cursor", position.token())
+        return replace_query_param(url, "cursor", position.token(tenant_id=tenant_id))
 
     return Response(
         {
@@ -177,7 +197,7 @@ class CallDetailView(NativeCallView):
             "workflow. Takes no parameters."
         ),
         parameters=[OpenApiParameter("call_id", str, OpenApiParameter.PATH)],
-        responses={200: CallDetailSerializer, **platform_errors(400, 401, 404, 429)},
+        responses={200: CallDetailSerializer, **platform_errors(*READ_ERROR_CODES, 404)},
         tags=["calls"],
     )
     def get(self, request: Request, call_id: str) -> Response:
@@ -206,12 +226,14 @@ class CallExportView(NativeCallView):
         parameters=filterset_parameters(CallExportFilterSet, FILTER_HELP),
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, UTF-8"),
-            **platform_errors(400, 401, 429, media_type="application/json"),
+            **platform_errors(*READ_ERROR_CODES, media_type="application/json"),
         },
         tags=["calls"],
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        filterset, calls = apply_filters(self.filterset_class, request, self.get_queryset())
+        filterset, calls = apply_filters(
+            self.filterset_class, request, self.get_queryset(), tenant_id=self.tenant.pk
+        )
         cleaned = filterset.form.cleaned_data
         columns = cleaned.get("columns") or list(export.DEFAULT_COLUMNS)
         zone = zoneinfo.ZoneInfo(cleaned.get("timezone") or self.tenant.timezone)
@@ -221,7 +243,7 @@ class CallExportView(NativeCallView):
             ordering=filterset.get_ordering(),
             zone=zone,
             chunk_size=export.EXPORT_CHUNK_SIZE,
-            search=filterset.search(),
+            search=_tenant_search(filterset, self.tenant.pk),
         )
         response = StreamingHttpResponse(
             export.csv_stream(chunks), content_type="text/csv; charset=utf-8"

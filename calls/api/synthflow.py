@@ -15,7 +15,7 @@ from calls import counts, queries
 from calls.api.errors import InvalidRequest
 from calls.api.filters import SynthflowCallFilterSet, apply_filters, page_parameters
 from calls.api.native import CallReadView
-from calls.api.schema import filterset_parameters, synthflow_errors
+from calls.api.schema import READ_ERROR_CODES, filterset_parameters, synthflow_errors
 from calls.api.serializers import (
     SynthflowGetCallSerializer,
     SynthflowListCallSerializer,
@@ -84,7 +84,7 @@ class SynthflowCallListView(SynthflowView):
         parameters=LIST_PARAMETERS,
         responses={
             200: synthflow_envelope("SynthflowCallList", SynthflowListCallSerializer),
-            **synthflow_errors(400, 401, 429),
+            **synthflow_errors(*READ_ERROR_CODES),
         },
         tags=["synthflow"],
     )
@@ -121,7 +121,7 @@ class SynthflowCallDetailView(SynthflowView):
         parameters=[OpenApiParameter("call_id", str, OpenApiParameter.PATH)],
         responses={
             200: synthflow_envelope("SynthflowCallDetail", SynthflowGetCallSerializer),
-            **synthflow_errors(400, 401, 404, 429),
+            **synthflow_errors(*READ_ERROR_CODES, 404),
         },
         tags=["synthflow"],
     )

@@ -16,17 +16,15 @@ from rest_framework.views import APIView
 from calls.api.errors import InvalidRequest, error_body
 from calls.api.mixins import TenantAPIView
 from calls.api.native import LIST_SCHEMA, NativeCallView, call_list_response
+from calls.api.schema import INGEST_REQUEST_SCHEMA, LEAD_REQUEST_SCHEMA
 from calls.api.serializers import PlatformErrorSerializer
 from calls.documents import LeadIn, format_errors
-from calls.leads import lead_upsert
+from calls.leads import LeadPhoneTaken, lead_upsert
 from calls.models import Tenant
 from calls.services import DocumentsInvalid, ingest_call_documents
-from calls.webhooks import (
-    SIGNATURE_HEADER,
-    signature_is_valid,
-    webhook_call_id,
-    webhook_to_document,
-)
+from calls.webhook_credentials import tenant_for_webhook_token
+from calls.webhook_ingest import ingest_synthflow_delivery
+from calls.webhooks import SIGNATURE_HEADER, signature_is_valid, webhook_call_id
 
 PLATFORM_ERROR = PlatformErrorSerializer
 INGEST_RESULT = inline_serializer(
@@ -43,6 +41,23 @@ INGEST_RESULT = inline_serializer(
         "created": serializers.IntegerField(),
         "updated": serializers.IntegerField(),
         "unchanged": serializers.IntegerField(),
+    },
+)
+WEBHOOK_RESULT = inline_serializer(
+    "WebhookResult",
+    {
+        "results": inline_serializer(
+            "WebhookOutcome",
+            {
+                "call_id": serializers.CharField(),
+                "outcome": serializers.ChoiceField(["created", "updated", "unchanged", "ignored"]),
+            },
+            many=True,
+        ),
+        "created": serializers.IntegerField(),
+        "updated": serializers.IntegerField(),
+        "unchanged": serializers.IntegerField(),
+        "ignored": serializers.IntegerField(),
     },
 )
 LEAD_RESULT = inline_serializer(
@@ -96,6 +111,10 @@ class CallCollectionView(NativeCallView):
     """``/api/v1/calls``: GET lists calls (cursor-paginated, filtered), POST ingests call
     documents."""
 
+    # A body JSONBodyParser refuses is reported by document index and field, like a document
+    # that fails validation.
+    json_documents_key = "calls"
+
     @LIST_SCHEMA
     def get(self, request: Request) -> Response:
         return call_list_response(self, request)
@@ -107,7 +126,7 @@ class CallCollectionView(NativeCallView):
             'One call document or {"calls": [...]} (at most 1,000), upserted by call_id. '
             "A batch with any invalid document is rejected whole and nothing is written."
         ),
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": INGEST_REQUEST_SCHEMA},
         responses={200: INGEST_RESULT, 201: INGEST_RESULT, **ERROR_RESPONSES},
         tags=["ingestion"],
     )
@@ -120,7 +139,7 @@ class LeadUpsertView(TenantAPIView):
         operation_id="leads_upsert",
         summary="Create or update a lead",
         description="Matched by lead_id, else by phone_number. Status only moves forward.",
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": LEAD_REQUEST_SCHEMA},
         responses={200: LEAD_RESULT, 201: LEAD_RESULT, **ERROR_RESPONSES},
         tags=["ingestion"],
     )
@@ -131,7 +150,12 @@ class LeadUpsertView(TenantAPIView):
             data = LeadIn.model_validate(request.data)
         except ValidationError as exc:
             raise InvalidRequest("Invalid lead.", format_errors(exc)) from None
-        result = lead_upsert(tenant=self.tenant, data=data)
+        try:
+            result = lead_upsert(tenant=self.tenant, data=data)
+        except LeadPhoneTaken as exc:
+            raise InvalidRequest(
+                "Invalid lead.", [{"field": "phone_number", "message": str(exc)}]
+            ) from None
         lead = result.lead
         return Response(
             {
@@ -157,12 +181,15 @@ class SynthflowWebhookView(APIView):
         summary="Synthflow post-call webhook",
         description=(
             f"Verified with the {SIGNATURE_HEADER} header: base64(HMAC-SHA256(webhook secret, "
-            "call_id)). Replays are idempotent."
+            "call_id)). The signature covers the call id only, so once a delivery has written a "
+            "call, a later delivery of it is applied only when its status is later in the "
+            "call's lifecycle. The same body again is `unchanged`; any other body is `ignored` "
+            "(200, nothing stored changes)."
         ),
         request=OpenApiTypes.OBJECT,
         responses={
-            200: INGEST_RESULT,
-            201: INGEST_RESULT,
+            200: WEBHOOK_RESULT,
+            201: WEBHOOK_RESULT,
             **ERROR_RESPONSES,
             404: OpenApiResponse(PLATFORM_ERROR, description="Unknown webhook token"),
         },
@@ -170,7 +197,7 @@ class SynthflowWebhookView(APIView):
         auth=[],
     )
     def post(self, request: Request, token: str) -> Response:
-        tenant = Tenant.objects.filter(webhook_token=token).first()
+        tenant = tenant_for_webhook_token(token=token)
         if tenant is None:
             return Response(error_body("platform", 404, "Unknown webhook.", request), status=404)
         payload = request.data
@@ -183,4 +210,15 @@ class SynthflowWebhookView(APIView):
             )
         if not isinstance(payload, dict):  # pragma: no cover - a list has no call id to sign
             raise InvalidRequest("The body must be a webhook payload object.")
-        return _ingest(tenant, [webhook_to_document(payload)])
+        try:
+            result = ingest_synthflow_delivery(tenant=tenant, payload=payload)
+        except DocumentsInvalid as exc:
+            raise InvalidRequest(
+                "Invalid call document(s); nothing was written.", exc.errors
+            ) from None
+        counts = {name: 0 for name in ("created", "updated", "unchanged", "ignored")}
+        counts[result.outcome] = 1
+        return Response(
+            {"results": [{"call_id": result.call_id, "outcome": result.outcome}], **counts},
+            status=status.HTTP_201_CREATED if result.outcome == "created" else status.HTTP_200_OK,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -94,3 +95,19 @@ SYNTHFLOW_DOC: dict[str, Any] = {
         }
     },
 }
+
+
+TRANSCRIPT_BASE = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def transcript_doc(call_id: str, minutes: int, *lines: str) -> dict[str, Any]:
+    """A call starting ``minutes`` after ``TRANSCRIPT_BASE`` whose transcript is ``lines``,
+    bot and human taking turns."""
+    return call_doc(
+        call_id,
+        start_time=(TRANSCRIPT_BASE + timedelta(minutes=minutes)).isoformat(),
+        end_time=(TRANSCRIPT_BASE + timedelta(minutes=minutes, seconds=30)).isoformat(),
+        transcript=[
+            {"role": "bot" if i % 2 == 0 else "human", "text": line} for i, line in enumerate(lines)
+        ],
+    )

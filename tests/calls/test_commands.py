@@ -315,6 +315,34 @@ def test_import_calls_reports_bad_lines_and_stores_the_good_ones(
         run("import_calls", str(path), tenant=tenant.slug, strict=True, verbosity=0)
 
 
+def test_import_calls_refuses_hostile_json_lines_and_keeps_going(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    good = {"call_id": "imp-ok", "status": "completed", "start_time": "2026-03-01T10:00:00Z"}
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                "[" * 2000 + "]" * 2000,  # deep enough to exhaust the recursion limit
+                '{"call_id": "inf", "status": "completed", "start_time": "2026-03-01T10:00:00Z",'
+                ' "duration": 1e400}',
+                '{"call_id": "sur", "status": "completed", "start_time": "2026-03-01T10:00:00Z",'
+                ' "lead_name": "\\ud800"}',
+                json.dumps(good),
+            ]
+        )
+        + "\n"
+    )
+
+    out, err = run("import_calls", str(path), tenant=tenant.slug, verbosity=0)
+
+    assert re.search(r"line 1: invalid JSON: .*nested deeper", err)
+    assert re.search(r"line 2: invalid JSON", err)
+    assert re.search(r"line 3: invalid JSON", err)
+    assert "1 created, 0 updated, 0 unchanged, 3 bad line(s)" in out
+    assert list(Call.objects.filter(tenant=tenant).values_list("call_id", flat=True)) == ["imp-ok"]
+
+
 def test_import_calls_batches_and_needs_an_existing_file(tenant: Tenant, tmp_path: Path) -> None:
     path = tmp_path / "many.jsonl"
     path.write_text(

@@ -28,7 +28,7 @@ def constraints_of(model) -> dict:
         (Call, "call_tenant_agent_start_idx", ["tenant_id", "agent_id", "start_time", "id"], False),
         (Call, "call_tenant_status_idx", ["tenant_id", "status", "start_time"], False),
         (Call, "call_tenant_phone_idx", ["tenant_id", "lead_phone_number", "start_time"], False),
-        (Lead, "lead_tenant_phone_idx", ["tenant_id", "phone_number"], False),
+        (Lead, "lead_tenant_phone_uniq", ["tenant_id", "phone_number"], True),
     ],
 )
 def test_named_constraints_and_indexes_exist(model, name, columns, unique):

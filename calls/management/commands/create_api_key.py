@@ -13,7 +13,7 @@ from calls.models import Tenant
 def find_tenant(ref: str) -> Tenant:
     """The tenant with slug ``ref``, else with id ``ref``; ``CommandError`` when there is none."""
     tenant = Tenant.objects.filter(slug=ref).first()
-    if tenant is None and ref.isdigit():
+    if tenant is None and ref.isascii() and ref.isdigit():
         tenant = Tenant.objects.filter(pk=int(ref)).first()
     if tenant is None:
         raise CommandError(f"No tenant with slug or id {ref!r}.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from calls.api.parsers import parse_json_text
 from calls.management.commands.create_api_key import find_tenant
 from calls.models import Tenant
 from calls.services import DocumentsInvalid, ingest_call_documents, parse_documents
@@ -102,9 +102,10 @@ class Command(BaseCommand):
 
     def _parse_line(self, number: int, line: bytes, counts: Counter[str]) -> Any:
         """The line's document when it is valid JSON and a valid call document, else None."""
+        # The API's JSON rules: no deep nesting, non-finite numbers or lone surrogates.
         try:
-            document = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            document = parse_json_text(line.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
             self._bad(number, f"invalid JSON: {exc}", counts)
             return None
         try:
