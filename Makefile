@@ -50,7 +50,7 @@ browser:
 ## Run the product: migrate, load the demo tenant once, print the login and an API key, serve.
 run: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(PY) manage.py setup_demo
+	DEBUG=$${DEBUG:-1} $(PY) manage.py setup_demo --base-url http://$(HOST)
 	DEBUG=$${DEBUG:-1} $(PY) manage.py rollups --dirty --verbosity 0
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver $(HOST)
 

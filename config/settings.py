@@ -424,6 +424,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # django-axes announces its configuration at every start, manage.py commands included.
+        "axes": {"level": "WARNING"},
         # On the logger, not only the handler: Django's own handlers of "django" (the admin
         # error email, the debug console) see the record after this logger's filters.
         "django.request": {"filters": ["webhook_tokens", "request_data"]},
