@@ -1,4 +1,4 @@
-"""Metric definitions (DESIGN.md, "Metric definitions"): each one written once, here.
+"""Metric definitions: each one written once, here.
 
 Row sources (raw rows in ``analytics.facts``; rollups later) count with the predicates below; the
 query layer (``analytics.queries``) combines the counts with the formulas below. Nothing else in

@@ -1,6 +1,6 @@
 """Enumerations shared by ingestion, the read APIs and analytics.
 
-Values follow the published Synthflow enumerations (``shared/reference``); where Synthflow's lists
+Values follow Synthflow's published enumerations (its webhook and API reference); where its lists
 disagree, the union is used.
 """
 
@@ -52,7 +52,8 @@ STATUS_RANK: dict[str, int] = {
     CallStatus.SPAM: 3,
 }
 
-# Statuses of a call that may still be live (see "active" in DESIGN.md).
+# Statuses of a call that may still be live; a call is "active" in one of them and started less
+# than ``ACTIVE_CALL_STALE_AFTER_SECONDS`` ago (``analytics.definitions``).
 ACTIVE_STATUSES = (
     CallStatus.INITIATED,
     CallStatus.QUEUE,
@@ -83,7 +84,7 @@ KNOWN_END_CALL_REASONS = (
 )
 
 # A completed call that ended for one of these reasons is successful when the document does not
-# say (DESIGN.md, success_rate).
+# say (``calls.queries.successful_q``).
 SUCCESSFUL_END_CALL_REASONS = (
     "agent_goodbye",
     "human_goodbye",

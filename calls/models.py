@@ -296,7 +296,7 @@ class Call(models.Model):
     telephony_end = models.DateTimeField(null=True, blank=True)
 
     sentiment = models.CharField(max_length=16, choices=Sentiment.choices, null=True, blank=True)
-    # As the document said; null when it did not (analytics derives it, see DESIGN.md).
+    # As the document said; null when it did not (``calls.queries.successful_q`` derives it).
     success = models.BooleanField(null=True, blank=True)
     handoff = models.BooleanField(default=False)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)

@@ -142,7 +142,7 @@ def synthflow_call(*, queryset: QuerySet[Call], call_id: str) -> Call | None:
 
 def successful_q() -> Q:
     """Calls that count as successful: ``success`` as the document said, else derived from a
-    completed status and a goodbye-like end reason (DESIGN.md, ``success_rate``)."""
+    completed status and a goodbye-like end reason (``SUCCESSFUL_END_CALL_REASONS``)."""
     return Q(success=True) | Q(
         success__isnull=True,
         status=CallStatus.COMPLETED,

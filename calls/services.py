@@ -1,6 +1,6 @@
 """Call ingestion: validate documents, then upsert them by ``(tenant, call_id)``.
 
-Rules (DESIGN.md, "Ingestion"):
+Rules:
 
 - Re-sending the document last applied changes nothing (outcome ``unchanged``).
 - A later document updates the call; fields it leaves out keep their values; status only moves

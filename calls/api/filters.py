@@ -126,7 +126,7 @@ _SPACE_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2}
 
 
 class IsoDateTimeField(forms.Field):
-    """ISO 8601 datetime; without an offset it is UTC (DESIGN.md, "Windows")."""
+    """ISO 8601 datetime; without an offset it is UTC, as every naive time in a query string."""
 
     def to_python(self, value: Any) -> datetime | None:
         if value in (None, ""):

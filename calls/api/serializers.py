@@ -217,7 +217,7 @@ class DurationField(serializers.Field):
 
 @extend_schema_field(OpenApiTypes.BOOL)
 class EffectiveSuccessField(serializers.Field):
-    """``success`` as the document said, else derived (DESIGN.md, ``success_rate``)."""
+    """``success`` as the document said, else derived (``calls.queries.successful_q``)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs["source"] = "*"
