@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError, connection
 from django.http import Http404, HttpRequest
+from django.urls import resolve
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -90,6 +91,23 @@ SALES_CODE = {
     500: "internal_error",
     503: "unavailable",
 }
+
+
+ERROR_FAMILIES = frozenset({"platform", "synthflow", "sales"})
+
+
+def error_family_of(request: HttpRequest) -> str:
+    """The error family of the view ``request``'s path is routed to (its ``error_family``), else
+    of the path's prefix: an answer given outside the view (middleware, Django's error views)
+    has the body that view's operation documents."""
+    try:
+        view_class = getattr(resolve(request.path_info).func, "view_class", None)
+    except Exception:  # Resolver404, or a path the resolver chokes on: an error must not fail
+        view_class = None
+    family = getattr(view_class, "error_family", None)
+    if family in ERROR_FAMILIES:
+        return str(family)
+    return "synthflow" if request.path.startswith("/v2/") else "platform"
 
 
 def request_id_of(request: HttpRequest | None) -> str:

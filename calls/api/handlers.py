@@ -11,27 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import Resolver404, resolve
 from django.views import defaults
 
-from calls.api.errors import error_body, request_id_of
+from calls.api.errors import error_body, error_family_of, request_id_of
 from calls.api.middleware import API_PREFIXES
-
-FAMILIES = frozenset({"platform", "synthflow", "sales"})
-
-
-def error_family_of(request: HttpRequest) -> str:
-    """The error family of the view serving ``request``'s path, else of its prefix."""
-    try:
-        view_class = getattr(resolve(request.path_info).func, "view_class", None)
-    except Resolver404:
-        view_class = None
-    except Exception:  # an error page must not fail on a path the resolver chokes on
-        view_class = None
-    family = getattr(view_class, "error_family", None)
-    if family in FAMILIES:
-        return str(family)
-    return "synthflow" if request.path.startswith("/v2/") else "platform"
 
 
 def is_api_request(request: HttpRequest) -> bool:

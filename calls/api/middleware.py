@@ -12,9 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.urls import Resolver404, resolve
 
-from calls.api.errors import ReadTimedOut, error_body, is_statement_timeout
+from calls.api.errors import ReadTimedOut, error_body, error_family_of, is_statement_timeout
 
 logger = logging.getLogger("callscope.request")
 
@@ -64,7 +63,10 @@ class BodySizeLimitMiddleware:
             if length > limit:
                 return JsonResponse(
                     error_body(
-                        _family_of(request), 413, f"Request body exceeds {limit} bytes.", request
+                        error_family_of(request),
+                        413,
+                        f"Request body exceeds {limit} bytes.",
+                        request,
                     ),
                     status=413,
                 )
@@ -166,19 +168,6 @@ class _LimitedStream:
         self.limit.stop()
 
 
-def _family_of(request: HttpRequest) -> str:
-    """The error family of the view ``request`` is routed to (its ``error_family``), so an answer
-    given before or around the view has the body that view's operation documents."""
-    try:
-        view_class = getattr(resolve(request.path_info).func, "view_class", None)
-    except Resolver404:
-        view_class = None
-    family = getattr(view_class, "error_family", None)
-    if isinstance(family, str):
-        return family
-    return "synthflow" if request.path.startswith("/v2/") else "platform"
-
-
 class ReadStatementTimeoutMiddleware:
     """Bounds the database time of REST API reads (GET/HEAD under ``/api/`` and ``/v2/``):
     each SQL statement may run ``API_READ_STATEMENT_TIMEOUT_MS`` at most (``0`` disables), then
@@ -219,7 +208,9 @@ class ReadStatementTimeoutMiddleware:
             return None
         timed_out = ReadTimedOut()
         response = JsonResponse(
-            error_body(_family_of(request), timed_out.status_code, str(timed_out.detail), request),
+            error_body(
+                error_family_of(request), timed_out.status_code, str(timed_out.detail), request
+            ),
             status=timed_out.status_code,
         )
         response["Retry-After"] = str(timed_out.wait)
