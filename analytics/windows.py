@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-# Datetimes outside these years are refused: window arithmetic (previous periods, local
-# conversions) must never overflow Python's or the database's datetime range.
-MIN_YEAR = 1900
-MAX_YEAR = 2200
+from calls.documents import MAX_YEAR, MIN_YEAR
 
 
 class WindowError(ValueError):

@@ -24,16 +24,13 @@ from rest_framework.request import Request
 from calls import queries
 from calls.api import export
 from calls.api.errors import InvalidRequest
-from calls.documents import E164, INT32_MAX, parse_timestamp
+from calls.documents import E164, INT32_MAX, MAX_YEAR, MIN_YEAR, parse_timestamp
 from calls.enums import CallStatus, CallType, Channel, Sentiment
 from calls.models import Call
 
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-# Instants in query strings lie in these years (as the analytics' windows do): the edges of
-# Python's and PostgreSQL's ranges otherwise fail only for some offsets, which no schema can say.
-MIN_YEAR = 1900
-MAX_YEAR = 2200
-# The OpenAPI pattern of those years at the start of an ISO 8601 date or datetime.
+# The OpenAPI pattern of the years a query-string instant may lie in (``MIN_YEAR``…``MAX_YEAR``),
+# at the start of an ISO 8601 date or datetime.
 YEAR_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"
 VARIABLE_PREFIX = "var."
 

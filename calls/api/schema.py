@@ -66,7 +66,7 @@ PHONE_PATTERN = r"^\+?[1-9][0-9]{1,14}$"
 EMPTY_IS_ABSENT = "x-empty-is-absent"
 # Text parameters take any characters but NUL (no database text can hold it).
 NO_NUL_PATTERN = r"^[^\x00]*$"
-# An ISO 8601 datetime within the years the server takes (``filters.MIN_YEAR``…``MAX_YEAR``).
+# An ISO 8601 datetime within the years the server takes (``documents.MIN_YEAR``…``MAX_YEAR``).
 DATETIME_SCHEMA = {"type": "string", "format": "date-time", "pattern": filters.YEAR_PATTERN}
 
 
