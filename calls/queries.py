@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -408,7 +408,7 @@ class TranscriptSearch:
 
     Planned on first use (``terms``) from the turns of ``tenant_ids`` only (``None``: every
     tenant's, for a reader allowed to see them all), so a tenant's search costs what that
-    tenant's data makes it cost: ``for_tenant`` binds the API key's tenant.
+    tenant's data makes it cost (the API's filter set plans with the key's tenant).
 
     ``scans`` says whether the conditions are checked call by call (a common term, an excluded
     one, or any term on databases without the index): the cost then grows with the calls
@@ -419,10 +419,6 @@ class TranscriptSearch:
     parsed: tuple[SearchTerm, ...]
     indexed: bool
     tenant_ids: tuple[int, ...] | None = None
-
-    def for_tenant(self, tenant_id: int) -> TranscriptSearch:
-        """The same search, planned from tenant ``tenant_id``'s turns alone."""
-        return replace(self, tenant_ids=(tenant_id,))
 
     @cached_property
     def terms(self) -> tuple[_TermPlan, ...]:

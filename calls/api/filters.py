@@ -458,9 +458,15 @@ class CallFilterSet(StrictFilterSet):
         return queries.ORDERINGS[name]
 
     def search(self) -> queries.TranscriptSearch | None:
-        """The planned ``q`` (``queries.plan_transcript_search``), or ``None`` without one."""
+        """The ``q`` (``queries.plan_transcript_search``), planned from this filter set's tenant's
+        transcripts alone, so neither the plan nor the response time depends on what other
+        tenants' calls say; ``None`` without one. Refuses to plan without the tenant."""
         text = (self.form.cleaned_data.get("q") or "").strip()
-        return queries.plan_transcript_search(text) if text else None
+        if not text:
+            return None
+        if self.tenant_id is None:
+            raise ValueError("a transcript search needs the tenant whose calls it reads")
+        return queries.plan_transcript_search(text, tenant_ids=(self.tenant_id,))
 
 
 class CallListFilterSet(CallFilterSet):

@@ -24,7 +24,6 @@ from calls.api.filters import (
     MAX_VARIABLE_FILTERS,
     MAX_VARIABLE_VALUES,
     CallExportFilterSet,
-    CallFilterSet,
     CallListFilterSet,
     apply_filters,
     page_parameters,
@@ -137,13 +136,6 @@ LIST_SCHEMA = extend_schema(
 )
 
 
-def _tenant_search(filterset: CallFilterSet, tenant_id: int) -> queries.TranscriptSearch | None:
-    """The request's ``q``, planned from tenant ``tenant_id``'s transcripts alone, so neither the
-    plan nor the response time depends on what other tenants' calls say."""
-    search = filterset.search()
-    return search.for_tenant(tenant_id) if search is not None else None
-
-
 def call_list_response(view: NativeCallView, request: Request) -> Response:
     """The native list for ``view`` (``CallCollectionView.get``)."""
     tenant_id = view.tenant.pk
@@ -161,7 +153,7 @@ def call_list_response(view: NativeCallView, request: Request) -> Response:
             ordering=ordering,
             limit=page_params["limit"],
             cursor=cursor,
-            search=_tenant_search(filterset, tenant_id),
+            search=filterset.search(),
             calls=view.get_queryset(),
         )
     except queries.CursorError as exc:
@@ -243,7 +235,7 @@ class CallExportView(NativeCallView):
             ordering=filterset.get_ordering(),
             zone=zone,
             chunk_size=export.EXPORT_CHUNK_SIZE,
-            search=_tenant_search(filterset, self.tenant.pk),
+            search=filterset.search(),
         )
         response = StreamingHttpResponse(
             export.csv_stream(chunks), content_type="text/csv; charset=utf-8"

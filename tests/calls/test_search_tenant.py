@@ -150,7 +150,7 @@ def test_another_tenants_matches_change_neither_the_plan_nor_the_result(
     monkeypatch.setattr(queries, "SEARCH_PROBE_LIMIT", 5)
 
     def plan(text: str) -> queries.TranscriptSearch:
-        search = queries.plan_transcript_search(text).for_tenant(tenant.pk)
+        search = queries.plan_transcript_search(text, tenant_ids=(tenant.pk,))
         search.terms  # noqa: B018  (plans now, with the data as it is)
         return search
 
@@ -177,7 +177,7 @@ def test_another_tenants_matches_change_neither_the_plan_nor_the_result(
 @pytest.mark.postgres
 def test_planning_reads_only_the_searching_tenants_rows(own_calls, tenant, other_tenant):
     _flood(other_tenant)
-    search = queries.plan_transcript_search("zebra -hello").for_tenant(tenant.pk)
+    search = queries.plan_transcript_search("zebra -hello", tenant_ids=(tenant.pk,))
 
     with CaptureQueriesContext(connection) as ctx:
         search.terms  # noqa: B018

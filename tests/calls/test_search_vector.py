@@ -71,7 +71,7 @@ def test_calls_are_checked_against_the_stored_vector(tenant, api_client):
 
 def test_planning_samples_the_stored_vectors(tenant):
     _ingest(tenant, 3, {})
-    search = queries.plan_transcript_search("hello").for_tenant(tenant.pk)
+    search = queries.plan_transcript_search("hello", tenant_ids=(tenant.pk,))
 
     with CaptureQueriesContext(connection) as ctx:
         search.terms  # noqa: B018
@@ -86,8 +86,8 @@ def test_a_term_in_one_call_of_a_hundred_is_checked_call_by_call_without_a_probe
 ):
     # 200 calls; zebras in two of them, a giraffe in one, none among the 40 newest.
     _ingest(tenant, 200, {20: "Zebras at the zoo", 120: "A zebra!", 60: "A giraffe"})
-    zebra = queries.plan_transcript_search("zebra").for_tenant(tenant.pk)
-    giraffe = queries.plan_transcript_search("giraffe").for_tenant(tenant.pk)
+    zebra = queries.plan_transcript_search("zebra", tenant_ids=(tenant.pk,))
+    giraffe = queries.plan_transcript_search("giraffe", tenant_ids=(tenant.pk,))
 
     with CaptureQueriesContext(connection) as ctx:
         zebra.terms  # noqa: B018
