@@ -1,14 +1,12 @@
-"""The analytics dashboard in the admin ("Analytics", "Dashboard"), and the call-list filters its
-drill-down links need.
+"""The analytics dashboard in the admin ("Analytics", "Dashboard").
 
-Who sees what follows the membership rules of ``calls.admin.scoping``: tenant staff see the
+Who sees what follows the membership rules of ``config.admin.scoping``: tenant staff see the
 dashboard of the tenants they belong to (another tenant's is a 404, like a missing one);
 superusers pick any tenant; staff without a membership see nothing.
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import date, datetime
 from typing import Any
 
@@ -16,10 +14,8 @@ from django import forms
 from django.apps import apps as django_apps
 from django.apps.registry import Apps
 from django.contrib import admin
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -27,72 +23,18 @@ from django.utils import timezone
 
 from analytics import rollup_admin  # noqa: F401  (registers the rollup freshness admin)
 from analytics.dashboard import (
-    ACTIVE_AT_PARAM,
     DEFAULT_PRESET,
     MAX_CUSTOM_DAYS,
     PRESETS,
-    SUCCESSFUL_PARAM,
     Scope,
     build_dashboard,
     custom_window,
     preset_window,
     span_label,
 )
-from analytics.definitions import SUCCESSFUL, active
-from analytics.windows import WindowError, parse_instant
-from calls.admin.call import CallAdmin
-from calls.admin.scoping import TenantMemberViewMixin, can_view_tenant_data, visible_tenant_ids
 from calls.enums import CallType
 from calls.models import Agent, Tenant
-
-UTC_ZONE = zoneinfo.ZoneInfo("UTC")
-
-# --- Call-list filters for the drill-down ------------------------------------------------------
-
-
-class SuccessfulCallFilter(admin.SimpleListFilter):
-    """Successful calls, by the one definition of ``analytics.definitions.SUCCESSFUL``."""
-
-    title = "successful"
-    parameter_name = SUCCESSFUL_PARAM
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "successful"), ("no", "not successful")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(SUCCESSFUL)
-        if self.value() == "no":
-            return queryset.exclude(SUCCESSFUL)
-        return queryset
-
-
-class ActiveAtFilter(admin.SimpleListFilter):
-    """Calls active at an instant (``analytics.definitions.active``): ``now``, or the ISO 8601
-    instant a dashboard tile was computed at, so the list shows the calls the tile counted."""
-
-    title = "active"
-    parameter_name = ACTIVE_AT_PARAM
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("now", "active now")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if value is None:
-            return queryset
-        if value == "now":
-            return queryset.filter(active(timezone.now()))
-        try:
-            # A naive instant is UTC, as everywhere in analytics query strings.
-            instant = parse_instant(value, UTC_ZONE)
-        except WindowError as exc:
-            raise IncorrectLookupParameters(f"{self.parameter_name}: {exc}") from exc
-        return queryset.filter(active(instant))
-
-
-CallAdmin.contribute_list_filters(SuccessfulCallFilter, ActiveAtFilter)
-
+from config.admin.scoping import TenantMemberViewMixin, can_view_tenant_data, visible_tenant_ids
 
 # --- The dashboard page ------------------------------------------------------------------------
 

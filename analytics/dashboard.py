@@ -24,7 +24,7 @@ from urllib.parse import quote_plus
 
 from django.urls import reverse
 
-from analytics.definitions import PERCENTILES, mean, percent, percent_change, ratio, stale_after
+from analytics.definitions import PERCENTILES, mean, percent, percent_change, ratio
 from analytics.facts import (
     LEAD_STAGES,
     NO_CALL_FILTERS,
@@ -48,9 +48,9 @@ from analytics.windows import (
     local_days,
     week_start,
 )
-from calls.admin.call import format_seconds
 from calls.enums import CallStatus, Sentiment
-from calls.models import Agent, Tenant, Workflow
+from calls.models import Agent, Tenant, Workflow, stale_after
+from config.formatting import format_seconds
 
 PRESETS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -69,8 +69,8 @@ DAILY_UP_TO = 92
 TOP_ROWS = 10
 TOP_END_REASONS = 12
 
-# Query-string parameters of the admin's call list (calls.admin.call.CallAdmin and the filters
-# analytics.admin adds to it).
+# Query-string parameters of the admin's call list (``calls.admin.call.CallAdmin`` and its
+# filters in ``calls.admin_filters``).
 SUCCESSFUL_PARAM = "successful"
 ACTIVE_AT_PARAM = "active_at"
 PROVIDER_PARAM = "provider"

@@ -2,20 +2,20 @@
 
 Row sources (raw rows in ``analytics.facts``; rollups later) count with the predicates below; the
 query layer (``analytics.queries``) combines the counts with the formulas below. Nothing else in
-Callscope decides what "successful", "active" or "percentage change" means.
+Callscope decides what a metric or "percentage change" means. What a call counts as
+("successful", "active") is the call model's (``calls.models``): the call list and the admin
+filter by the same predicates.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Q
 
-from calls.enums import ACTIVE_STATUSES, CallStatus, Sentiment
-from calls.queries import success_of, successful_q
+from calls.enums import CallStatus, Sentiment
+from calls.models import successful_q
 
 # --- Predicates over calls --------------------------------------------------------------------
 
@@ -24,24 +24,8 @@ COMPLETED = Q(status=CallStatus.COMPLETED)
 FAILED = Q(status=CallStatus.FAILED)
 POSITIVE = Q(sentiment=Sentiment.POSITIVE)
 HANDOFF = Q(handoff=True)
-# Successful: as the document said, else derived from a completed call's end reason. The call
-# list filters by it too, and ``calls`` cannot import ``analytics``, so it is defined there.
+# Successful: as the document said, else derived from a completed call's end reason.
 SUCCESSFUL = successful_q()
-
-
-def is_successful(*, success: bool | None, status: str, end_call_reason: str) -> bool:
-    """``SUCCESSFUL`` for one call held in memory."""
-    return success_of(success, status, end_call_reason)
-
-
-def stale_after() -> timedelta:
-    """How long after its start a call in a live status stops counting as active."""
-    return timedelta(seconds=settings.ACTIVE_CALL_STALE_AFTER_SECONDS)
-
-
-def active(now: datetime) -> Q:
-    """Calls active at ``now``: in a live status and started less than ``stale_after()`` ago."""
-    return Q(status__in=ACTIVE_STATUSES, start_time__gt=now - stale_after())
 
 
 # --- Formulas ---------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 from analytics.definitions import (
     PERCENTILES,
-    active,
     decimal_change,
     mean,
     percent,
@@ -387,10 +386,10 @@ PROVIDER_ORDER = {value: index for index, value in enumerate(ProviderType.values
 
 
 def active_call_count(*, tenant: Tenant, window: Window, now: datetime) -> int:
-    """Calls started in ``window`` that are active at ``now`` (``definitions.active``)."""
+    """Calls started in ``window`` that are active at ``now`` (``calls.models.active_q``)."""
     return (
         Call.objects.filter(tenant=tenant, start_time__gte=window.start, start_time__lt=window.end)
-        .filter(active(now))
+        .active(at=now)
         .count()
     )
 
@@ -604,7 +603,7 @@ def comparison_span(span: DateSpan, compare_with: Comparison) -> DateSpan:
     """The period ``compareWith`` names.
 
     ``previous_period`` ends the day before ``startDate`` and spans ``endDate - startDate`` days
-    (at least one), as the seed's 2026-03-01..31 → 2026-01-30..02-28 shows; ``previous_year`` is
+    (at least one): 2026-03-01..31 is compared with 2026-01-30..02-28; ``previous_year`` is
     the same dates a year earlier.
     """
     if compare_with == "previous_year":
@@ -684,7 +683,7 @@ class _SalesTotals:
 
     @property
     def conversion_rate(self) -> float | None:
-        """qualifiedLeads / totalConversations (what the seed's numbers compute)."""
+        """qualifiedLeads / totalConversations."""
         return ratio(self.leads.qualified, self.conversations.calls)
 
 

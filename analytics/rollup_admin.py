@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from analytics import tasks
 from analytics.models import RollupDay, RollupFreshness
-from calls.admin.scoping import ReadOnlyMixin, TenantScopedAdminMixin
+from config.admin.scoping import ReadOnlyMixin, TenantScopedAdminMixin
 
 
 @admin.register(RollupFreshness)

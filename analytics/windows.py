@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-from calls.documents import MAX_YEAR, MIN_YEAR
+from config.api.params import MAX_YEAR, MIN_YEAR
 
 
 class WindowError(ValueError):

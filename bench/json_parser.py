@@ -1,6 +1,6 @@
 """What the API's JSON body parser costs over DRF's: ``python -m bench.json_parser``.
 
-``calls.api.parsers.JSONBodyParser`` checks nesting depth (bytes translate and regex passes, in
+``config.api.parsers.JSONBodyParser`` checks nesting depth (bytes translate and regex passes, in
 C) before ``json.loads``, reads floats through a Python callback, and walks the parsed value only
 when a number was not finite or the text holds a lone surrogate escape. This prints, per body,
 the median CPU time of several parses by each parser and the difference, plus the cost of
@@ -36,7 +36,7 @@ from rest_framework.exceptions import ValidationError  # noqa: E402
 from rest_framework.parsers import JSONParser  # noqa: E402
 
 from bench.common import print_machine_info  # noqa: E402
-from calls.api.parsers import JSONBodyParser  # noqa: E402
+from config.api.parsers import JSONBodyParser  # noqa: E402
 from tests.calls.factories import call_doc  # noqa: E402
 
 RUNS = 7

@@ -1,13 +1,15 @@
 """Changelist filters of the calls admin that stay cheap on tables with millions of rows.
 
 None of them asks the database for the distinct values of a column: choices come from enums or
-from the small tables of the user's tenants.
+from the small tables of the user's tenants. "Successful" and "active at" filter by the call
+model's predicates (``calls.models``), so the analytics dashboard can link to exactly the calls a
+number counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
@@ -20,8 +22,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from calls.enums import KNOWN_END_CALL_REASONS, ProviderType
-from calls.models import LatencySample, Tenant
+from calls.models import LatencySample, Tenant, active_q, successful_q
 from calls.queries import filter_transcript
+from config.api.params import MAX_YEAR, MIN_YEAR
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrOrPromise
@@ -123,6 +126,67 @@ class LatencyProviderFilter(admin.SimpleListFilter):
         if named:
             samples = samples.filter(provider_name=provider_name)
         return queryset.filter(Exists(samples))
+
+
+class SuccessfulCallFilter(admin.SimpleListFilter):
+    """Successful calls, by the one definition (``calls.models.successful_q``)."""
+
+    title = "successful"
+    parameter_name = "successful"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "successful"), ("no", "not successful")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(successful_q())
+        if self.value() == "no":
+            return queryset.exclude(successful_q())
+        return queryset
+
+
+class ActiveAtFilter(admin.SimpleListFilter):
+    """Calls active at an instant (``calls.models.active_q``): ``now``, or the ISO 8601 instant a
+    dashboard tile was computed at, so the list shows the calls the tile counted."""
+
+    title = "active"
+    parameter_name = "active_at"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("now", "active now")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == "now":
+            return queryset.filter(active_q(timezone.now()))
+        try:
+            instant = utc_instant(value)
+        except ValueError as exc:
+            raise IncorrectLookupParameters(f"{self.parameter_name}: {exc}") from exc
+        return queryset.filter(active_q(instant))
+
+
+def utc_instant(raw: str) -> datetime:
+    """An ISO 8601 datetime from a query string, as an aware UTC datetime: a naive one is UTC (as
+    in every analytics query string), a date alone the start of that day in UTC. Raises
+    ``ValueError`` for anything else, and for years outside ``MIN_YEAR``…``MAX_YEAR``."""
+    text = raw.strip()
+    if not text:
+        raise ValueError("must be an ISO 8601 datetime.")
+    try:
+        if len(text) == 10:
+            value = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+        else:
+            value = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an ISO 8601 datetime.") from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"dates must lie between the years {MIN_YEAR} and {MAX_YEAR}.")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 class DateRangeFilter(admin.FieldListFilter):

@@ -44,7 +44,7 @@ generation and misses the other processes' writes: ``CALL_COUNT_CACHE`` is on by
 with ``REDIS_URL`` (the Redis cache), off in embedded mode (a per-process local-memory cache),
 and off means the total is counted on every request and the cache is never touched. A cache
 outage is never an error: the total is counted, and the outage logged. After a failed cache call
-the lookups skip the cache for a moment (``calls.cache_outage``); bumps are always tried.
+the lookups skip the cache for a moment (``config.cache_outage``); bumps are always tried.
 """
 
 from __future__ import annotations
@@ -62,9 +62,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
 
-from calls import cache_outage
-from calls.api.throttling import CACHE_ERRORS
 from calls.models import Call, Tenant
+from config import cache_outage
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +130,7 @@ def filtered_total(
         generation = _current_generation(tenant_id)
         key = count_key(tenant_id, generation, scope, filters) if generation else None
         cached = cache.get(key) if key else None
-    except CACHE_ERRORS:
+    except cache_outage.CACHE_ERRORS:
         cache_outage.record_failure(cache=cache)
         logger.warning(
             "call count cache unavailable, counting: tenant=%s", tenant_id, exc_info=True
@@ -143,7 +142,7 @@ def filtered_total(
     if key is not None:
         try:
             cache.set(key, total, COUNT_TTL_SECONDS)
-        except CACHE_ERRORS:
+        except cache_outage.CACHE_ERRORS:
             cache_outage.record_failure(cache=cache)
             logger.warning(
                 "call count cache unavailable, total not stored: tenant=%s",
@@ -157,7 +156,7 @@ def bump_generation(tenant_id: int) -> None:
     """Makes every cached total of the tenant unreachable; call only after the write committed."""
     try:
         cache.set(generation_key(tenant_id), secrets.token_hex(8), GENERATION_TTL_SECONDS)
-    except CACHE_ERRORS:
+    except cache_outage.CACHE_ERRORS:
         cache_outage.record_failure(cache=cache)
         logger.warning(
             "call count cache unavailable, generation not moved: tenant=%s; its cached totals "

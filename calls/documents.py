@@ -56,17 +56,11 @@ def _no_nul(value: str) -> str:
     return value
 
 
-# Instants a query may name (analytics windows, call filters) lie in these years: window
-# arithmetic (previous periods, local conversions) must never overflow Python's or the
-# database's datetime range, whose edges otherwise fail only for some offsets.
-MIN_YEAR = 1900
-MAX_YEAR = 2200
-
 # Deepest nesting of a JSON value (variables, payloads, judge results, details) that is stored.
 MAX_JSON_DEPTH = 32
 # Instants are accepted from EARLIEST_INSTANT up to (not including) LATEST_INSTANT: every
 # tenant-local day of them exists (no zone conversion overflows), ms epoch renders them, and the
-# analytics windows (``MIN_YEAR`` to ``MAX_YEAR``) can reach them.
+# analytics windows (``config.api.params.MIN_YEAR`` to ``MAX_YEAR``) can reach them.
 EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
 

@@ -53,7 +53,7 @@ STATUS_RANK: dict[str, int] = {
 }
 
 # Statuses of a call that may still be live; a call is "active" in one of them and started less
-# than ``ACTIVE_CALL_STALE_AFTER_SECONDS`` ago (``analytics.definitions``).
+# than ``ACTIVE_CALL_STALE_AFTER_SECONDS`` ago (``calls.models.active_q``).
 ACTIVE_STATUSES = (
     CallStatus.INITIATED,
     CallStatus.QUEUE,
@@ -84,7 +84,7 @@ KNOWN_END_CALL_REASONS = (
 )
 
 # A completed call that ended for one of these reasons is successful when the document does not
-# say (``calls.queries.successful_q``).
+# say (``calls.models.successful_q``).
 SUCCESSFUL_END_CALL_REASONS = (
     "agent_goodbye",
     "human_goodbye",

@@ -11,15 +11,18 @@ import hashlib
 import secrets
 import zoneinfo
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from calls.enums import (
+    ACTIVE_STATUSES,
+    SUCCESSFUL_END_CALL_REASONS,
     ActivityType,
     CallStatus,
     CallType,
@@ -234,6 +237,46 @@ class Lead(models.Model):
         return self.name or self.phone_number or self.lead_id
 
 
+# --- What a call counts as -------------------------------------------------------------------
+# The call list, the export, the admin and every analytics number ask these; nothing else decides
+# what "successful" or "active" means.
+
+
+def successful_q() -> Q:
+    """Calls that count as successful: ``success`` as the document said, else derived from a
+    completed status and a goodbye-like end reason (``SUCCESSFUL_END_CALL_REASONS``)."""
+    return Q(success=True) | Q(
+        success__isnull=True,
+        status=CallStatus.COMPLETED,
+        end_call_reason__in=SUCCESSFUL_END_CALL_REASONS,
+    )
+
+
+def is_successful(*, success: bool | None, status: str, end_call_reason: str) -> bool:
+    """``successful_q`` for one call held in memory (a loaded call, an export row)."""
+    if success is not None:
+        return success
+    return status == CallStatus.COMPLETED and end_call_reason in SUCCESSFUL_END_CALL_REASONS
+
+
+def stale_after() -> timedelta:
+    """How long after its start a call in a live status stops counting as active."""
+    return timedelta(seconds=settings.ACTIVE_CALL_STALE_AFTER_SECONDS)
+
+
+def active_q(at: datetime) -> Q:
+    """Calls active at ``at``: in a live status and started less than ``stale_after()`` ago."""
+    return Q(status__in=ACTIVE_STATUSES, start_time__gt=at - stale_after())
+
+
+class CallQuerySet(models.QuerySet["Call"]):
+    def successful(self) -> CallQuerySet:
+        return self.filter(successful_q())
+
+    def active(self, *, at: datetime) -> CallQuerySet:
+        return self.filter(active_q(at))
+
+
 class Call(models.Model):
     """One conversation: a phone call, a widget or a chat session."""
 
@@ -296,7 +339,7 @@ class Call(models.Model):
     telephony_end = models.DateTimeField(null=True, blank=True)
 
     sentiment = models.CharField(max_length=16, choices=Sentiment.choices, null=True, blank=True)
-    # As the document said; null when it did not (``calls.queries.successful_q`` derives it).
+    # As the document said; null when it did not (``successful_q`` derives it).
     success = models.BooleanField(null=True, blank=True)
     handoff = models.BooleanField(default=False)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -311,6 +354,8 @@ class Call(models.Model):
     child_hashes = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CallQuerySet.as_manager()
 
     class Meta:
         ordering = ("-start_time", "-id")

@@ -33,7 +33,6 @@ from django.db.models import (
 from django.db.models.expressions import Col, OrderBy, RawSQL
 from django.db.models.functions import Cast
 
-from calls.enums import SUCCESSFUL_END_CALL_REASONS, CallStatus
 from calls.models import (
     Call,
     CollectedVariable,
@@ -41,6 +40,8 @@ from calls.models import (
     ExecutedAction,
     LatencySample,
     TranscriptTurn,
+    is_successful,
+    successful_q,
 )
 
 # Columns no list shows; reading them for every row of a page only costs transfer.
@@ -140,26 +141,11 @@ def synthflow_call(*, queryset: QuerySet[Call], call_id: str) -> Call | None:
 # --- filters ---------------------------------------------------------------------------------
 
 
-def successful_q() -> Q:
-    """Calls that count as successful: ``success`` as the document said, else derived from a
-    completed status and a goodbye-like end reason (``SUCCESSFUL_END_CALL_REASONS``)."""
-    return Q(success=True) | Q(
-        success__isnull=True,
-        status=CallStatus.COMPLETED,
-        end_call_reason__in=SUCCESSFUL_END_CALL_REASONS,
-    )
-
-
-def success_of(success: bool | None, status: str, end_call_reason: str) -> bool:
-    """``successful_q`` for one call's values."""
-    if success is not None:
-        return success
-    return status == CallStatus.COMPLETED and end_call_reason in SUCCESSFUL_END_CALL_REASONS
-
-
 def effective_success(call: Call) -> bool:
     """``successful_q`` for one loaded call."""
-    return success_of(call.success, call.status, call.end_call_reason)
+    return is_successful(
+        success=call.success, status=call.status, end_call_reason=call.end_call_reason
+    )
 
 
 def filter_success(queryset: QuerySet[Call], value: bool) -> QuerySet[Call]:

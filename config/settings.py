@@ -98,9 +98,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
-    "calls.api.middleware.RequestIdMiddleware",
-    "calls.api.middleware.BodySizeLimitMiddleware",
-    "calls.api.middleware.ReadStatementTimeoutMiddleware",
+    "config.api.middleware.RequestIdMiddleware",
+    "config.api.middleware.BodySizeLimitMiddleware",
+    "config.api.middleware.ReadStatementTimeoutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -260,7 +260,7 @@ if not re.fullmatch(r"off|[0-9]+/(s|sec|m|min|h|hour|d|day)", READ_API_RATE):
 
 # Longest one SQL statement of a REST API read (GET/HEAD under /api/ and /v2/) may run, in
 # milliseconds: past it the read answers 503 with Retry-After instead of holding a worker and a
-# database backend. ``0`` or ``off`` disables (``calls.api.middleware``).
+# database backend. ``0`` or ``off`` disables (``config.api.middleware``).
 _read_timeout = os.environ.get("API_READ_STATEMENT_TIMEOUT_MS", "").strip().lower()
 API_READ_STATEMENT_TIMEOUT_MS = (
     0 if _read_timeout == "off" else env_int("API_READ_STATEMENT_TIMEOUT_MS", 5000)
@@ -272,15 +272,15 @@ if API_READ_STATEMENT_TIMEOUT_MS < 0:
     )
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["calls.api.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["calls.api.authentication.HasTenantApiKey"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["config.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["config.api.authentication.HasTenantApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON without non-finite numbers, lone surrogates or deep nesting (a 400, never a 500).
-    "DEFAULT_PARSER_CLASSES": ["calls.api.parsers.JSONBodyParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONBodyParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "calls.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["calls.api.throttling.TenantReadThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.TenantReadThrottle"],
     "DEFAULT_THROTTLE_RATES": {"read_api": None if READ_API_RATE == "off" else READ_API_RATE},
 }
 
@@ -301,7 +301,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "calls.api.schema.postprocess_schema",
+        "config.api.schema.postprocess_schema",
     ],
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "calls.enums.CallStatus",
@@ -400,10 +400,10 @@ LOGGING = {
     # The Synthflow webhook URL carries a secret token: the loggers that print request paths
     # print "<token>" instead.
     # Request bodies (phone numbers, transcripts) never reach a log line either: exception
-    # messages, which can quote them, are withheld (``calls.api.log_redaction``).
+    # messages, which can quote them, are withheld (``config.log_redaction``).
     "filters": {
         "webhook_tokens": {"()": "calls.webhooks.RedactWebhookTokens"},
-        "request_data": {"()": "calls.api.log_redaction.RedactRequestData"},
+        "request_data": {"()": "config.log_redaction.RedactRequestData"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},

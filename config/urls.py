@@ -7,6 +7,8 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
+from config.api import schema as _schema  # noqa: F401  (registers the OpenAPI auth extension)
+
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 redoc = SpectacularRedocView.as_view(url_name="schema")
 
@@ -23,6 +25,6 @@ urlpatterns = [
 ]
 
 # JSON in the API family's error shape on API paths, Django's pages elsewhere.
-handler400 = "calls.api.handlers.bad_request"
-handler404 = "calls.api.handlers.page_not_found"
-handler500 = "calls.api.handlers.server_error"
+handler400 = "config.api.handlers.bad_request"
+handler404 = "config.api.handlers.page_not_found"
+handler500 = "config.api.handlers.server_error"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-from calls.api.filters import time_zone_names
+from config.api.params import time_zone_names
 
 pytestmark = pytest.mark.django_db
 

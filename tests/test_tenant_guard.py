@@ -11,9 +11,9 @@ from typing import Any
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
-from calls.api.authentication import ApiKeyAuthentication, HasTenantApiKey
-from calls.api.mixins import TenantScopedMixin
 from calls.api.views import SynthflowWebhookView
+from config.api.authentication import ApiKeyAuthentication, HasTenantApiKey
+from config.api.mixins import TenantScopedMixin
 
 API_PREFIXES = ("api/", "v2/")
 # Public by design: the schema and its UI (no tenant data), and the webhook, which proves its

@@ -13,16 +13,16 @@ from rest_framework.response import Response
 
 from analytics.facts import one_answer
 from analytics.windows import Window, iso_utc
-from calls.api.errors import InvalidRequest, flatten_detail
-from calls.api.mixins import TenantAPIView
+from config.api.errors import InvalidRequest, flatten_detail
+from config.api.mixins import TenantAPIView
 
 
 class AnalyticsView(TenantAPIView):
     """Validates the query string with ``params_class`` and renders answers with their meta.
 
     Every answer says which zone and window it used and how fresh it is: in a ``meta`` object
-    when the seed's shape is an object, and always in ``X-Analytics-*`` headers (the only place
-    left when the seed's shape is a bare list).
+    when the endpoint's documented shape is an object, and always in ``X-Analytics-*`` headers
+    (the only place left when that shape is a bare list).
     """
 
     params_class: type[serializers.Serializer]

@@ -25,9 +25,9 @@ from analytics.windows import (
     parse_instant,
     resolve_zone,
 )
-from calls.api.errors import Unprocessable
-from calls.api.filters import YEAR_PATTERN, time_zone_names
 from calls.enums import ActivityType, CallType, Channel, ErrorLevel, ErrorService, LeadSource
+from config.api.errors import Unprocessable
+from config.api.params import YEAR_PATTERN, time_zone_names
 
 SYNTHFLOW_DEFAULT_SPAN = timedelta(days=7)
 SYNTHFLOW_MAX_SPAN = timedelta(days=120)

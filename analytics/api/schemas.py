@@ -14,7 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 
 from analytics.queries import END_REASON_SERIES_KEYS, STATUS_SERIES_KEYS
-from calls.api.serializers import PlatformErrorSerializer, SynthflowErrorSerializer
+from config.api.schema import PlatformErrorSerializer, SynthflowErrorSerializer
 
 S = serializers
 

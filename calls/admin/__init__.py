@@ -1,6 +1,7 @@
 """The calls app in the Django admin.
 
-- ``scoping``: tenant scoping and permissions (``TenantScopedAdminMixin``), shared by every admin.
+- ``ingested``: the read-only base of the admins of ingested tables, scoped to the user's tenants
+  (``config.admin.scoping``).
 - ``call``: the call log and the call page.
 - ``records``: agents, workflows, leads, activity events and error logs (read-only).
 - ``tenants``: tenants, memberships and API keys.

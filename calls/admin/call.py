@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib import admin
@@ -15,16 +15,19 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 
-from calls.admin.scoping import IngestedAdmin, IngestedInline, pretty_json
+from calls.admin.ingested import IngestedAdmin, IngestedInline, pretty_json
 from calls.admin_filters import (
+    ActiveAtFilter,
     DateRangeFilter,
     EndCallReasonFilter,
     LatencyProviderFilter,
     ScopedRelatedFieldListFilter,
+    SuccessfulCallFilter,
     TranscriptTextFilter,
 )
 from calls.enums import ProviderType
 from calls.models import Call, CollectedVariable, ErrorLog, ExecutedAction, LatencySample
+from config.formatting import format_seconds
 
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$", re.ASCII)
 
@@ -40,14 +43,6 @@ def phone_candidates(term: str) -> list[str]:
     if digits.startswith("00"):
         candidates.add(f"+{digits[2:]}")
     return sorted(candidates)
-
-
-def format_seconds(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 PROVIDER_TYPE_COLORS: dict[str, str] = {
@@ -171,10 +166,9 @@ class CallAdmin(IngestedAdmin):
         ("start_time", DateRangeFilter),
         TranscriptTextFilter,
     )
-    # List filters other apps add (``contribute_list_filters``): the analytics app adds the ones
-    # its metric definitions need ("successful", "active at"), so that its dashboard can link to
-    # exactly the calls a number counts, while the calls app never imports analytics.
-    contributed_list_filters: ClassVar[tuple[Any, ...]] = ()
+    # The filters the analytics dashboard's drill-down links set; after every other filter (the
+    # tenant's too).
+    drill_down_filters = (SuccessfulCallFilter, ActiveAtFilter)
     list_select_related = ("agent",)
     # Only orderings an index serves: (tenant, -start_time, -id) and (tenant, call_id).
     sortable_by = ("call_id", "start_time")
@@ -273,16 +267,8 @@ class CallAdmin(IngestedAdmin):
         "document_hash",
     )
 
-    @classmethod
-    def contribute_list_filters(cls, *filters: Any) -> None:
-        """Adds list filters defined by another app (each once)."""
-        cls.contributed_list_filters = (
-            *cls.contributed_list_filters,
-            *(f for f in filters if f not in cls.contributed_list_filters),
-        )
-
     def get_list_filter(self, request: HttpRequest) -> Any:
-        return [*super().get_list_filter(request), *self.contributed_list_filters]
+        return [*super().get_list_filter(request), *self.drill_down_filters]
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Call], search_term: str

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from calls.admin.call import phone_candidates
-from calls.admin.scoping import IngestedAdmin, IngestedInline, pretty_json
+from calls.admin.ingested import IngestedAdmin, IngestedInline, pretty_json
 from calls.admin_filters import DateRangeFilter
 from calls.models import ActivityEvent, Agent, ErrorLog, Lead, Workflow
 

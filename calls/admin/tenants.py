@@ -12,16 +12,16 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from calls.admin.scoping import (
+from calls.admin_filters import ScopedRelatedFieldListFilter
+from calls.keys import create_api_key, revoke_api_key
+from calls.models import ApiKey, Tenant, TenantMembership
+from calls.webhook_credentials import rotate_webhook_secret, rotate_webhook_token
+from config.admin.scoping import (
     TenantMemberViewMixin,
     TenantScopedAdminMixin,
     can_view_tenant_data,
     visible_tenant_ids,
 )
-from calls.admin_filters import ScopedRelatedFieldListFilter
-from calls.keys import create_api_key, revoke_api_key
-from calls.models import ApiKey, Tenant, TenantMembership
-from calls.webhook_credentials import rotate_webhook_secret, rotate_webhook_token
 
 _NEW_RAW_KEY_ATTR = "_callscope_new_api_key"
 

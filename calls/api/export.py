@@ -36,7 +36,7 @@ from django.db.models import F, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from calls import queries
-from calls.models import Call
+from calls.models import Call, is_successful
 
 EXPORT_CHUNK_SIZE = 2000
 
@@ -115,7 +115,9 @@ def _labels(index: dict[str, int]) -> Render:
 
 def _success(index: dict[str, int]) -> Render:
     success, status, reason = index["success"], index["status"], index["end_call_reason"]
-    return lambda row, ctx: _bool(queries.success_of(row[success], row[status], row[reason]))
+    return lambda row, ctx: _bool(
+        is_successful(success=row[success], status=row[status], end_call_reason=row[reason])
+    )
 
 
 def _handoff(index: dict[str, int]) -> Render:

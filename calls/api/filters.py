@@ -7,10 +7,8 @@ twice is a 400 that names the parameter; nothing is silently ignored.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, TypeVar
 
 import django_filters
@@ -23,15 +21,13 @@ from rest_framework.request import Request
 
 from calls import queries
 from calls.api import export
-from calls.api.errors import InvalidRequest
-from calls.documents import E164, INT32_MAX, MAX_YEAR, MIN_YEAR, parse_timestamp
+from calls.documents import E164, INT32_MAX, parse_timestamp
 from calls.enums import CallStatus, CallType, Channel, Sentiment
 from calls.models import Call
+from config.api.errors import InvalidRequest
+from config.api.params import MAX_YEAR, MIN_YEAR, time_zone_names
 
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-# The OpenAPI pattern of the years a query-string instant may lie in (``MIN_YEAR``…``MAX_YEAR``),
-# at the start of an ISO 8601 date or datetime.
-YEAR_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"
 VARIABLE_PREFIX = "var."
 
 # What one request may ask of the call filters. Every filter is database work, so an unbounded
@@ -174,13 +170,6 @@ class StrictBooleanField(forms.Field):
         if text in self.FALSE:
             return False
         raise ValidationError("must be true or false")
-
-
-@lru_cache(maxsize=1)
-def time_zone_names() -> tuple[str, ...]:
-    """The IANA zone names a ``timezone`` parameter takes, sorted (the schema lists them): the
-    system's zone database, not whatever file name ``ZoneInfo`` would also open."""
-    return tuple(sorted(zoneinfo.available_timezones() | {"UTC"}))
 
 
 class TimezoneField(forms.CharField):

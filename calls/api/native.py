@@ -18,7 +18,6 @@ from rest_framework.views import APIView
 
 from calls import queries
 from calls.api import export
-from calls.api.errors import InvalidRequest
 from calls.api.filters import (
     MAX_LIST_VALUES,
     MAX_VARIABLE_FILTERS,
@@ -28,10 +27,11 @@ from calls.api.filters import (
     apply_filters,
     page_parameters,
 )
-from calls.api.mixins import TenantScopedMixin
 from calls.api.schema import READ_ERROR_CODES, filterset_parameters, platform_errors
 from calls.api.serializers import CallDetailSerializer, CallListItemSerializer, CallPageSerializer
 from calls.models import Call
+from config.api.errors import InvalidRequest
+from config.api.mixins import TenantScopedMixin
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

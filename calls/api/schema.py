@@ -1,4 +1,4 @@
-"""OpenAPI pieces shared by the API views: the Bearer key scheme, error responses per family, and
+"""OpenAPI pieces of the call APIs: their error responses per family, their request bodies, and
 query parameters generated from the FilterSets (so the schema cannot drift from what a view
 accepts)."""
 
@@ -8,26 +8,13 @@ from typing import Any
 
 import django_filters
 from django.conf import settings
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from calls.api import filters
-from calls.api.serializers import PlatformErrorSerializer, SynthflowErrorSerializer
 from calls.enums import CallStatus, Channel, LeadSource, LeadStatus
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "calls.api.authentication.ApiKeyAuthentication"
-    name = "apiKey"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "A Callscope API key: `Authorization: Bearer cs_…`.",
-        }
-
+from config.api.params import YEAR_PATTERN, time_zone_names
+from config.api.schema import EMPTY_IS_ABSENT, PlatformErrorSerializer, SynthflowErrorSerializer
 
 ERROR_DESCRIPTIONS = {
     400: "Unknown, repeated or malformed parameter (the message names it)",
@@ -62,17 +49,15 @@ def platform_errors(*codes: int, media_type: str | None = None) -> dict[Any, Ope
 
 
 PHONE_PATTERN = r"^\+?[1-9][0-9]{1,14}$"
-# Marks a parameter whose empty value means "not sent" (``allow_empty_values``).
-EMPTY_IS_ABSENT = "x-empty-is-absent"
 # Text parameters take any characters but NUL (no database text can hold it).
 NO_NUL_PATTERN = r"^[^\x00]*$"
-# An ISO 8601 datetime within the years the server takes (``documents.MIN_YEAR``…``MAX_YEAR``).
-DATETIME_SCHEMA = {"type": "string", "format": "date-time", "pattern": filters.YEAR_PATTERN}
+# An ISO 8601 datetime within the years the server takes (``config.api.params``).
+DATETIME_SCHEMA = {"type": "string", "format": "date-time", "pattern": YEAR_PATTERN}
 
 
 def time_zone_schema() -> dict[str, Any]:
     """A ``timezone`` parameter: one of the zone names the server knows."""
-    return {"type": "string", "enum": list(filters.time_zone_names())}
+    return {"type": "string", "enum": list(time_zone_names())}
 
 
 # --- request bodies --------------------------------------------------------------------------
@@ -236,22 +221,6 @@ def filterset_parameters(
             )
         )
     return parameters
-
-
-def postprocess_schema(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Post-processing hook (``SPECTACULAR_SETTINGS``) for what ``extend_schema`` has no argument
-    for: a parameter marked ``EMPTY_IS_ABSENT`` says ``allowEmptyValue``, and every request body
-    is required (each write of the API reads one; without it the answer is a 400 or 401)."""
-    for item in result.get("paths", {}).values():
-        for operation in item.values():
-            if not isinstance(operation, dict):
-                continue
-            for parameter in operation.get("parameters", []):
-                if parameter.pop(EMPTY_IS_ABSENT, False):
-                    parameter["allowEmptyValue"] = True
-            if "requestBody" in operation:
-                operation["requestBody"]["required"] = True
-    return result
 
 
 def documented_query_parameters(parameters: list[OpenApiParameter]) -> set[str]:

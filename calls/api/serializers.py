@@ -217,7 +217,7 @@ class DurationField(serializers.Field):
 
 @extend_schema_field(OpenApiTypes.BOOL)
 class EffectiveSuccessField(serializers.Field):
-    """``success`` as the document said, else derived (``calls.queries.successful_q``)."""
+    """``success`` as the document said, else derived (``calls.models.successful_q``)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs["source"] = "*"
@@ -319,17 +319,6 @@ def synthflow_envelope(name: str, item: type[serializers.Serializer]) -> seriali
         },
     )
     return envelope()
-
-
-class SynthflowErrorDetailSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text='"error"')
-    description = serializers.CharField()
-    request_id = serializers.CharField(help_text="Also in the server's log line for the request.")
-    category = serializers.CharField(help_text="bad_request, unauthorized, not_found, …")
-
-
-class SynthflowErrorSerializer(serializers.Serializer):
-    detail = SynthflowErrorDetailSerializer()
 
 
 # --- native family ---------------------------------------------------------------------------
@@ -472,14 +461,3 @@ class CallPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="The next page, null on the last.")
     previous = serializers.URLField(allow_null=True, help_text="The previous page, if any.")
     results = CallListItemSerializer(many=True)
-
-
-class ErrorItemSerializer(serializers.Serializer):
-    index = serializers.IntegerField(required=False)
-    field = serializers.CharField()
-    message = serializers.CharField()
-
-
-class PlatformErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = ErrorItemSerializer(many=True, required=False)  # type: ignore[assignment]

@@ -1,7 +1,7 @@
 """Synthflow-compatible call reads: ``GET /v2/calls`` and ``GET /v2/calls/{call_id}``.
 
 A script written against Synthflow's API works by changing only its base URL and key: the same
-parameters, envelope, field set and error body (``calls.api.errors``, family ``synthflow``).
+parameters, envelope, field set and error body (``config.api.errors``, family ``synthflow``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from calls import counts, queries
-from calls.api.errors import InvalidRequest
 from calls.api.filters import SynthflowCallFilterSet, apply_filters, page_parameters
 from calls.api.native import CallReadView
 from calls.api.schema import READ_ERROR_CODES, filterset_parameters, synthflow_errors
@@ -22,6 +21,7 @@ from calls.api.serializers import (
     synthflow_envelope,
 )
 from calls.documents import INT32_MAX
+from config.api.errors import InvalidRequest
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

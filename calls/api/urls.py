@@ -2,7 +2,6 @@ from django.urls import path, register_converter
 from django.urls.converters import StringConverter
 
 from calls.api import native, synthflow, views
-from calls.api import schema as _schema  # noqa: F401  (registers the OpenAPI auth extension)
 
 
 class IdConverter(StringConverter):

@@ -13,11 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls.api.errors import InvalidRequest, error_body
-from calls.api.mixins import TenantAPIView
 from calls.api.native import LIST_SCHEMA, NativeCallView, call_list_response
 from calls.api.schema import INGEST_REQUEST_SCHEMA, LEAD_REQUEST_SCHEMA
-from calls.api.serializers import PlatformErrorSerializer
 from calls.documents import LeadIn, format_errors
 from calls.leads import LeadPhoneTaken, lead_upsert
 from calls.models import Tenant
@@ -25,6 +22,9 @@ from calls.services import DocumentsInvalid, ingest_call_documents
 from calls.webhook_credentials import tenant_for_webhook_token
 from calls.webhook_ingest import ingest_synthflow_delivery
 from calls.webhooks import SIGNATURE_HEADER, signature_is_valid, webhook_call_id
+from config.api.errors import InvalidRequest, error_body
+from config.api.mixins import TenantAPIView
+from config.api.schema import PlatformErrorSerializer
 
 PLATFORM_ERROR = PlatformErrorSerializer
 INGEST_RESULT = inline_serializer(

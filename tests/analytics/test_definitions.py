@@ -9,17 +9,11 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from analytics.definitions import (
-    SUCCESSFUL,
-    decimal_change,
-    is_successful,
-    percent_change,
-    percentile_cont,
-)
+from analytics.definitions import SUCCESSFUL, decimal_change, percent_change, percentile_cont
 from analytics.facts import latency_summary
 from analytics.windows import Window
 from calls.enums import KNOWN_END_CALL_REASONS, CallStatus
-from calls.models import Call, Tenant
+from calls.models import Call, Tenant, is_successful
 from tests.analytics.conftest import call, utc
 
 # Hand-checked: positions are fraction x (n - 1) over [15, 20, 35, 40, 50].

@@ -17,7 +17,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from calls.admin.call import phone_candidates
-from calls.admin.scoping import TenantScopedAdminMixin
 from calls.models import (
     ActivityEvent,
     Agent,
@@ -33,6 +32,7 @@ from calls.models import (
     Workflow,
 )
 from calls.paginators import EstimatedCountPaginator
+from config.admin.scoping import TenantScopedAdminMixin
 
 CALL_CHANGELIST = "/admin/calls/call/"
 

@@ -1,4 +1,4 @@
-"""The statement timeout of API reads (``calls.api.middleware.ReadStatementTimeoutMiddleware``):
+"""The statement timeout of API reads (``config.api.middleware.ReadStatementTimeoutMiddleware``):
 a read whose SQL statement runs too long is a 503 in its family's shape; writes, later requests
 and the connection's later statements never inherit the limit."""
 

@@ -8,7 +8,7 @@ import pytest
 import redis
 from django.core.cache import cache
 
-from calls.api.throttling import TenantReadThrottle
+from config.api.throttling import TenantReadThrottle
 from tests.calls.factories import call_doc
 
 pytestmark = pytest.mark.django_db

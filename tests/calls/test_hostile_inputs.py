@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from calls.api.log_redaction import RedactRequestData
-from calls.api.parsers import JSONBodyError, parse_json_text
 from calls.documents import INT32_MAX
 from calls.models import ActivityEvent, Call, Lead, Tenant
 from calls.webhooks import sign_call_id
+from config.api.parsers import JSONBodyError, parse_json_text
+from config.log_redaction import RedactRequestData
 from tests.calls.factories import call_doc
 
 pytestmark = pytest.mark.django_db

@@ -23,7 +23,7 @@ import redis
 from celery import Celery
 from django.core.exceptions import ImproperlyConfigured
 
-from calls import cache_outage
+from config import cache_outage
 from tests.calls.factories import call_doc
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ import redis
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 
-from calls.api.throttling import TenantReadThrottle
 from calls.keys import create_api_key
+from config.api.throttling import TenantReadThrottle
 
 pytestmark = pytest.mark.django_db
 

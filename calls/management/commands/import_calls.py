@@ -13,10 +13,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from calls.api.parsers import parse_json_text
 from calls.management.commands.create_api_key import find_tenant
 from calls.models import Tenant
 from calls.services import DocumentsInvalid, ingest_call_documents, parse_documents
+from config.api.parsers import parse_json_text
 
 
 @contextmanager

@@ -197,9 +197,9 @@ class JSONBodyParser(JSONParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        # Imported here: DRF loads the parser classes while ``calls.api.errors`` is importing
+        # Imported here: DRF loads the parser classes while ``config.api.errors`` is importing
         # ``rest_framework.views``.
-        from calls.api.errors import InvalidRequest
+        from config.api.errors import InvalidRequest
 
         context = parser_context or {}
         encoding = context.get("encoding", settings.DEFAULT_CHARSET)

@@ -1,4 +1,4 @@
-"""Tenant scoping and permissions, shared by every admin of the calls app.
+"""Tenant scoping and permissions, shared by every admin (the calls app's and analytics').
 
 Who sees what:
 
@@ -12,7 +12,7 @@ Who sees what:
   staff are creating API keys (``calls.add_apikey``) and revoking them (``calls.change_apikey``).
 - **Ingested data** (calls and everything they carry, leads, agents, workflows, activity events,
   error logs) is read-only for everyone, superusers included: it changes only through ingestion.
-- A staff user without a membership sees nothing of the calls app.
+- A staff user without a membership sees nothing of the calls app or of analytics.
 
 Scoping happens in one place, ``TenantScopedAdminMixin``, and fails closed: an admin that does
 not say how its rows reach a tenant fails Django's system checks, and a user who belongs to no
@@ -21,23 +21,17 @@ tenant gets empty querysets.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
-from django.contrib.admin.views.main import ChangeList
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import QuerySet
 from django.forms import ModelChoiceField
 from django.http import Http404, HttpRequest
-from django.utils.html import format_html
 
-from calls.admin_filters import ScopedRelatedFieldListFilter
 from calls.models import Tenant, TenantMembership
-from calls.paginators import EstimatedCountPaginator
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import BaseModelAdmin
@@ -76,14 +70,6 @@ def sees_several_tenants(request: HttpRequest) -> bool:
     """Whether lists should say which tenant each row belongs to."""
     ids = visible_tenant_ids(request)
     return ids is None or len(ids) > 1
-
-
-def pretty_json(value: Any) -> str:
-    """A JSON value as an indented, escaped block (styled as preformatted text)."""
-    if value in (None, "", [], {}):
-        return "-"
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    return format_html('<span class="cs-json">{}</span>', text)
 
 
 class TenantScopedAdminMixin(_AdminBase):
@@ -203,63 +189,3 @@ class ReadOnlyMixin(TenantMemberViewMixin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-class LargeTableChangeList(ChangeList):
-    """Leaves the model admin's ``list_defer`` columns (large JSON and text) out of list pages,
-    and keeps the request for the template tags that need the user's tenants."""
-
-    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
-        self.request = request
-        super().__init__(request, *args, **kwargs)
-
-    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
-        queryset = super().get_queryset(request, exclude_parameters)
-        deferred = getattr(self.model_admin, "list_defer", ())
-        return queryset.defer(*deferred) if deferred else queryset
-
-
-class IngestedAdmin(TenantScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    """Base for the read-only admins of ingested tables, sized for millions of rows: no full
-    counts (estimating paginator, no full result count, no facet counts), heavy columns deferred
-    in lists, and a tenant column and filter for users who see several tenants."""
-
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    list_per_page = 50
-    list_defer: ClassVar[tuple[str, ...]] = ()
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return LargeTableChangeList
-
-    def get_list_display(self, request: HttpRequest) -> Any:
-        columns = list(super().get_list_display(request))
-        if self.tenant_path == "tenant" and sees_several_tenants(request):
-            columns.insert(1, "tenant")
-        return columns
-
-    def get_list_select_related(self, request: HttpRequest) -> Any:
-        related = super().get_list_select_related(request)
-        if self.tenant_path == "tenant" and sees_several_tenants(request):
-            if related is True:
-                return related
-            return [*(related or ()), "tenant"]
-        return related
-
-    def get_list_filter(self, request: HttpRequest) -> Any:
-        filters = list(super().get_list_filter(request))
-        if self.tenant_path == "tenant" and sees_several_tenants(request):
-            filters.append(("tenant", ScopedRelatedFieldListFilter))
-        return filters
-
-
-class IngestedInline(TenantScopedAdminMixin, ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
-    """A read-only inline of a call's children: no extra forms, no add or delete."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return self.fields or ()

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
-from calls.api.errors import ReadTimedOut, error_body, error_family_of, is_statement_timeout
+from config.api.errors import ReadTimedOut, error_body, error_family_of, is_statement_timeout
 
 logger = logging.getLogger("callscope.request")
 

@@ -1,4 +1,4 @@
-"""Error bodies. Each API family answers errors in the shape its seed documents use:
+"""Error bodies. Each API family answers errors in the shape its clients expect:
 
 - ``platform`` (native and voice-platform endpoints): ``{"detail": "...", ...extra}``
 - ``synthflow`` (``/v2/...``): ``{"detail": {"status": "error", "description", "request_id",
@@ -52,7 +52,7 @@ class ReadTimedOut(exceptions.APIException):
 def is_statement_timeout(exc: BaseException) -> bool:
     """Whether ``exc`` is the database cancelling a statement that ran past its time limit:
     PostgreSQL's ``query_canceled`` (SQLSTATE 57014) or SQLite's interrupt from the progress
-    handler deadline (``calls.api.middleware``)."""
+    handler deadline (``config.api.middleware``)."""
     if not isinstance(exc, OperationalError):
         return False
     if getattr(exc.__cause__, "sqlstate", None) == "57014":

@@ -13,8 +13,8 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from calls.api.errors import error_body, error_family_of, request_id_of
-from calls.api.middleware import API_PREFIXES
+from config.api.errors import error_body, error_family_of, request_id_of
+from config.api.middleware import API_PREFIXES
 
 
 def is_api_request(request: HttpRequest) -> bool:
@@ -40,7 +40,7 @@ def page_not_found(request: HttpRequest, exception: Exception, **kwargs: Any) ->
 
 def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponse:
     """``handler500``: an unhandled exception (already logged by Django, without the request's
-    content: ``calls.api.log_redaction``)."""
+    content: ``config.log_redaction``)."""
     if not is_api_request(request):
         return defaults.server_error(request, **kwargs)
     message = f"Internal server error (request id {request_id_of(request) or 'unknown'})."

@@ -17,7 +17,7 @@ read is counted atomically:
   writing the window under a lock of this process.
 
 After a cache call fails, the throttle lets reads through without asking the cache for a moment
-(``calls.cache_outage``), so a hung Redis does not cost every read a timeout.
+(``config.cache_outage``), so a hung Redis does not cost every read a timeout.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import logging
 import threading
 from typing import Any
 
-import redis
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.permissions import SAFE_METHODS
@@ -34,13 +33,10 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from calls import cache_outage
 from calls.models import ApiKey
+from config import cache_outage
 
 logger = logging.getLogger("callscope.api")
-
-# What a failing cache backend raises (Redis down or unreachable, sockets refused or timing out).
-CACHE_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
 
 # Serialises the read-and-write of a window on caches without an atomic counter.
 _window_lock = threading.Lock()
@@ -82,7 +78,7 @@ class TenantReadThrottle(SimpleRateThrottle):
             return True
         try:
             count, self.window_left = self.count_read(backend=backend, key=key)
-        except CACHE_ERRORS:
+        except cache_outage.CACHE_ERRORS:
             cache_outage.record_failure(cache=backend)
             logger.warning(
                 "throttle cache unavailable, request allowed: tenant=%s path=%s",

@@ -19,8 +19,12 @@ import time
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import redis
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
+
+# What a failing cache backend raises (Redis down or unreachable, sockets refused or timing out).
+CACHE_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
 
 SKIP_AFTER_FAILURE_SECONDS = 1.0
 
