@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-from config.api.params import MAX_YEAR, MIN_YEAR
+from config.api.params import QueryValueError
 
 
-class WindowError(ValueError):
+class WindowError(QueryValueError):
     """A parameter that cannot describe a window (bad zone, bad datetime, reversed bounds)."""
 
 
@@ -34,37 +34,6 @@ def resolve_zone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # pragma: no cover - listed above
         raise WindowError(f"{name!r} is not an IANA time zone name.") from None
-
-
-def check_range(value: datetime) -> datetime:
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise WindowError(f"dates must lie between the years {MIN_YEAR} and {MAX_YEAR}.")
-    return value
-
-
-def parse_instant(raw: str, zone: zoneinfo.ZoneInfo) -> datetime:
-    """An ISO 8601 datetime from a query string, as an aware UTC datetime.
-
-    A naive datetime is UTC; a date without a time is the start of that day in ``zone``.
-    """
-    text = raw.strip()
-    if not text:
-        raise WindowError("must be an ISO 8601 datetime.")
-    if len(text) == 10:
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            raise WindowError(f"{raw!r} is not an ISO 8601 datetime.") from None
-        check_range(datetime.combine(day, time()))
-        return day_start(day, zone)
-    try:
-        value = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise WindowError(f"{raw!r} is not an ISO 8601 datetime.") from None
-    check_range(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from calls.enums import KNOWN_END_CALL_REASONS, ProviderType
 from calls.models import LatencySample, Tenant, active_q, successful_q
 from calls.queries import filter_transcript
-from config.api.params import MAX_YEAR, MIN_YEAR
+from config.api.params import parse_instant
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrOrPromise
@@ -162,31 +162,10 @@ class ActiveAtFilter(admin.SimpleListFilter):
         if value == "now":
             return queryset.filter(active_q(timezone.now()))
         try:
-            instant = utc_instant(value)
+            instant = parse_instant(value, UTC)
         except ValueError as exc:
             raise IncorrectLookupParameters(f"{self.parameter_name}: {exc}") from exc
         return queryset.filter(active_q(instant))
-
-
-def utc_instant(raw: str) -> datetime:
-    """An ISO 8601 datetime from a query string, as an aware UTC datetime: a naive one is UTC (as
-    in every analytics query string), a date alone the start of that day in UTC. Raises
-    ``ValueError`` for anything else, and for years outside ``MIN_YEAR``…``MAX_YEAR``."""
-    text = raw.strip()
-    if not text:
-        raise ValueError("must be an ISO 8601 datetime.")
-    try:
-        if len(text) == 10:
-            value = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-        else:
-            value = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise ValueError(f"{raw!r} is not an ISO 8601 datetime.") from None
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ValueError(f"dates must lie between the years {MIN_YEAR} and {MAX_YEAR}.")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 class DateRangeFilter(admin.FieldListFilter):

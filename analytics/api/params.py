@@ -16,18 +16,17 @@ from rest_framework import serializers
 
 from analytics.facts import CallFilters
 from analytics.queries import DateSpan, volume_buckets
-from analytics.windows import (
-    MAX_YEAR,
-    MIN_YEAR,
-    Window,
-    WindowError,
-    date_window,
-    parse_instant,
-    resolve_zone,
-)
+from analytics.windows import Window, WindowError, date_window, resolve_zone
 from calls.enums import ActivityType, CallType, Channel, ErrorLevel, ErrorService, LeadSource
 from config.api.errors import Unprocessable
-from config.api.params import YEAR_PATTERN, time_zone_names
+from config.api.params import (
+    MAX_YEAR,
+    MIN_YEAR,
+    YEAR_PATTERN,
+    QueryValueError,
+    parse_instant,
+    time_zone_names,
+)
 
 SYNTHFLOW_DEFAULT_SPAN = timedelta(days=7)
 SYNTHFLOW_MAX_SPAN = timedelta(days=120)
@@ -118,7 +117,7 @@ class AnalyticsParams(serializers.Serializer):
             return None
         try:
             return parse_instant(raw, zone)
-        except WindowError as exc:
+        except QueryValueError as exc:
             raise serializers.ValidationError({name: [str(exc)]}) from None
 
 

@@ -1,4 +1,4 @@
-"""What a query string of any API may name: the years of an instant and the time zones.
+"""What a query string of any API may name: instants, the years they lie in, and time zones.
 
 The call filters (``calls.api.filters``) and the analytics windows and parameters
 (``analytics.windows``, ``analytics.api.params``) read these, so every API takes the same
@@ -8,6 +8,7 @@ instants and zones and documents them alike.
 from __future__ import annotations
 
 import zoneinfo
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 
 # Instants a query may name (analytics windows, call filters) lie in these years: window
@@ -26,3 +27,40 @@ def time_zone_names() -> tuple[str, ...]:
     """The IANA zone names a ``timezone`` parameter takes, sorted (the schema lists them): the
     system's zone database, not whatever file name ``ZoneInfo`` would also open."""
     return tuple(sorted(zoneinfo.available_timezones() | {"UTC"}))
+
+
+class QueryValueError(ValueError):
+    """A query-string value that names no instant or zone; its text is the message to show."""
+
+
+def check_range(value: datetime) -> datetime:
+    """``value``, unless its year lies outside ``MIN_YEAR``…``MAX_YEAR``."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise QueryValueError(f"dates must lie between the years {MIN_YEAR} and {MAX_YEAR}.")
+    return value
+
+
+def parse_instant(raw: str, zone: zoneinfo.ZoneInfo) -> datetime:
+    """An ISO 8601 datetime from a query string, as an aware UTC datetime.
+
+    A naive datetime is UTC; a date without a time is the start of that day in ``zone`` (where
+    local midnight does not exist, fold=0 maps it to the instant of the jump).
+    """
+    text = raw.strip()
+    if not text:
+        raise QueryValueError("must be an ISO 8601 datetime.")
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise QueryValueError(f"{raw!r} is not an ISO 8601 datetime.") from None
+        check_range(datetime.combine(day, time()))
+        return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+    try:
+        value = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise QueryValueError(f"{raw!r} is not an ISO 8601 datetime.") from None
+    check_range(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

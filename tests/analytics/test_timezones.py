@@ -14,10 +14,10 @@ from analytics.windows import (
     day_start,
     hour_starts,
     local_days,
-    parse_instant,
     resolve_zone,
 )
 from calls.models import Tenant
+from config.api.params import QueryValueError, parse_instant
 from tests.analytics.conftest import call, lead, utc
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -60,7 +60,7 @@ def test_parse_instant() -> None:
     # A bare date is the start of that local day.
     assert parse_instant("2026-03-01", BERLIN) == utc(2026, 2, 28, 23)
     for bad in ("yesterday", "2026-13-01T00:00:00", "", "1066-10-14T09:00:00Z"):
-        with pytest.raises(WindowError):
+        with pytest.raises(QueryValueError):
             parse_instant(bad, BERLIN)
 
 
