@@ -15,15 +15,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.facts import CallFilters
-from analytics.queries import DateSpan, volume_buckets
 from analytics.windows import (
     MAX_YEAR,
     MIN_YEAR,
+    DateSpan,
     Window,
     WindowError,
     date_window,
     parse_instant,
     resolve_zone,
+    volume_buckets,
 )
 from calls.api.errors import Unprocessable
 from calls.api.filters import YEAR_PATTERN, time_zone_names
