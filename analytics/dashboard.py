@@ -38,7 +38,8 @@ from analytics.facts import (
     one_answer,
     sum_totals,
 )
-from analytics.queries import FUNNEL_STAGES, PROVIDER_ORDER, active_call_count
+from analytics.queries.platform import PROVIDER_ORDER, active_call_count
+from analytics.queries.sales import FUNNEL_STAGES
 from analytics.windows import (
     Window,
     date_window,

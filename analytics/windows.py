@@ -8,11 +8,13 @@ or 25 hours long, and its bounds are computed here and nowhere else.
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Literal
 
 from config.api.params import QueryValueError
 
@@ -65,6 +67,17 @@ def day_start(day: date, zone: zoneinfo.ZoneInfo) -> datetime:
     jump, which is when the day starts.
     """
     return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class DateSpan:
+    """Tenant-local whole days ``first`` .. ``last``, both included."""
+
+    first: date
+    last: date
+
+    def window(self, zone: zoneinfo.ZoneInfo) -> Window:
+        return date_window(self.first, self.last, zone)
 
 
 def local_date(instant: datetime, zone: zoneinfo.ZoneInfo) -> date:
@@ -143,3 +156,65 @@ def iso_local(instant: datetime, zone: zoneinfo.ZoneInfo) -> str:
     """An instant in ``zone`` with its offset (``Z`` when the offset is zero)."""
     text = instant.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+# --- Buckets and comparison periods of the analytics endpoints ---------------------------------
+
+Interval = Literal["hour", "day", "week"]
+Granularity = Literal["day", "week", "month"]
+Comparison = Literal["previous_period", "previous_year"]
+
+
+def volume_buckets(window: Window, zone: zoneinfo.ZoneInfo, interval: Interval) -> int:
+    """How many buckets ``call_volume`` would return (cheap; for parameter limits)."""
+    hours = math.ceil(window.span / timedelta(hours=1)) + 1
+    return {"hour": hours, "day": hours // 24 + 2, "week": hours // (24 * 7) + 2}[interval]
+
+
+def _year_earlier(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def comparison_span(span: DateSpan, compare_with: Comparison) -> DateSpan:
+    """The period ``compareWith`` names.
+
+    ``previous_period`` ends the day before ``startDate`` and spans ``endDate - startDate`` days
+    (at least one), so 2026-03-01..31 compares with 2026-01-30..02-28; ``previous_year`` is the
+    same dates a year earlier.
+    """
+    if compare_with == "previous_year":
+        return DateSpan(_year_earlier(span.first), _year_earlier(span.last))
+    length = max((span.last - span.first).days, 1)
+    return DateSpan(span.first - timedelta(days=length), span.first - timedelta(days=1))
+
+
+def sales_buckets(span: DateSpan, granularity: Granularity) -> list[tuple[str, date, date]]:
+    """``(label, first, last)`` of each ``timeSeries`` bucket.
+
+    Days are labelled ``YYYY-MM-DD``; weeks are 7-day runs from ``startDate`` (a shorter trailing
+    run joins the previous week) and months are calendar months clipped to the span, both
+    labelled ``first/last``.
+    """
+    if granularity == "day":
+        return [(d.isoformat(), d, d) for d in date_range(span.first, span.last)]
+    runs: list[tuple[date, date]] = []
+    if granularity == "week":
+        start = span.first
+        while start <= span.last:
+            end = min(start + timedelta(days=6), span.last)
+            if (end - start).days < 6 and runs:
+                runs[-1] = (runs[-1][0], end)
+            else:
+                runs.append((start, end))
+            start = end + timedelta(days=1)
+    else:
+        start = span.first
+        while start <= span.last:
+            next_month = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+            end = min(next_month - timedelta(days=1), span.last)
+            runs.append((start, end))
+            start = end + timedelta(days=1)
+    return [(f"{a.isoformat()}/{b.isoformat()}", a, b) for a, b in runs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,10 +12,44 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from analytics.api.shapes import openapi_schema, to_wire
 from analytics.facts import one_answer
 from analytics.windows import Window, iso_utc
 from config.api.errors import InvalidRequest, flatten_detail
 from config.api.mixins import TenantAPIView
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsWindow:
+    start: str = field(metadata={"format": "date-time", "help": "Start of the window (included)."})
+    end: str = field(metadata={"format": "date-time", "help": "End of the window (excluded)."})
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsMeta:
+    timezone: str = field(
+        metadata={"help": "IANA zone of the day buckets and dates of this answer."}
+    )
+    window: AnalyticsWindow
+    as_of: str = field(
+        metadata={
+            "format": "date-time",
+            "help": "The answer includes every row written before this.",
+        }
+    )
+
+
+def answer_schema(result_type: Any) -> dict[str, Any]:
+    """The documented body of an answer: the result's shape, with ``meta`` when it is an
+    object (``AnalyticsView.respond``)."""
+    schema = openapi_schema(result_type)
+    if schema["type"] != "object":
+        return schema
+    return {
+        **schema,
+        "properties": {**schema["properties"], "meta": openapi_schema(AnalyticsMeta)},
+        "required": [*schema["required"], "meta"],
+    }
 
 
 class AnalyticsView(TenantAPIView):
@@ -44,16 +79,18 @@ class AnalyticsView(TenantAPIView):
         return params.validated_data, now
 
     def respond(
-        self, body: Any, *, zone: zoneinfo.ZoneInfo, window: Window, now: datetime
+        self, result: Any, *, zone: zoneinfo.ZoneInfo, window: Window, now: datetime
     ) -> Response:
-        meta: dict[str, Any] = {
-            "timezone": zone.key,
-            "window": {"start": iso_utc(window.start), "end": iso_utc(window.end)},
-            "as_of": iso_utc(now),
-        }
-        response = Response({**body, "meta": meta} if isinstance(body, dict) else body)
-        response["X-Analytics-Timezone"] = meta["timezone"]
-        response["X-Analytics-Window-Start"] = meta["window"]["start"]
-        response["X-Analytics-Window-End"] = meta["window"]["end"]
-        response["X-Analytics-As-Of"] = meta["as_of"]
+        """``result`` (a typed result of ``analytics.queries``) on the wire, with its meta."""
+        meta = AnalyticsMeta(
+            timezone=zone.key,
+            window=AnalyticsWindow(start=iso_utc(window.start), end=iso_utc(window.end)),
+            as_of=iso_utc(now),
+        )
+        body = to_wire(result)
+        response = Response({**body, "meta": to_wire(meta)} if isinstance(body, dict) else body)
+        response["X-Analytics-Timezone"] = meta.timezone
+        response["X-Analytics-Window-Start"] = meta.window.start
+        response["X-Analytics-Window-End"] = meta.window.end
+        response["X-Analytics-As-Of"] = meta.as_of
         return response

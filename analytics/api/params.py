@@ -15,8 +15,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.facts import CallFilters
-from analytics.queries import DateSpan, volume_buckets
-from analytics.windows import Window, WindowError, date_window, resolve_zone
+from analytics.windows import (
+    DateSpan,
+    Window,
+    WindowError,
+    date_window,
+    resolve_zone,
+    volume_buckets,
+)
 from calls.enums import ActivityType, CallType, Channel, ErrorLevel, ErrorService, LeadSource
 from config.api.errors import Unprocessable
 from config.api.params import (

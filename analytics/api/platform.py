@@ -9,24 +9,15 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics import queries
-from analytics.api.base import AnalyticsView
+from analytics.api.base import AnalyticsView, answer_schema
 from analytics.api.params import (
     CallVolumeParams,
     ErrorLogParams,
     PlatformParams,
     WorkflowStatsParams,
 )
-from analytics.api.schemas import (
-    META_HEADERS,
-    PLATFORM_ERRORS,
-    PlatformActiveCallsSerializer,
-    PlatformCallVolumeSerializer,
-    PlatformErrorLogPageSerializer,
-    PlatformProviderLatencySerializer,
-    PlatformSummarySerializer,
-    PlatformWorkflowStatSerializer,
-)
+from analytics.api.schemas import META_HEADERS, PLATFORM_ERRORS
+from analytics.queries import platform as queries
 
 WINDOW_NOTE = (
     " Over calls started in the window: `period` (1h, 24h, 7d, 30d; default 24h) ending now, or "
@@ -34,13 +25,13 @@ WINDOW_NOTE = (
 )
 
 
-def platform_schema(operation_id: str, summary: str, params: Any, response: Any) -> Any:
+def platform_schema(operation_id: str, summary: str, params: Any, result_type: Any) -> Any:
     return extend_schema(
         operation_id=operation_id,
         summary=summary,
         description=summary + "." + WINDOW_NOTE,
         parameters=[params, *META_HEADERS],
-        responses={200: response, **PLATFORM_ERRORS},
+        responses={200: answer_schema(result_type), **PLATFORM_ERRORS},
         tags=["analytics (voice platform)"],
     )
 
@@ -52,7 +43,7 @@ class PlatformView(AnalyticsView):
 
 class SummaryView(PlatformView):
     @platform_schema(
-        "analytics_summary", "Aggregated analytics", PlatformParams, PlatformSummarySerializer
+        "analytics_summary", "Aggregated analytics", PlatformParams, queries.PlatformSummary
     )
     def get(self, request: Request) -> Response:
         p, now = self.params(request)
@@ -69,7 +60,7 @@ class CallVolumeView(PlatformView):
         "analytics_call_volume",
         "Calls per local hour, day or week, every bucket present",
         CallVolumeParams,
-        PlatformCallVolumeSerializer,
+        queries.PlatformCallVolume,
     )
     def get(self, request: Request) -> Response:
         p, now = self.params(request)
@@ -86,7 +77,7 @@ class WorkflowStatsView(PlatformView):
         "analytics_workflow_stats",
         "Call statistics per workflow, most calls first",
         WorkflowStatsParams,
-        PlatformWorkflowStatSerializer(many=True),
+        list[queries.PlatformWorkflowStat],
     )
     def get(self, request: Request) -> Response:
         p, now = self.params(request)
@@ -101,7 +92,7 @@ class ProviderLatencyView(PlatformView):
         "analytics_provider_latency",
         "Latency per provider type and name (mean, exact p50/p95/p99)",
         PlatformParams,
-        PlatformProviderLatencySerializer(many=True),
+        list[queries.PlatformProviderLatency],
     )
     def get(self, request: Request) -> Response:
         p, now = self.params(request)
@@ -116,7 +107,7 @@ class ErrorLogView(PlatformView):
         "analytics_errors",
         "Error logs timestamped in the window, newest first",
         ErrorLogParams,
-        PlatformErrorLogPageSerializer,
+        queries.PlatformErrorLogPage,
     )
     def get(self, request: Request) -> Response:
         p, now = self.params(request)
@@ -136,9 +127,11 @@ class ActiveCallsView(PlatformView):
         "analytics_active_calls",
         "Calls active now (live status, started less than the stale limit ago)",
         PlatformParams,
-        PlatformActiveCallsSerializer,
+        queries.PlatformActiveCalls,
     )
     def get(self, request: Request) -> Response:
         p, now = self.params(request)
         count = queries.active_call_count(tenant=self.tenant, window=p["window"], now=now)
-        return self.respond({"count": count}, zone=p["zone"], window=p["window"], now=now)
+        return self.respond(
+            queries.PlatformActiveCalls(count=count), zone=p["zone"], window=p["window"], now=now
+        )

@@ -6,16 +6,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics import queries
-from analytics.api.base import AnalyticsView
+from analytics.api.base import AnalyticsView, answer_schema
 from analytics.api.params import ActivityParams, FunnelParams, OverviewParams
-from analytics.api.schemas import (
-    META_HEADERS,
-    SALES_ERRORS,
-    SalesActivityFeedSerializer,
-    SalesFunnelSerializer,
-    SalesOverviewSerializer,
-)
+from analytics.api.schemas import META_HEADERS, SALES_ERRORS
+from analytics.queries import sales as queries
 from calls.enums import ActivityType
 
 TAGS = ["analytics (sales)"]
@@ -48,7 +42,7 @@ class OverviewView(SalesView):
         summary="Sales summary, time series and comparison",
         description="Summary metrics per the chosen granularity." + DATES_NOTE,
         parameters=[OverviewParams, *META_HEADERS],
-        responses={200: SalesOverviewSerializer, **SALES_ERRORS},
+        responses={200: answer_schema(queries.SalesOverview), **SALES_ERRORS},
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
@@ -72,7 +66,7 @@ class FunnelView(SalesView):
         description="Visitors → Engaged → Lead Captured → Qualified → Demo Booked → Converted."
         + DATES_NOTE,
         parameters=[FunnelParams, *META_HEADERS],
-        responses={200: SalesFunnelSerializer, **SALES_ERRORS},
+        responses={200: answer_schema(queries.SalesFunnel), **SALES_ERRORS},
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
@@ -95,7 +89,7 @@ class ActivityView(SalesView):
         summary="Activity feed",
         description="Events newest first (default: the last 24 hours)." + DATES_NOTE,
         parameters=[ActivityParams, ACTIVITY_TYPES, *META_HEADERS],
-        responses={200: SalesActivityFeedSerializer, **SALES_ERRORS},
+        responses={200: answer_schema(queries.SalesActivityFeed), **SALES_ERRORS},
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:

@@ -6,10 +6,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics import queries
-from analytics.api.base import AnalyticsView
+from analytics.api.base import AnalyticsView, answer_schema
 from analytics.api.params import SynthflowAnalyticsParams
-from analytics.api.schemas import META_HEADERS, SYNTHFLOW_ERRORS, SynthflowAnalyticsSerializer
+from analytics.api.schemas import META_HEADERS, SYNTHFLOW_ERRORS
+from analytics.queries import synthflow as queries
 
 
 class SynthflowAnalyticsView(AnalyticsView):
@@ -25,7 +25,7 @@ class SynthflowAnalyticsView(AnalyticsView):
             "series have one item per local day of the window."
         ),
         parameters=[SynthflowAnalyticsParams, *META_HEADERS],
-        responses={200: SynthflowAnalyticsSerializer, **SYNTHFLOW_ERRORS},
+        responses={200: answer_schema(queries.SynthflowAnalytics), **SYNTHFLOW_ERRORS},
         tags=["analytics (synthflow)"],
     )
     def get(self, request: Request) -> Response:

@@ -8,7 +8,7 @@ instants and zones and documents them alike.
 from __future__ import annotations
 
 import zoneinfo
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from functools import lru_cache
 
 # Instants a query may name (analytics windows, call filters) lie in these years: window
@@ -40,7 +40,7 @@ def check_range(value: datetime) -> datetime:
     return value
 
 
-def parse_instant(raw: str, zone: zoneinfo.ZoneInfo) -> datetime:
+def parse_instant(raw: str, zone: tzinfo) -> datetime:
     """An ISO 8601 datetime from a query string, as an aware UTC datetime.
 
     A naive datetime is UTC; a date without a time is the start of that day in ``zone`` (where

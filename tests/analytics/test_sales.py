@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics.queries import DateSpan, comparison_span, sales_buckets
+from analytics.windows import DateSpan, comparison_span, sales_buckets
 from calls.models import Tenant
 from tests.analytics.conftest import call, event, lead, utc
 

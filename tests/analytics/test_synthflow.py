@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from analytics.queries import END_REASON_SERIES_KEYS, STATUS_SERIES_KEYS
+from analytics.queries.synthflow import END_REASON_SERIES_KEYS, STATUS_SERIES_KEYS
 from calls.models import Tenant
 from tests.analytics.conftest import agent, call, utc
 

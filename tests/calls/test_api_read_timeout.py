@@ -11,7 +11,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from analytics import queries as analytics_queries
+from analytics.queries import sales as sales_queries
 from calls import queries
 from calls.api import views
 from calls.services import ingest_call_documents
@@ -59,7 +59,7 @@ def statement_timeout() -> str:
         ("/v2/calls/c-1", (queries, "synthflow_call"), lambda b: b["detail"]["description"]),
         (
             "/api/v1/analytics/funnel",
-            (analytics_queries, "sales_funnel"),
+            (sales_queries, "sales_funnel"),
             lambda b: b["message"],
         ),
     ],
