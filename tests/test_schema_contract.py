@@ -108,11 +108,16 @@ def test_an_optional_filter_sent_empty_is_documented_as_allowed(openapi, api_cli
     assert parameter(openapi, "/api/v1/calls", name)["allowEmptyValue"] is True
 
 
-def test_text_parameters_document_that_nul_is_refused(openapi, tenant, api_client):
-    schema = parameter(openapi, "/api/v1/calls", "workflow")["schema"]["items"]
+def test_list_values_document_that_nul_and_commas_are_refused(openapi, tenant, api_client):
+    schema = parameter(openapi, "/api/v1/calls", "workflow")["schema"]
 
-    assert schema["pattern"] == r"^[^\x00]*$"
+    assert schema["items"]["pattern"] == r"^[^\x00,]*$"
     assert api_client.get("/api/v1/calls", {"workflow": "a\x00b"}).status_code == 400
+    # A comma separates values: 19 values and one holding a comma are 21 values, over the cap,
+    # which is why the schema's values hold no comma.
+    within_cap = [f"w{i}" for i in range(schema["maxItems"] - 1)]
+    assert api_client.get("/api/v1/calls", {"workflow": [*within_cap, "x"]}).status_code == 200
+    assert api_client.get("/api/v1/calls", {"workflow": [*within_cap, "x,y"]}).status_code == 400
 
 
 def test_activity_types_are_a_comma_separated_list_of_known_types(openapi, tenant, api_client):

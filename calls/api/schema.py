@@ -51,6 +51,9 @@ def platform_errors(*codes: int, media_type: str | None = None) -> dict[Any, Ope
 PHONE_PATTERN = r"^\+?[1-9][0-9]{1,14}$"
 # Text parameters take any characters but NUL (no database text can hold it).
 NO_NUL_PATTERN = r"^[^\x00]*$"
+# One value of a comma-separated list filter: the comma separates values, so no value holds one
+# (a value with commas would arrive as several, and could push the list over its cap).
+LIST_ITEM_PATTERN = r"^[^\x00,]*$"
 # An ISO 8601 datetime within the years the server takes (``config.api.params``).
 DATETIME_SCHEMA = {"type": "string", "format": "date-time", "pattern": YEAR_PATTERN}
 
@@ -146,7 +149,7 @@ def _schema_of(name: str, flt: django_filters.Filter) -> tuple[Any, dict[str, An
         items: dict[str, Any] = {
             "type": "string",
             "maxLength": extra.get("max_length", 200),
-            "pattern": NO_NUL_PATTERN,
+            "pattern": LIST_ITEM_PATTERN,
         }
         if extra.get("choices"):
             # Items are stripped and blank ones skipped (``CommaSeparatedWidget``): ``status=``
