@@ -302,6 +302,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.postprocess_schema",
+        "analytics.api.shapes.add_components",
     ],
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "calls.enums.CallStatus",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics.api.shapes import openapi_schema, to_wire
+from analytics.api.shapes import object_schema, openapi_schema, register_component, to_wire
 from analytics.facts import one_answer
 from analytics.windows import Window, iso_utc
 from config.api.errors import InvalidRequest, flatten_detail
@@ -41,15 +43,18 @@ class AnalyticsMeta:
 
 def answer_schema(result_type: Any) -> dict[str, Any]:
     """The documented body of an answer: the result's shape, with ``meta`` when it is an
-    object (``AnalyticsView.respond``)."""
-    schema = openapi_schema(result_type)
-    if schema["type"] != "object":
-        return schema
-    return {
-        **schema,
-        "properties": {**schema["properties"], "meta": openapi_schema(AnalyticsMeta)},
-        "required": [*schema["required"], "meta"],
-    }
+    object (``AnalyticsView.respond``), as the component named after the result."""
+    if not dataclasses.is_dataclass(result_type):
+        return openapi_schema(result_type)
+    schema = object_schema(result_type)
+    return register_component(
+        typing.cast(type, result_type).__name__,
+        {
+            **schema,
+            "properties": {**schema["properties"], "meta": openapi_schema(AnalyticsMeta)},
+            "required": [*schema["required"], "meta"],
+        },
+    )
 
 
 class AnalyticsView(TenantAPIView):

@@ -11,6 +11,10 @@ Field metadata read here:
   whose formats differ per family: ``analytics.windows.iso_utc``, ``iso_local``, ``iso_utc_ms``);
 - ``schema``: a hand-written schema for a value whose keys are not known in advance.
 
+Every dataclass is documented once, as a named component (``#/components/schemas/<class
+name>``) that the answers referring to it point at, so a client generated from the schema gets one
+type per shape; ``add_components`` (a drf-spectacular post-processing hook) adds them.
+
 Rendering is one pass of plain function calls per value, compiled once per type: these bodies
 hold thousands of values, which a serializer per field would take many milliseconds to render.
 """
@@ -47,23 +51,54 @@ def to_wire(result: Any) -> Any:
     return result if convert is None else convert(result)
 
 
+# Component name -> schema, filled as the views' schemas are declared.
+_COMPONENTS: dict[str, dict[str, Any]] = {}
+
+
+def register_component(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """Records ``schema`` as the component ``name`` and returns a reference to it. Two shapes
+    may not share a name: a generated client would have one type for both."""
+    if _COMPONENTS.setdefault(name, schema) != schema:
+        raise ValueError(f"two different shapes are both called {name!r}")
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def add_components(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Post-processing hook (``SPECTACULAR_SETTINGS``): the registered components."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in _COMPONENTS.items():
+        if schemas.setdefault(name, schema) != schema:
+            raise ValueError(f"component {name!r} is also declared elsewhere")
+    return result
+
+
+def object_schema(result_type: Any) -> dict[str, Any]:
+    """The OpenAPI 3.0 object of a dataclass: every field required, nullable exactly where the
+    type says ``| None``; nested dataclasses are references to their components."""
+    hints = typing.get_type_hints(result_type)
+    fields = dataclasses.fields(result_type)
+    return {
+        "type": "object",
+        "properties": {f.name: _field_schema(f, hints[f.name]) for f in fields},
+        "required": [f.name for f in fields],
+    }
+
+
 def openapi_schema(result_type: Any) -> dict[str, Any]:
-    """The OpenAPI 3.0 schema of a result type: objects list every field as required, nullable
-    exactly where the type says ``| None``; nested dataclasses are inlined."""
+    """The OpenAPI 3.0 schema of a result type; a dataclass is a reference to its component."""
     if dataclasses.is_dataclass(result_type):
-        hints = typing.get_type_hints(result_type)
-        fields = dataclasses.fields(result_type)
-        return {
-            "type": "object",
-            "properties": {f.name: _field_schema(f, hints[f.name]) for f in fields},
-            "required": [f.name for f in fields],
-        }
+        name = typing.cast(type, result_type).__name__
+        return register_component(name, object_schema(result_type))
     if result_type in _SCALARS:
         return dict(_SCALARS[result_type])
     origin, args = typing.get_origin(result_type), typing.get_args(result_type)
     if origin in (Union, types.UnionType):
         (inner,) = [a for a in args if a is not type(None)]
-        return {**openapi_schema(inner), "nullable": True}
+        schema = openapi_schema(inner)
+        # OpenAPI 3.0 ignores keywords beside a ``$ref``: a nullable reference wraps it.
+        if "$ref" in schema:
+            return {"allOf": [schema], "nullable": True}
+        return {**schema, "nullable": True}
     if origin in (list, tuple):
         return {"type": "array", "items": openapi_schema(args[0])}
     if origin is dict:

@@ -167,3 +167,11 @@ def test_strict_validation_can_fail(openapi: dict[str, Any]) -> None:
     ):
         with pytest.raises(jsonschema.ValidationError):
             validate(bad, schema)
+
+
+def test_the_served_schema_names_every_analytics_answer(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+    body = openapi["paths"]["/v2/analytics/"]["get"]["responses"]["200"]["content"]
+    assert body["application/json"]["schema"] == {"$ref": "#/components/schemas/SynthflowAnalytics"}
+    assert "meta" in schemas["SynthflowAnalytics"]["required"]
+    assert "SalesOverview" in schemas and "PlatformSummary" in schemas

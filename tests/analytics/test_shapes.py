@@ -8,7 +8,13 @@ from typing import Any, Literal
 
 import pytest
 
-from analytics.api.shapes import openapi_schema, to_wire
+from analytics.api.shapes import (
+    add_components,
+    object_schema,
+    openapi_schema,
+    register_component,
+    to_wire,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +69,7 @@ def test_to_wire_renders_fields_in_order_dates_as_iso_and_nested_results() -> No
 
 
 def test_openapi_schema_follows_the_type_hints() -> None:
-    schema = openapi_schema(Sample)
+    schema = object_schema(Sample)
     assert schema["required"] == list(schema["properties"])
     props = schema["properties"]
     assert props["name"] == {"type": "string", "description": "A name."}
@@ -71,8 +77,8 @@ def test_openapi_schema_follows_the_type_hints() -> None:
     assert props["done"] == {"type": "boolean"}
     assert props["at"] == {"type": "string", "format": "date-time"}
     assert props["kind"] == {"type": "string", "enum": ["a", "b"]}
-    assert props["points"]["items"]["properties"]["date"] == {"type": "string", "format": "date"}
-    assert props["first"]["nullable"] is True
+    assert props["points"]["items"] == {"$ref": "#/components/schemas/Point"}
+    assert props["first"] == {"allOf": [{"$ref": "#/components/schemas/Point"}], "nullable": True}
     assert props["extra"] == {"type": "object", "additionalProperties": {}}
     assert props["counts"] == {"type": "array"}
     assert openapi_schema(list[Point])["type"] == "array"
@@ -81,3 +87,16 @@ def test_openapi_schema_follows_the_type_hints() -> None:
 def test_an_unknown_type_has_no_schema() -> None:
     with pytest.raises(TypeError):
         openapi_schema(bytes)
+
+
+def test_each_dataclass_is_one_named_component() -> None:
+    assert openapi_schema(Sample) == {"$ref": "#/components/schemas/Sample"}
+    served = add_components({"components": {"schemas": {}}})["components"]["schemas"]
+    assert served["Sample"] == object_schema(Sample)
+    assert served["Point"]["properties"]["date"] == {"type": "string", "format": "date"}
+
+
+def test_two_shapes_may_not_share_a_name() -> None:
+    register_component("SampleTwin", {"type": "object", "properties": {}})
+    with pytest.raises(ValueError, match="SampleTwin"):
+        register_component("SampleTwin", {"type": "string"})
