@@ -33,6 +33,7 @@ from analytics.facts import (
     CallFilters,
     CallQuestion,
     CallTotals,
+    FactScope,
     LatencyTotals,
     LeadFilters,
     LeadTotals,
@@ -123,26 +124,26 @@ def synthflow_analytics(
     """``GET /v2/analytics/``: the seven blocks over ``window``, each change measured against the
     previous window of equal length, daily series for every local day of the window."""
     days = local_days(window, zone)
-    previous = window.previous()
-    scope: dict[str, Any] = {"tenant": tenant, "zone": zone, "filters": filters}
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
 
     agents = CallQuestion(by=("agent",), per_day=False, measures=_AGENT_MEASURES)
     current, by_day, agents_now = call_answers(
-        window=window,
+        scope=scope,
+        filters=filters,
         questions=[
             CallQuestion(by=("status", "end_call_reason"), measures=("calls",)),
             CallQuestion(measures=_DAY_MEASURES),
             agents,
         ],
-        **scope,
     )
+    previous = scope.previous()
     before, agents_before = call_answers(
-        window=previous,
+        scope=previous,
+        filters=filters,
         questions=[CallQuestion(by=("status",), per_day=False, measures=_DAY_MEASURES), agents],
-        **scope,
     )
-    actions_now = action_facts(window=window, **scope)
-    actions_before = action_facts(window=previous, per_day=False, **scope)
+    actions_now = action_facts(scope=scope, filters=filters)
+    actions_before = action_facts(scope=previous, filters=filters, per_day=False)
 
     daily = _per_day(by_day)
     total = sum_totals(daily.values(), CallTotals())
@@ -399,12 +400,11 @@ def platform_summary(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, now: datetime
 ) -> dict[str, Any]:
     """``/api/v1/analytics/summary``."""
-    total = sum_totals(
-        call_facts(tenant=tenant, window=window, zone=zone, per_day=False).values(), CallTotals()
-    )
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
+    total = sum_totals(call_facts(scope=scope, per_day=False).values(), CallTotals())
     latency: dict[str, LatencyTotals] = defaultdict(LatencyTotals)
     for (provider_type, _name), totals in latency_facts(
-        tenant=tenant, window=window, zone=zone, with_calls=False, per_day=False
+        scope=scope, with_calls=False, per_day=False
     ).items():
         latency[provider_type].add(totals)
 
@@ -438,11 +438,12 @@ def call_volume(
     """``/api/v1/analytics/call-volume``: calls per local hour, day or week, every bucket of the
     window present (zeros included). A bucket's ``timestamp`` is its local start."""
     buckets: list[tuple[datetime, CallTotals]]
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
     if interval == "hour":
-        facts = call_hour_facts(tenant=tenant, window=window, zone=zone)
+        facts = call_hour_facts(scope=scope)
         buckets = [(start, facts.get(start, CallTotals())) for start in hour_starts(window, zone)]
     else:
-        daily = _per_day(call_facts(tenant=tenant, window=window, zone=zone))
+        daily = _per_day(call_facts(scope=scope))
         days = local_days(window, zone)
         if interval == "day":
             buckets = [(day_start(d, zone), daily.get(d, CallTotals())) for d in days]
@@ -470,9 +471,8 @@ def workflow_stats(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, limit: int
 ) -> list[dict[str, Any]]:
     """``/api/v1/analytics/workflow-stats``: the ``limit`` workflows with the most calls."""
-    per_workflow = _by(
-        call_facts(tenant=tenant, window=window, zone=zone, by=("workflow",), per_day=False), 0
-    )
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
+    per_workflow = _by(call_facts(scope=scope, by=("workflow",), per_day=False), 0)
     per_workflow.pop(None, None)
     workflows = {
         w.pk: w
@@ -506,7 +506,9 @@ def provider_latency(
 ) -> list[dict[str, Any]]:
     """``/api/v1/analytics/provider-latency``: per provider type and name, the mean and exact
     p50/p95/p99 of the latency samples of calls started in ``window``, and how many calls."""
-    summary = latency_summary(tenant=tenant, window=window, fractions=PERCENTILES)
+    summary = latency_summary(
+        scope=FactScope(tenant=tenant, window=window, zone=zone), fractions=PERCENTILES
+    )
     rows = []
     for key in sorted(summary, key=lambda k: (PROVIDER_ORDER.get(k[0], 99), k[0], k[1])):
         totals, (p50, p95, p99) = summary[key]
@@ -700,18 +702,18 @@ def _sales_facts(
 ) -> _SalesFacts:
     """Per local day (or one total keyed ``None`` without ``per_day``): all calls (Visitors),
     completed calls (conversations) and leads."""
-    scope: dict[str, Any] = {"tenant": tenant, "window": window, "zone": zone}
-    leads_facts = lead_facts(filters=leads, stages=stages, per_day=per_day, **scope)
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
+    leads_facts = lead_facts(scope=scope, filters=leads, stages=stages, per_day=per_day)
     if not per_day:
-        by_status = call_facts(filters=calls, by=("status",), per_day=False, **scope)
+        by_status = call_facts(scope=scope, filters=calls, by=("status",), per_day=False)
         completed = by_status.get((CallStatus.COMPLETED,))
         return _SalesFacts(
             calls={None: sum_totals(by_status.values(), CallTotals())},
             conversations={None: completed} if completed else {},
             leads=leads_facts,
         )
-    all_calls = call_facts(filters=calls, **scope)
-    conversations = call_facts(filters=replace(calls, status=CallStatus.COMPLETED), **scope)
+    all_calls = call_facts(scope=scope, filters=calls)
+    conversations = call_facts(scope=scope, filters=replace(calls, status=CallStatus.COMPLETED))
     return _SalesFacts(
         calls={day: totals for (day,), totals in all_calls.items()},
         conversations={day: totals for (day,), totals in conversations.items()},
@@ -870,7 +872,8 @@ def activity_feed(
         events = events.filter(lead__lead_id=lead_id)
         total = events.count()
     else:
-        total = sum(event_facts(tenant=tenant, window=window, zone=zone, types=types).values())
+        scope = FactScope(tenant=tenant, window=window, zone=zone)
+        total = sum(event_facts(scope=scope, types=types).values())
     offset = (page - 1) * limit
     rows = (
         events.select_related("lead", "call")
