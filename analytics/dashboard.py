@@ -26,10 +26,12 @@ from django.urls import reverse
 
 from analytics.definitions import PERCENTILES, mean, percent, percent_change, ratio
 from analytics.facts import (
+    LEAD_STAGE_COLUMNS,
     LEAD_STAGES,
     NO_CALL_FILTERS,
     CallFilters,
     CallTotals,
+    FactScope,
     LeadTotals,
     call_facts,
     call_hour_facts,
@@ -124,6 +126,11 @@ class Scope:
         )
 
     @property
+    def facts(self) -> FactScope:
+        """What the facts shown are about (the filters aside: not every chart applies them)."""
+        return FactScope(tenant=self.tenant, window=self.window, zone=self.zone)
+
+    @property
     def filtered(self) -> bool:
         return self.filters != NO_CALL_FILTERS
 
@@ -202,15 +209,6 @@ def leads_url(scope: Scope, window: Window, column: str) -> str:
         f"{column}__lt": iso_utc(window.end),
     }
     return f"{_changelist('admin:calls_lead_changelist')}?{_encode(query)}"
-
-
-# Lead stage (``analytics.facts.LEAD_STAGES``) -> the Lead column that stamps it.
-LEAD_STAGE_COLUMNS: dict[str, str] = {
-    "created": "created_at",
-    "qualified": "qualified_at",
-    "demo_booked": "demo_booked_at",
-    "converted": "converted_at",
-}
 
 
 # --- What the dashboard shows ------------------------------------------------------------------
@@ -405,27 +403,13 @@ def build_dashboard(scope: Scope, *, now: datetime) -> Dashboard:
 
 
 def _build(scope: Scope, *, now: datetime) -> Dashboard:
-    tenant, window, zone, filters = scope.tenant, scope.window, scope.zone, scope.filters
+    window, zone, filters = scope.window, scope.zone, scope.filters
     previous = window.previous()
 
-    by_status = call_facts(tenant=tenant, window=window, zone=zone, filters=filters, by=("status",))
-    before = call_facts(tenant=tenant, window=previous, zone=zone, filters=filters, per_day=False)
-    reasons = call_facts(
-        tenant=tenant,
-        window=window,
-        zone=zone,
-        filters=filters,
-        by=("end_call_reason",),
-        per_day=False,
-    )
-    ranked = call_facts(
-        tenant=tenant,
-        window=window,
-        zone=zone,
-        filters=filters,
-        by=("agent", "workflow"),
-        per_day=False,
-    )
+    by_status = call_facts(scope=scope.facts, filters=filters, by=("status",))
+    before = call_facts(scope=scope.facts.previous(), filters=filters, per_day=False)
+    reasons = call_facts(scope=scope.facts, filters=filters, by=("end_call_reason",), per_day=False)
+    ranked = call_facts(scope=scope.facts, filters=filters, by=("agent", "workflow"), per_day=False)
     total = sum_totals(by_status.values(), CallTotals())
     total_before = sum_totals(before.values(), CallTotals())
     interval = chart_interval(window, zone)
@@ -447,7 +431,7 @@ def _build(scope: Scope, *, now: datetime) -> Dashboard:
     # The funnel follows the sales API: every call of the window, whatever the agent and type.
     all_calls = (
         sum_totals(
-            call_facts(tenant=tenant, window=window, zone=zone, per_day=False).values(),
+            call_facts(scope=scope.facts, per_day=False).values(),
             CallTotals(),
         )
         if scope.filtered
@@ -610,7 +594,7 @@ def _volume(
 def _hourly_volume(scope: Scope) -> dict[str, Any]:
     """Calls per local hour, stacked: completed, failed and every other status."""
     window, zone = scope.window, scope.zone
-    facts = call_hour_facts(tenant=scope.tenant, window=window, zone=zone, filters=scope.filters)
+    facts = call_hour_facts(scope=scope.facts, filters=scope.filters)
     starts = hour_starts(window, zone)
     buckets = [
         (start, _clip(start, starts[i + 1] if i + 1 < len(starts) else window.end, window))
@@ -754,9 +738,7 @@ def _workflows(
 def _funnel(scope: Scope, calls: CallTotals) -> tuple[dict[str, Any], list[Row]]:
     """Visitors (calls) → Engaged (completed calls) → leads by the stage stamped in the window."""
     window = scope.window
-    stages = lead_facts(
-        tenant=scope.tenant, window=window, zone=scope.zone, stages=LEAD_STAGES, per_day=False
-    )
+    stages = lead_facts(scope=scope.facts, stages=LEAD_STAGES, per_day=False)
     leads = sum_totals(stages.values(), LeadTotals())
     counts = [
         calls.calls,
@@ -789,9 +771,7 @@ def _latency(scope: Scope, buckets: Sequence[Bucket]) -> dict[str, Any]:
         for i, bucket in enumerate(buckets)
     }
     by_key = latency_series(
-        tenant=scope.tenant,
-        window=scope.window,
-        zone=scope.zone,
+        scope=scope.facts,
         fractions=PERCENTILES,
         # Per day, the facts give days read from raw rows exact percentiles, as the API does.
         weekly=weekly,

@@ -1,9 +1,9 @@
 """Rollups: analytics facts precomputed per tenant-local day (and UTC hour).
 
-Each table holds exactly what ``analytics.facts`` computes from raw rows for one day, so a clean
-rolled-up day can stand in for its raw rows without changing an answer. ``RollupDay`` says, per
-tenant-local day, whether the day has been rolled up and whether writes arrived since: only days
-that are rolled and not dirty are read from rollups.
+Each table holds exactly what ``analytics.facts.raw`` computes from raw rows for one day, so a
+clean rolled-up day can stand in for its raw rows without changing an answer. ``RollupDay`` says,
+per tenant-local day, whether the day has been rolled up and whether writes arrived since: only
+days that are rolled and not dirty are read from rollups.
 
 Rollup rows are replaced per ``(tenant, day)`` in one transaction; they carry no uniqueness
 constraint of their own (dimension columns are nullable), the delete-then-insert is the unit.
@@ -53,7 +53,7 @@ class RollupDay(models.Model):
 
 
 class CallMeasures(models.Model):
-    """The additive measures of ``analytics.facts.CallTotals``."""
+    """The additive measures of a set of calls (``analytics.facts.vocabulary.CallTotals``)."""
 
     calls = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)
@@ -75,15 +75,15 @@ class CallMeasures(models.Model):
 class CallDayRollup(CallMeasures):
     """Call totals of one tenant-local day, per combination of the dimensions of a grouping.
 
-    Each day is stored once per grouping (``analytics.rollups.GROUPINGS``): the full cube of every
-    dimension the analytics queries group or filter by, and smaller groupings summed from it for
-    the common questions, so a year of a common question reads tens of thousands of rows, not
-    the whole cube. Dimensions outside a row's grouping hold their empty value.
+    Each day is stored once per grouping (``analytics.facts.vocabulary.CALL_GROUPINGS``), one
+    for each set of dimensions the analytics queries group and filter by, all summed from the
+    same cube of the day's calls, so a year of a question reads at most tens of thousands of
+    rows. Dimensions outside a row's grouping hold their empty value.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     day = models.DateField()
-    grouping = models.CharField(max_length=16, default="full")
+    grouping = models.CharField(max_length=16)
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, null=True, db_index=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, null=True, db_index=False)
     type_of_call = models.CharField(max_length=16, blank=True)
@@ -203,7 +203,7 @@ class EventDayRollup(models.Model):
 
 class LatencyMeasures(models.Model):
     """One provider's latency samples over a tenant's day, week or month: the totals of
-    ``analytics.facts.LatencyTotals`` plus a mergeable log-bucket histogram
+    ``analytics.facts.vocabulary.LatencyTotals`` plus a mergeable log-bucket histogram
     (``analytics.sketch``) for percentiles within 1% relative error."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     Case,
@@ -30,12 +29,15 @@ from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from analytics.definitions import PERCENTILES
-from analytics.facts import (
-    CALLS_WITH_SAMPLES,
+from analytics.facts.db import insert_from, insert_select, rolling_session, temporary_table
+from analytics.facts.raw import CALLS_WITH_SAMPLES, actions_in, call_aggregates, samples_in
+from analytics.facts.rolled import LATENCY_COLUMNS
+from analytics.facts.vocabulary import (
+    CALL_CUBE_COLUMNS,
+    CALL_GROUPINGS,
+    CALL_MEASURES,
+    LEAD_STAGE_COLUMNS,
     LatencyTotals,
-    actions_in,
-    call_aggregates,
-    samples_in,
 )
 from analytics.models import (
     ActionDayRollup,
@@ -49,7 +51,6 @@ from analytics.models import (
     LeadDayRollup,
     RollupDay,
 )
-from analytics.rollup_reads import CALL_MEASURES, GROUPINGS, LATENCY_COLUMNS
 from analytics.sketch import Sketch, histogram_rows, sum_dense
 from analytics.windows import (
     Window,
@@ -72,15 +73,8 @@ ROLLUP_MODELS = (
     LatencyDayRollup,
     EventDayRollup,
 )
-# The dimension columns of CallDayRollup's full cube, and those whose empty value is NULL.
-CUBE_COLUMNS = GROUPINGS["full"]
+# The call rollup dimensions whose empty value is NULL.
 NULL_DIMENSIONS = ("agent_id", "workflow_id", "lead_source")
-LEAD_STAGE_COLUMNS = {
-    "created": "created_at",
-    "qualified": "qualified_at",
-    "demo_booked": "demo_booked_at",
-    "converted": "converted_at",
-}
 
 
 # --- Dirty marking ------------------------------------------------------------------------------
@@ -131,7 +125,7 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
     zone = tenant.zone
     days = list(date_range(first, last))
     with transaction.atomic():
-        _session_for_rolling()
+        rolling_session()
         RollupDay.objects.bulk_create(
             [RollupDay(tenant=tenant, day=day) for day in days], ignore_conflicts=True
         )
@@ -165,63 +159,6 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
                 state.dirty_since = None
         RollupDay.objects.bulk_update(states, ["rolled_at", "timezone", "dirty_since"])
     return True
-
-
-def _session_for_rolling() -> None:
-    """Gives the roll's transaction room to aggregate in memory (PostgreSQL).
-
-    A day's calls or latency samples are grouped in one pass: with the default ``work_mem``
-    PostgreSQL sorts them on disk instead of hashing them, several times slower. JIT compilation
-    costs more than it saves on these short scans. Every query of a roll reads all the rows of
-    a time range and groups them, which a bitmap scan and a hash do best; when the planner
-    underestimates a busy day of a small tenant it picks a plain index scan (a page per row) and
-    sorts to group, several times slower. Nothing a roll reads needs an order.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.ROLLUP_WORK_MEM])
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute("SET LOCAL enable_indexscan = off")
-            cursor.execute("SET LOCAL enable_sort = off")
-
-
-def _insert_from(
-    model: type[Model], rows: QuerySet[Any], columns: dict[str, str | None], **constants: Any
-) -> None:
-    """``INSERT INTO model SELECT …`` from a ``values()`` queryset, in the database.
-
-    ``columns`` maps each target column to the output column of ``rows`` that fills it (``None``:
-    SQL NULL); measures that may sum to NULL are written as 0. ``constants`` fill the remaining
-    columns with one value each. Rollup rows never pass through Python.
-    """
-    quote = connection.ops.quote_name
-    sql, params = rows.query.sql_with_params()
-    targets = [*constants, *columns]
-    select = ["%s"] * len(constants)
-    for target, source in columns.items():
-        if source is None:
-            select.append("NULL")
-        elif target in _ZERO_WHEN_NULL:
-            select.append(f"COALESCE(rows.{quote(source)}, 0)")
-        else:
-            select.append(f"rows.{quote(source)}")
-    statement = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, targets))}) "
-        f"SELECT {', '.join(select)} FROM ({sql}) rows"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [*constants.values(), *params])
-
-
-# Sums that SQL leaves NULL when every summed value is NULL (``totals_from_row`` reads them as 0).
-_ZERO_WHEN_NULL = {
-    "duration_sum",
-    "tokens_sum",
-    "response_time_sum",
-    "turns",
-    "score_sum",
-    "pipeline",
-}
 
 
 def _day_of(column: str, window: Window, zone: zoneinfo.ZoneInfo) -> Value | TruncDate:
@@ -260,45 +197,41 @@ def _full_rows(
 
 
 def _roll_calls(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
-    """The full cube of call totals per day, then each smaller grouping summed from it (one
-    definition of every number: a grouping row is exactly the sum of the cube rows it stands
-    for)."""
+    """Call totals per day for every stored grouping, each summed from one cube of the day's
+    calls (their totals per combination of every grouping's columns): one pass over the calls,
+    and one definition of every number, since a grouping row is exactly the sum of the cube rows
+    it stands for. The cube itself is not stored (no read needs it; it is most of the size of
+    the call rollups): it lives in a temporary table for the length of the roll."""
     cube = (
         _calls(tenant, window)
         .annotate(day=_day_of("start_time", window, zone), lead_source=_lead_source())
-        .values("day", *CUBE_COLUMNS)
+        .values("day", *CALL_CUBE_COLUMNS)
         .annotate(**call_aggregates())
     )
+    quote = connection.ops.quote_name
     measures = {m: m for m in CALL_MEASURES}
-    _insert_from(
-        CallDayRollup,
-        cube,
-        {"day": "day", **{c: c for c in CUBE_COLUMNS}, **measures},
-        tenant_id=tenant.pk,
-        grouping="full",
-    )
-    full = _full_rows(CallDayRollup, tenant, window, zone)
-    for name, keyed in GROUPINGS.items():
-        if name == "full":
-            continue
-        summed = (
-            full.order_by().values("day", *keyed).annotate(**{m: Sum(m) for m in CALL_MEASURES})
-        )
-        # Dimensions outside the grouping hold their empty value.
-        empty = {c: "" for c in CUBE_COLUMNS if c not in keyed and c not in NULL_DIMENSIONS}
-        _insert_from(
-            CallDayRollup,
-            summed,
-            {
-                "day": "day",
-                **{c: c for c in keyed},
-                **{c: None for c in NULL_DIMENSIONS if c not in keyed},
-                **measures,
-            },
-            tenant_id=tenant.pk,
-            grouping=name,
-            **empty,
-        )
+    sums = ", ".join(f"SUM({quote(m)}) AS {quote(m)}" for m in CALL_MEASURES)
+    with temporary_table("rollup_call_cube", cube) as table:
+        for name, keyed in CALL_GROUPINGS.items():
+            group = ", ".join(map(quote, ("day", *keyed)))
+            # Dimensions outside the grouping hold their empty value.
+            empty = {
+                c: "" for c in CALL_CUBE_COLUMNS if c not in keyed and c not in NULL_DIMENSIONS
+            }
+            insert_select(
+                CallDayRollup,
+                f"SELECT {group}, {sums} FROM {table} GROUP BY {group}",
+                [],
+                {
+                    "day": "day",
+                    **{c: c for c in keyed},
+                    **{c: None for c in NULL_DIMENSIONS if c not in keyed},
+                    **measures,
+                },
+                tenant_id=tenant.pk,
+                grouping=name,
+                **empty,
+            )
 
 
 def _roll_hours(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
@@ -311,7 +244,7 @@ def _roll_hours(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
         .values("hour", "day")
         .annotate(**call_aggregates())
     )
-    _insert_from(
+    insert_from(
         CallHourRollup,
         rows,
         {"day": "day", "hour": "hour", **{m: m for m in CALL_MEASURES}},
@@ -326,7 +259,7 @@ def _roll_actions(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> No
         .values("day", "agent_id", "type_of_call", "name")
         .annotate(n=Count("pk"))
     )
-    _insert_from(
+    insert_from(
         ActionDayRollup,
         rows,
         {
@@ -341,7 +274,7 @@ def _roll_actions(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> No
     )
     # Per name alone, summed from the full rows.
     full = _full_rows(ActionDayRollup, tenant, window, zone)
-    _insert_from(
+    insert_from(
         ActionDayRollup,
         full.order_by().values("day", "name").annotate(n=Sum("count")),
         {"day": "day", "name": "name", "count": "n"},
@@ -368,7 +301,7 @@ def _roll_leads(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
                 pipeline=Sum("estimated_value"),
             )
         )
-        _insert_from(
+        insert_from(
             LeadDayRollup,
             rows,
             {
@@ -396,7 +329,7 @@ def _roll_leads(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
             pipeline=Sum("pipeline"),
         )
     )
-    _insert_from(
+    insert_from(
         LeadDayRollup,
         summed,
         {
@@ -424,7 +357,7 @@ def _roll_events(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> Non
         .values("day", "type")
         .annotate(n=Count("pk"))
     )
-    _insert_from(
+    insert_from(
         EventDayRollup, rows, {"day": "day", "type": "type", "count": "n"}, tenant_id=tenant.pk
     )
 

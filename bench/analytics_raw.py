@@ -7,7 +7,7 @@ windows, on the benchmark tenant (1,000,000 calls over 365 days, ``bench.common.
 
 Requests go through Django's test client in this process: the whole stack (middleware, API-key
 authentication, parameter validation, queries, JSON rendering) without a network hop or a WSGI
-server, with every fact computed from raw rows (``rollup_reads.raw_only``) even where rollups
+server, with every fact computed from raw rows (``analytics.facts.raw_only``) even where rollups
 exist. Windows end at the local midnight after the tenant's newest call, so every run reads the
 same rows. Each cell is one untimed warm-up request, then ``--repeat`` timed ones.
 """
@@ -127,7 +127,7 @@ def main() -> None:
 
 
 def run(client: Any, path: str, params: dict[str, str], repeat: int) -> tuple[list[float], int]:
-    from analytics.rollup_reads import raw_only
+    from analytics.facts import raw_only
 
     with raw_only():
         response = client.get(path, params)

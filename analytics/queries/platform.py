@@ -12,6 +12,7 @@ from typing import Any
 from analytics.definitions import PERCENTILES, mean, percent
 from analytics.facts import (
     CallTotals,
+    FactScope,
     LatencyTotals,
     call_facts,
     call_hour_facts,
@@ -130,12 +131,11 @@ def platform_summary(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, now: datetime
 ) -> PlatformSummary:
     """``/api/v1/analytics/summary``."""
-    total = sum_totals(
-        call_facts(tenant=tenant, window=window, zone=zone, per_day=False).values(), CallTotals()
-    )
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
+    total = sum_totals(call_facts(scope=scope, per_day=False).values(), CallTotals())
     latency: dict[str, LatencyTotals] = defaultdict(LatencyTotals)
     for (provider_type, _name), totals in latency_facts(
-        tenant=tenant, window=window, zone=zone, with_calls=False, per_day=False
+        scope=scope, with_calls=False, per_day=False
     ).items():
         latency[provider_type].add(totals)
 
@@ -162,12 +162,13 @@ def call_volume(
 ) -> PlatformCallVolume:
     """``/api/v1/analytics/call-volume``: calls per local hour, day or week, every bucket of the
     window present (zeros included). A bucket's ``timestamp`` is its local start."""
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
     buckets: list[tuple[datetime, CallTotals]]
     if interval == "hour":
-        facts = call_hour_facts(tenant=tenant, window=window, zone=zone)
+        facts = call_hour_facts(scope=scope)
         buckets = [(start, facts.get(start, CallTotals())) for start in hour_starts(window, zone)]
     else:
-        daily = folds.per_day(call_facts(tenant=tenant, window=window, zone=zone))
+        daily = folds.per_day(call_facts(scope=scope))
         days = local_days(window, zone)
         if interval == "day":
             buckets = [(day_start(d, zone), daily.get(d, CallTotals())) for d in days]
@@ -195,9 +196,8 @@ def workflow_stats(
     *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, limit: int
 ) -> list[PlatformWorkflowStat]:
     """``/api/v1/analytics/workflow-stats``: the ``limit`` workflows with the most calls."""
-    per_workflow = folds.by(
-        call_facts(tenant=tenant, window=window, zone=zone, by=("workflow",), per_day=False), 0
-    )
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
+    per_workflow = folds.by(call_facts(scope=scope, by=("workflow",), per_day=False), 0)
     per_workflow.pop(None, None)
     workflows = {
         w.pk: w
@@ -232,7 +232,9 @@ def provider_latency(
 ) -> list[PlatformProviderLatency]:
     """``/api/v1/analytics/provider-latency``: per provider type and name, the mean and exact
     p50/p95/p99 of the latency samples of calls started in ``window``, and how many calls."""
-    summary = latency_summary(tenant=tenant, window=window, fractions=PERCENTILES)
+    summary = latency_summary(
+        scope=FactScope(tenant=tenant, window=window, zone=zone), fractions=PERCENTILES
+    )
     rows = []
     for key in sorted(summary, key=lambda k: (PROVIDER_ORDER.get(k[0], 99), k[0], k[1])):
         totals, (p50, p95, p99) = summary[key]

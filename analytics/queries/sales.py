@@ -17,6 +17,7 @@ from analytics.facts import (
     NO_LEAD_FILTERS,
     CallFilters,
     CallTotals,
+    FactScope,
     LeadFilters,
     LeadTotals,
     call_facts,
@@ -204,18 +205,18 @@ def _sales_facts(
 ) -> _SalesFacts:
     """Per local day (or one total keyed ``None`` without ``per_day``): all calls (Visitors),
     completed calls (conversations) and leads."""
-    scope: dict[str, Any] = {"tenant": tenant, "window": window, "zone": zone}
-    leads_facts = lead_facts(filters=leads, stages=stages, per_day=per_day, **scope)
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
+    leads_facts = lead_facts(scope=scope, filters=leads, stages=stages, per_day=per_day)
     if not per_day:
-        by_status = call_facts(filters=calls, by=("status",), per_day=False, **scope)
+        by_status = call_facts(scope=scope, filters=calls, by=("status",), per_day=False)
         completed = by_status.get((CallStatus.COMPLETED,))
         return _SalesFacts(
             calls={None: sum_totals(by_status.values(), CallTotals())},
             conversations={None: completed} if completed else {},
             leads=leads_facts,
         )
-    all_calls = call_facts(filters=calls, **scope)
-    conversations = call_facts(filters=replace(calls, status=CallStatus.COMPLETED), **scope)
+    all_calls = call_facts(scope=scope, filters=calls)
+    conversations = call_facts(scope=scope, filters=replace(calls, status=CallStatus.COMPLETED))
     return _SalesFacts(
         calls={day: totals for (day,), totals in all_calls.items()},
         conversations={day: totals for (day,), totals in conversations.items()},
@@ -377,7 +378,8 @@ def activity_feed(
         events = events.filter(lead__lead_id=lead_id)
         total = events.count()
     else:
-        total = sum(event_facts(tenant=tenant, window=window, zone=zone, types=types).values())
+        scope = FactScope(tenant=tenant, window=window, zone=zone)
+        total = sum(event_facts(scope=scope, types=types).values())
     offset = (page - 1) * limit
     rows = (
         events.select_related("lead", "call")

@@ -15,6 +15,7 @@ from analytics.facts import (
     CallFilters,
     CallQuestion,
     CallTotals,
+    FactScope,
     action_facts,
     call_answers,
     sum_totals,
@@ -244,26 +245,26 @@ def synthflow_analytics(
     """``GET /v2/analytics/``: the seven blocks over ``window``, each change measured against the
     previous window of equal length, daily series for every local day of the window."""
     days = local_days(window, zone)
-    previous = window.previous()
-    scope: dict[str, Any] = {"tenant": tenant, "zone": zone, "filters": filters}
+    scope = FactScope(tenant=tenant, window=window, zone=zone)
+    previous = scope.previous()
 
     agents = CallQuestion(by=("agent",), per_day=False, measures=_AGENT_MEASURES)
     current, by_day, agents_now = call_answers(
-        window=window,
+        scope=scope,
+        filters=filters,
         questions=[
             CallQuestion(by=("status", "end_call_reason"), measures=("calls",)),
             CallQuestion(measures=_DAY_MEASURES),
             agents,
         ],
-        **scope,
     )
     before, agents_before = call_answers(
-        window=previous,
+        scope=previous,
+        filters=filters,
         questions=[CallQuestion(by=("status",), per_day=False, measures=_DAY_MEASURES), agents],
-        **scope,
     )
-    actions_now = action_facts(window=window, **scope)
-    actions_before = action_facts(window=previous, per_day=False, **scope)
+    actions_now = action_facts(scope=scope, filters=filters)
+    actions_before = action_facts(scope=previous, filters=filters, per_day=False)
 
     daily = folds.per_day(by_day)
     total = sum_totals(daily.values(), CallTotals())

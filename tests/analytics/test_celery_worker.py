@@ -18,8 +18,9 @@ import redis
 from celery import Celery
 from django.db import connection
 
+from analytics.facts import FactScope
+from analytics.facts.rolled import split_window
 from analytics.models import CallDayRollup, RollupDay
-from analytics.rollup_reads import split_window
 from analytics.windows import date_window
 from calls.models import Tenant
 from calls.services import ingest_call_documents
@@ -93,8 +94,8 @@ def test_worker_rolls_dirty_days_and_answers_come_from_rollups(worker):
             break
         time.sleep(0.25)
     assert state.rolled_at is not None and state.dirty_since is None
-    assert CallDayRollup.objects.get(tenant=tenant, grouping="full").calls == 3
+    assert CallDayRollup.objects.get(tenant=tenant, grouping="day").calls == 3
     window = date_window(date(2026, 3, 1), date(2026, 3, 3), tenant.zone)
-    split = split_window(tenant=tenant, window=window, zone=tenant.zone)
+    split = split_window(scope=FactScope(tenant=tenant, window=window, zone=tenant.zone))
     # Only the rolled day comes from rollups; the days around it were never rolled.
     assert split.days == (date(2026, 3, 2),)

@@ -808,7 +808,7 @@ def test_the_dashboard_shows_the_same_from_rollups_as_from_raw_rows(
     staff_client: Client, data: Tenant, params: dict[str, str]
 ) -> None:
     from analytics import rollups
-    from analytics.rollup_reads import raw_only
+    from analytics.facts import raw_only
     from analytics.windows import local_date
 
     with raw_only():

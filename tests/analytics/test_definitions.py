@@ -10,7 +10,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from analytics.definitions import SUCCESSFUL, decimal_change, percent_change, percentile_cont
-from analytics.facts import latency_summary
+from analytics.facts import FactScope, latency_summary
 from analytics.windows import Window
 from calls.enums import KNOWN_END_CALL_REASONS, CallStatus
 from calls.models import Call, Tenant, is_successful
@@ -57,8 +57,9 @@ def test_latency_percentiles_on_the_hand_checked_sample(tenant: Tenant) -> None:
         call(tenant, utc(2026, 3, 2, i), latencies=[("llm", "openai", ms)])
     call(tenant, utc(2026, 3, 3), latencies=[("llm", "openai", 1000.0)])  # outside the window
     result = latency_summary(
-        tenant=tenant,
-        window=Window(utc(2026, 3, 2), utc(2026, 3, 3)),
+        scope=FactScope(
+            tenant=tenant, window=Window(utc(2026, 3, 2), utc(2026, 3, 3)), zone=tenant.zone
+        ),
         fractions=list(HAND_CHECKED),
     )
     assert list(result) == [("llm", "openai")]

@@ -60,3 +60,25 @@ def test_action_rollup_grouping_sums_the_rolled_days_per_name():
         assert migrate(BEFORE).get_model("analytics", "ActionDayRollup").objects.count() == 4
     finally:
         migrate(latest)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unused_call_groupings_are_deleted_and_the_others_kept():
+    tenant = Tenant.objects.create(slug="g", name="G", timezone="UTC")
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes("analytics")
+    before = [("analytics", "0005_action_rollup_grouping")]
+    after = [("analytics", "0006_drop_unused_call_groupings")]
+    try:
+        old = migrate(before).get_model("analytics", "CallDayRollup")
+        for grouping in ("full", "dashboard", "day", "status", "agent"):
+            old.objects.create(
+                tenant_id=tenant.pk, day=date(2026, 3, 2), grouping=grouping, status="", calls=2
+            )
+
+        new = migrate(after).get_model("analytics", "CallDayRollup")
+        assert sorted(new.objects.values_list("grouping", flat=True)) == ["agent", "day", "status"]
+
+        # And back: nothing is rebuilt, nothing else is lost.
+        assert migrate(before).get_model("analytics", "CallDayRollup").objects.count() == 3
+    finally:
+        migrate(latest)

@@ -1,4 +1,5 @@
-"""Property: every analytics endpoint answers the same from rollups as from raw rows.
+"""Properties: every analytics endpoint answers the same from rollups as from raw rows, and every
+stored call grouping holds exactly the sums of the raw calls.
 
 Random datasets (calls with children and leads, in random tenant zones around a DST change),
 random subsets of days rolled up, late writes after the roll, random windows, filters and request
@@ -12,15 +13,20 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import TruncDate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from analytics import rollups
-from analytics.rollup_reads import raw_only
+from analytics.facts import CALL_MEASURES, raw_only
+from analytics.facts.raw import call_aggregates
+from analytics.facts.vocabulary import CALL_GROUPINGS
+from analytics.models import CallDayRollup
 from analytics.sketch import RELATIVE_ACCURACY
 from calls.keys import create_api_key
-from calls.models import Tenant
+from calls.models import Call, Tenant
 from calls.services import ingest_call_documents
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
@@ -249,7 +255,7 @@ def test_rolled_days_are_read_from_rollups_not_raw_rows(db: Any) -> None:
     rolled and the raw row source must not be asked for any of them."""
     from unittest import mock
 
-    from analytics import facts
+    from analytics.facts import raw as raw_facts
 
     tenant = Tenant.objects.create(name="R", slug="r", timezone="Europe/Berlin")
     _, key = create_api_key(tenant=tenant)
@@ -278,7 +284,7 @@ def test_rolled_days_are_read_from_rollups_not_raw_rows(db: Any) -> None:
         "endDate": (FIRST_DAY + timedelta(days=DAYS - 1)).isoformat(),
     }
 
-    with mock.patch.object(facts, "_raw_call_rows", wraps=facts._raw_call_rows) as raw_calls:
+    with mock.patch.object(raw_facts, "call_rows", wraps=raw_facts.call_rows) as raw_calls:
         rolled = client.get("/api/v1/analytics/overview", params).json()
     with raw_only():
         raw = client.get("/api/v1/analytics/overview", params).json()
@@ -287,7 +293,7 @@ def test_rolled_days_are_read_from_rollups_not_raw_rows(db: Any) -> None:
     assert _find(rolled, "totalConversations") == 20
     assert_same(rolled, raw)
 
-    with mock.patch.object(facts, "_raw_event_facts", wraps=facts._raw_event_facts) as raw_events:
+    with mock.patch.object(raw_facts, "event_facts", wraps=raw_facts.event_facts) as raw_events:
         rolled = client.get("/api/v1/analytics/activity", params).json()
     with raw_only():
         raw = client.get("/api/v1/analytics/activity", params).json()
@@ -306,3 +312,47 @@ def _find(body: Any, key: str) -> Any:
             if found is not None:
                 return found
     return None
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_every_stored_call_grouping_holds_the_sums_of_the_raw_calls(
+    db: Any, data: st.DataObject
+) -> None:
+    """Each call grouping's rows, summed from the cube of a roll, are exactly the raw calls'
+    totals grouped by the grouping's columns (every measure, every combination present)."""
+    zone = data.draw(st.sampled_from(ZONES), label="tenant zone")
+    documents = data.draw(st.lists(call_documents, max_size=25, unique_by=lambda d: d["call_id"]))
+
+    with transaction.atomic():
+        tenant = Tenant.objects.create(name="G", slug="g", timezone=zone)
+        if documents:
+            ingest_call_documents(tenant=tenant, documents=documents)
+        rollups.roll_days(
+            tenant_id=tenant.pk,
+            first=FIRST_DAY - timedelta(days=2),
+            last=FIRST_DAY + timedelta(days=DAYS + 1),
+        )
+        calls = Call.objects.filter(tenant=tenant).annotate(
+            day=TruncDate("start_time", tzinfo=tenant.zone), lead_source=F("lead__source")
+        )
+        for grouping, columns in CALL_GROUPINGS.items():
+            keys = ("day", *columns)
+            expected = {
+                tuple(row[k] for k in keys): tuple(row[m] or 0 for m in CALL_MEASURES)
+                for row in calls.values(*keys).annotate(**call_aggregates()).order_by()
+            }
+            stored = {
+                row[: len(keys)]: row[len(keys) :]
+                for row in CallDayRollup.objects.filter(tenant=tenant, grouping=grouping)
+                .order_by()
+                .values_list(*keys, *CALL_MEASURES)
+            }
+            assert stored.keys() == expected.keys(), grouping
+            for key, sums in expected.items():
+                assert_same(list(map(float, stored[key])), list(map(float, sums)), grouping)
+        transaction.set_rollback(True)

@@ -11,6 +11,7 @@ import pytest
 from django.db import connections
 
 from analytics import rollups
+from analytics.facts.vocabulary import CALL_GROUPINGS
 from analytics.models import (
     ActionDayRollup,
     CallDayRollup,
@@ -22,7 +23,6 @@ from analytics.models import (
     LeadDayRollup,
     RollupDay,
 )
-from analytics.rollup_reads import GROUPINGS
 from analytics.sketch import Sketch
 from calls.models import Tenant
 from calls.services import ingest_call_documents
@@ -102,7 +102,7 @@ def test_rolling_clears_dirty_and_writes_every_table(berlin):
     state = RollupDay.objects.get(tenant=berlin, day=date(2026, 3, 2))
     assert state.dirty_since is None and state.rolled_at is not None
     assert state.timezone == "Europe/Berlin"
-    row = CallDayRollup.objects.get(tenant=berlin, grouping="full")
+    row = CallDayRollup.objects.get(tenant=berlin, grouping="sales")
     assert (row.calls, row.completed, row.successful, row.duration_sum, row.turns) == (
         2,
         2,
@@ -111,8 +111,8 @@ def test_rolling_clears_dirty_and_writes_every_table(berlin):
         4,
     )
     assert row.lead_source == "chat"
-    # Every smaller grouping sums to the same day totals as the full cube.
-    for grouping in GROUPINGS:
+    # Every grouping sums to the same day totals.
+    for grouping in CALL_GROUPINGS:
         rows = CallDayRollup.objects.filter(tenant=berlin, grouping=grouping)
         assert sum(r.calls for r in rows) == 2, grouping
         assert sum(r.duration_sum for r in rows) == 120, grouping
@@ -171,7 +171,7 @@ def test_a_roll_interrupted_midway_leaves_the_old_rows_and_the_day_dirty(berlin)
     assert snapshot(berlin) == before
     assert RollupDay.objects.get(day=date(2026, 3, 2)).dirty_since is not None
     rollups.roll_day(tenant_id=berlin.pk, day=date(2026, 3, 2))
-    assert CallDayRollup.objects.get(tenant=berlin, grouping="full").calls == 2
+    assert CallDayRollup.objects.get(tenant=berlin, grouping="day").calls == 2
 
 
 def test_late_call_for_a_rolled_day_marks_it_dirty_again(berlin):
@@ -247,8 +247,8 @@ def test_concurrent_rolls_of_one_day_leave_one_set_of_rows():
         thread.join()
 
     assert errors == []
-    assert CallDayRollup.objects.filter(tenant=tenant, grouping="full").count() == 1
-    assert CallDayRollup.objects.get(tenant=tenant, grouping="full").calls == 5
+    assert CallDayRollup.objects.filter(tenant=tenant, grouping="day").count() == 1
+    assert CallDayRollup.objects.get(tenant=tenant, grouping="day").calls == 5
     assert CallHourRollup.objects.filter(tenant=tenant).count() == 5
     assert RollupDay.objects.filter(tenant=tenant).count() == 1
 
@@ -317,7 +317,8 @@ def test_concurrent_rolls_of_days_of_one_week_leave_a_complete_week_row(monkeypa
 
 
 def test_week_rows_stand_for_weeks_whose_days_are_all_clean(berlin):
-    from analytics.rollup_reads import latency_period_rows, split_window
+    from analytics.facts import FactScope
+    from analytics.facts.rolled import latency_period_rows, split_window
     from analytics.windows import date_window
 
     # Two weeks, Monday 2026-03-02 to Sunday 2026-03-15 (Berlin), one call a day.
@@ -331,8 +332,9 @@ def test_week_rows_stand_for_weeks_whose_days_are_all_clean(berlin):
     ingest_call_documents(tenant=berlin, documents=[doc("late", "2026-03-11T12:00:00Z")])
     window = date_window(days[0], days[-1], berlin.zone)
 
-    split = split_window(tenant=berlin, window=window, zone=berlin.zone)
-    rows = latency_period_rows(tenant=berlin, split=split)
+    scope = FactScope(tenant=berlin, window=window, zone=berlin.zone)
+    split = split_window(scope=scope)
+    rows = latency_period_rows(scope=scope, split=split)
 
     # The first week is one stored week row; the second week's six clean days are day rows
     # keyed by their week, and the dirty day is left to raw rows.
@@ -372,14 +374,13 @@ def test_totals_add_covers_every_field(totals):
 def test_rollup_measures_are_exactly_the_call_totals():
     from dataclasses import fields
 
-    from analytics.facts import CallTotals
-    from analytics.rollup_reads import CALL_MEASURES
+    from analytics.facts import CALL_MEASURES, CallTotals
 
     assert tuple(f.name for f in fields(CallTotals)) == CALL_MEASURES
 
 
 def test_whole_months_take_only_months_covered_entirely():
-    from analytics.rollup_reads import _whole_months
+    from analytics.facts.rolled import _whole_months
 
     february = [date(2026, 2, 1) + timedelta(days=n) for n in range(28)]
     days = [date(2026, 1, 31), *february, *(date(2026, 3, d) for d in range(1, 6))]
@@ -395,7 +396,8 @@ def test_one_view_of_rollups_looks_each_window_up_once(berlin):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from analytics.rollup_reads import one_view_of_rollups, split_window
+    from analytics.facts import FactScope
+    from analytics.facts.rolled import one_view_of_rollups, split_window
     from analytics.windows import date_window
 
     ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-02T10:00:00Z")])
@@ -403,11 +405,11 @@ def test_one_view_of_rollups_looks_each_window_up_once(berlin):
     window = date_window(date(2026, 3, 1), date(2026, 3, 3), berlin.zone)
 
     with CaptureQueriesContext(connection) as outside:
-        split_window(tenant=berlin, window=window, zone=berlin.zone)
-        split_window(tenant=berlin, window=window, zone=berlin.zone)
+        split_window(scope=FactScope(tenant=berlin, window=window, zone=berlin.zone))
+        split_window(scope=FactScope(tenant=berlin, window=window, zone=berlin.zone))
     with CaptureQueriesContext(connection) as inside, one_view_of_rollups():
-        first = split_window(tenant=berlin, window=window, zone=berlin.zone)
-        second = split_window(tenant=berlin, window=window, zone=berlin.zone)
+        first = split_window(scope=FactScope(tenant=berlin, window=window, zone=berlin.zone))
+        second = split_window(scope=FactScope(tenant=berlin, window=window, zone=berlin.zone))
 
     assert len(outside) == 2
     assert len(inside) == 1
@@ -419,8 +421,7 @@ def test_provider_latency_reads_whole_weeks_from_week_rows(berlin):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from analytics.facts import latency_summary, one_answer
-    from analytics.rollup_reads import raw_only
+    from analytics.facts import FactScope, latency_summary, one_answer, raw_only
     from analytics.windows import date_window
 
     # Monday 2026-03-09 to Sunday 2026-03-22 (two whole weeks, no whole month), varied latencies.
@@ -443,9 +444,13 @@ def test_provider_latency_reads_whole_weeks_from_week_rows(berlin):
     fractions = (0.5, 0.95, 0.99)
 
     with raw_only(), one_answer():
-        raw = latency_summary(tenant=berlin, window=window, fractions=fractions)
+        raw = latency_summary(
+            scope=FactScope(tenant=berlin, window=window, zone=berlin.zone), fractions=fractions
+        )
     with CaptureQueriesContext(connection) as queries, one_answer():
-        rolled = latency_summary(tenant=berlin, window=window, fractions=fractions)
+        rolled = latency_summary(
+            scope=FactScope(tenant=berlin, window=window, zone=berlin.zone), fractions=fractions
+        )
 
     assert any("analytics_latencyweekrollup" in q["sql"] for q in queries.captured_queries)
     assert not any("calls_latencysample" in q["sql"] for q in queries.captured_queries)
@@ -458,9 +463,15 @@ def test_provider_latency_reads_whole_weeks_from_week_rows(berlin):
 
 
 def test_call_answers_read_the_raw_pieces_once_for_every_question(berlin):
-    from analytics import facts
-    from analytics.facts import CallQuestion, call_answers, call_facts, one_answer
-    from analytics.rollup_reads import raw_only
+    from analytics.facts import (
+        CallQuestion,
+        FactScope,
+        call_answers,
+        call_facts,
+        one_answer,
+        raw,
+        raw_only,
+    )
     from analytics.windows import Window
 
     ingest_call_documents(
@@ -479,16 +490,17 @@ def test_call_answers_read_the_raw_pieces_once_for_every_question(berlin):
         CallQuestion(by=("status", "end_call_reason"), measures=("calls", "duration_sum")),
         CallQuestion(by=("agent",), per_day=False, measures=("calls", "successful")),
     ]
-    scope = {"tenant": berlin, "window": window, "zone": berlin.zone}
+    scope = FactScope(tenant=berlin, window=window, zone=berlin.zone)
 
     with (
         one_answer(),
-        mock.patch.object(facts, "_raw_call_rows", wraps=facts._raw_call_rows) as raw_reads,
+        mock.patch.object(raw, "call_rows", wraps=raw.call_rows) as raw_reads,
     ):
-        answers = call_answers(questions=questions, **scope)
+        answers = call_answers(scope=scope, questions=questions)
     with one_answer(), raw_only():
         expected = [
-            call_facts(by=q.by, per_day=q.per_day, measures=q.measures, **scope) for q in questions
+            call_facts(scope=scope, by=q.by, per_day=q.per_day, measures=q.measures)
+            for q in questions
         ]
 
     assert raw_reads.call_count == 1

@@ -1,28 +1,37 @@
-"""Reading facts from rollups: which days of a window may come from rollups, and those facts.
+"""Facts read from rollups: which days of a scope's window may come from rollups, and the
+rollup rows of those days.
 
 A whole tenant-local day inside the window is read from rollups when it has been rolled in the
 tenant's current zone and no write has touched it since; every other part of the window (dirty
 days, days never rolled, partial days at the edges, any window in another zone) is computed from
-raw rows by ``analytics.facts``. Facts of the two sources are keyed by day and add up.
+raw rows by ``analytics.facts.raw``. Facts of the two sources are keyed by day and add up
+(``analytics.facts.answers`` merges them).
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import BigIntegerField, Q, QuerySet, Sum
 from django.db.models.functions import Cast
 
+from analytics.facts.db import fetch_rows, fetch_tuples
+from analytics.facts.vocabulary import (
+    CALL_GROUPINGS,
+    CALL_MEASURES,
+    CallFilters,
+    FactScope,
+    LeadFilters,
+    grouping_for,
+)
 from analytics.models import (
     ActionDayRollup,
     CallDayRollup,
@@ -38,13 +47,7 @@ from analytics.models import (
 from analytics.windows import Window, date_range, day_start, local_date, week_start
 from calls.models import Tenant
 
-if TYPE_CHECKING:
-    from analytics.facts import CallFilters, LeadFilters
-
 _rollups_enabled: ContextVar[bool] = ContextVar("rollups_enabled", default=True)
-
-# The additive measures of every call rollup row: the fields of ``analytics.facts.CallTotals``.
-CALL_MEASURES = tuple(f.name for f in CallMeasures._meta.fields)
 
 
 @contextmanager
@@ -133,10 +136,10 @@ def _runs(days: Sequence[date]) -> Iterator[tuple[date, date]]:
     yield first, last
 
 
-def split_window(
-    *, tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo, usable: bool = True
-) -> Split:
-    """Which whole days of ``window`` come from rollups, and the raw windows for the rest."""
+def split_window(*, scope: FactScope, usable: bool = True) -> Split:
+    """Which whole days of the scope's window come from rollups (none unless ``usable``), and
+    the raw windows for the rest."""
+    tenant, window, zone = scope.tenant, scope.window, scope.zone
     enabled = settings.ANALYTICS_USE_ROLLUPS and _rollups_enabled.get()
     if not usable or not enabled or zone.key != tenant.timezone:
         return Split((), (window,))
@@ -162,40 +165,6 @@ def split_window(
     return Split(days, tuple(raw))
 
 
-def fetch_rows(queryset: QuerySet[Any]) -> list[dict[str, Any]]:
-    """The rows of a ``values()`` queryset of rollup columns and sums.
-
-    On PostgreSQL they are read straight from the cursor: its dates, integers and floats arrive
-    as Python values already (sums of ``bigint`` and ``numeric`` columns as ``Decimal``, which
-    readers convert), and Django's per-value converters would cost more than the query on a year
-    of rows. Elsewhere (SQLite returns dates as text) through the ORM.
-    """
-    if connection.vendor != "postgresql":
-        return list(queryset)
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def fetch_tuples(queryset: QuerySet[Any], names: Sequence[str]) -> list[tuple[Any, ...]]:
-    """The rows of a ``values()`` queryset as tuples of ``names`` (its columns, in select order).
-
-    For readers of many rows: a tuple is built by the driver, where a dict per row costs more
-    than the query on a year of a fine grouping. On PostgreSQL straight from the cursor (see
-    ``fetch_rows``), elsewhere through the ORM.
-    """
-    if connection.vendor != "postgresql":
-        return [tuple(row[name] for name in names) for row in queryset]
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if [column.name for column in cursor.description] != list(names):
-            raise AssertionError(f"columns {cursor.description} are not {names}")
-        return cursor.fetchall()
-
-
 def _measure_sums(measures: Sequence[str]) -> dict[str, Any]:
     """A sum per call measure, of the measure's own type (PostgreSQL sums ``bigint`` columns as
     ``numeric``, which would arrive as ``Decimal``)."""
@@ -218,66 +187,34 @@ def _summed_call_rows(
     return CallDayRollup.objects.values(*keys).annotate(**_measure_sums(measures)).order_by()
 
 
-# CallDayRollup groupings: name -> the columns its rows are keyed by, smallest first (rows per
-# day at a million calls a year: 1, about 10, 15, 20, 40, 80, 170 and 420). A question is
-# answered from the first grouping holding every column it groups or filters by.
-GROUPINGS: dict[str, tuple[str, ...]] = {
-    "day": (),
-    "status": ("status",),
-    "workflow": ("agent_id", "type_of_call", "workflow_id"),
-    "outcome": ("status", "end_call_reason"),
-    "sales": ("channel", "lead_source", "status"),
-    "agent": ("agent_id", "type_of_call", "status", "end_call_reason"),
-    "dashboard": ("agent_id", "type_of_call", "workflow_id", "status", "end_call_reason"),
-    "full": (
-        "agent_id",
-        "workflow_id",
-        "type_of_call",
-        "channel",
-        "lead_source",
-        "status",
-        "end_call_reason",
-    ),
-}
-
-
-def grouping_for(columns: set[str]) -> str:
-    """The smallest grouping keyed by every one of ``columns``."""
-    return next(name for name, keyed in GROUPINGS.items() if columns <= set(keyed))
+def call_grouping(filters: CallFilters, keys: Sequence[str]) -> str | None:
+    """The stored call grouping that answers a question grouped by ``keys`` (``day`` and Call
+    columns) under ``filters``; ``None`` when no stored grouping holds all those columns."""
+    return grouping_for((set(keys) - {"day"}) | filters.columns())
 
 
 def call_rows(
     *,
-    tenant: Tenant,
+    scope: FactScope,
     split: Split,
+    grouping: str,
     filters: CallFilters,
     keys: Sequence[str],
     measures: tuple[str, ...] = CALL_MEASURES,
 ) -> list[tuple[Any, ...]]:
     """Summed call measures of the rolled days, per ``keys`` (``day`` and Call columns, which
-    CallDayRollup shares): tuples of the key values, then ``measures`` (fields of
-    ``CallTotals``, by default all of them, in order)."""
-    needed = set(keys) - {"day"}
-    for column, value in (
-        ("agent_id", filters.agent_model_id),
-        ("type_of_call", filters.type_of_call),
-        ("channel", filters.channel),
-        ("lead_source", filters.lead_source),
-        ("status", filters.status),
-    ):
-        if value is not None:
-            needed.add(column)
-    grouping = grouping_for(needed)
+    CallDayRollup shares), from the rows of ``grouping`` (``call_grouping``): tuples of the key
+    values, then ``measures`` (fields of ``CallTotals``, by default all of them, in order)."""
     names = (*keys, *measures)
     queryset: QuerySet[CallDayRollup, Any]
-    if "day" in keys and set(keys) == {"day", *GROUPINGS[grouping]}:
+    if "day" in keys and set(keys) == {"day", *CALL_GROUPINGS[grouping]}:
         # Keyed exactly like the grouping's rows: each row is already one answer row.
         queryset = CallDayRollup.objects.values(*names).order_by()
     elif keys:
         queryset = _summed_call_rows(tuple(keys), measures)
     else:
         queryset = CallDayRollup.objects.order_by()
-    queryset = queryset.filter(split.day_q(), tenant=tenant, grouping=grouping)
+    queryset = queryset.filter(split.day_q(), tenant=scope.tenant, grouping=grouping)
     if filters.agent_model_id is not None:
         queryset = queryset.filter(agent__model_id=filters.agent_model_id)
     if filters.type_of_call is not None:
@@ -294,22 +231,22 @@ def call_rows(
     return fetch_tuples(queryset, names)
 
 
-def hour_rows(*, tenant: Tenant, split: Split) -> list[tuple[Any, ...]]:
+def hour_rows(*, scope: FactScope, split: Split) -> list[tuple[Any, ...]]:
     """Call measures per UTC hour of the rolled days: tuples of the hour, then
     ``CALL_MEASURES``."""
     names = ("hour", *CALL_MEASURES)
     return fetch_tuples(
-        CallHourRollup.objects.filter(split.day_q(), tenant=tenant).order_by().values(*names),
+        CallHourRollup.objects.filter(split.day_q(), tenant=scope.tenant).order_by().values(*names),
         names,
     )
 
 
 def action_rows(
-    *, tenant: Tenant, split: Split, filters: CallFilters, per_day: bool = True
+    *, scope: FactScope, split: Split, filters: CallFilters, per_day: bool = True
 ) -> list[Any]:
     unfiltered = filters.agent_model_id is None and filters.type_of_call is None
     queryset = ActionDayRollup.objects.filter(
-        split.day_q(), tenant=tenant, grouping="name" if unfiltered else "full"
+        split.day_q(), tenant=scope.tenant, grouping="name" if unfiltered else "full"
     ).order_by()
     if filters.agent_model_id is not None:
         queryset = queryset.filter(agent__model_id=filters.agent_model_id)
@@ -322,7 +259,7 @@ def action_rows(
 
 def lead_rows(
     *,
-    tenant: Tenant,
+    scope: FactScope,
     split: Split,
     filters: LeadFilters,
     stages: Sequence[str],
@@ -330,7 +267,7 @@ def lead_rows(
 ) -> list[Any]:
     grouping = "stage" if filters.channel is None and filters.source is None else "full"
     queryset = LeadDayRollup.objects.filter(
-        split.day_q(), tenant=tenant, grouping=grouping, stage__in=stages
+        split.day_q(), tenant=scope.tenant, grouping=grouping, stage__in=stages
     )
     if filters.channel is not None:
         queryset = queryset.filter(channel=filters.channel)
@@ -348,17 +285,17 @@ def lead_rows(
     )
 
 
-def event_rows(*, tenant: Tenant, split: Split, types: Sequence[str]) -> list[Any]:
-    queryset = EventDayRollup.objects.filter(split.day_q(), tenant=tenant).order_by()
+def event_rows(*, scope: FactScope, split: Split, types: Sequence[str]) -> list[Any]:
+    queryset = EventDayRollup.objects.filter(split.day_q(), tenant=scope.tenant).order_by()
     if types:
         queryset = queryset.filter(type__in=types)
     return fetch_rows(queryset.values("day", "type").annotate(n=Sum("count")))
 
 
-def latency_rows(*, tenant: Tenant, split: Split, keys: Sequence[str]) -> list[Any]:
+def latency_rows(*, scope: FactScope, split: Split, keys: Sequence[str]) -> list[Any]:
     """Sample counts and sums of the rolled days per ``keys`` (``day`` and provider columns)."""
     return fetch_rows(
-        LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
+        LatencyDayRollup.objects.filter(split.day_q(), tenant=scope.tenant)
         .order_by()
         .values(*keys)
         .annotate(samples=Sum("samples"), latency_sum=Sum("latency_sum"), calls=Sum("calls"))
@@ -370,18 +307,20 @@ LATENCY_TOTALS = ("provider_type", "provider_name", "samples", "latency_sum", "c
 LATENCY_COLUMNS = (*LATENCY_TOTALS, "histogram")
 
 
-def latency_day_rows(*, tenant: Tenant, split: Split, stored_quantiles: bool = False) -> list[Any]:
+def latency_day_rows(
+    *, scope: FactScope, split: Split, stored_quantiles: bool = False
+) -> list[Any]:
     """Every rolled day's latency row per provider: totals and the stored histogram, or with
     ``stored_quantiles`` its stored percentiles (``quantiles``) instead of the histogram."""
     columns = (*LATENCY_TOTALS, "quantiles") if stored_quantiles else LATENCY_COLUMNS
     return list(
-        LatencyDayRollup.objects.filter(split.day_q(), tenant=tenant)
+        LatencyDayRollup.objects.filter(split.day_q(), tenant=scope.tenant)
         .order_by()
         .values("day", *columns)
     )
 
 
-def latency_period_rows(*, tenant: Tenant, split: Split) -> list[Any]:
+def latency_period_rows(*, scope: FactScope, split: Split) -> list[Any]:
     """The rolled days' latency rows per provider, keyed by ``week`` (its Monday): one week row
     for each week whose seven days are all rolled and clean, day rows for the other days."""
     weeks = _whole_weeks(split.days)
@@ -389,12 +328,12 @@ def latency_period_rows(*, tenant: Tenant, split: Split) -> list[Any]:
     rows: list[Any] = []
     if weeks:
         rows += (
-            LatencyWeekRollup.objects.filter(tenant=tenant, week__in=sorted(weeks))
+            LatencyWeekRollup.objects.filter(tenant=scope.tenant, week__in=sorted(weeks))
             .order_by()
             .values("week", *LATENCY_COLUMNS)
         )
     if rest:
-        for row in latency_day_rows(tenant=tenant, split=Split(rest, ())):
+        for row in latency_day_rows(scope=scope, split=Split(rest, ())):
             row["week"] = week_start(row.pop("day"))
             rows.append(row)
     return rows
@@ -423,7 +362,7 @@ def _whole_months(days: Sequence[date]) -> tuple[list[date], list[date]]:
     return months, rest
 
 
-def latency_rows_covering(*, tenant: Tenant, split: Split) -> list[dict[str, Any]]:
+def latency_rows_covering(*, scope: FactScope, split: Split) -> list[dict[str, Any]]:
     """The rolled days' latency rows per provider, fewest first: month rows for the calendar
     months the days cover entirely, then ``latency_period_rows`` for the others (week rows for
     whole weeks, day rows for the rest; a year reads about twenty rows per provider, not 365).
@@ -431,19 +370,9 @@ def latency_rows_covering(*, tenant: Tenant, split: Split) -> list[dict[str, Any
     months, rest = _whole_months(split.days)
     rows: list[dict[str, Any]] = []
     if months:
-        rows += LatencyMonthRollup.objects.filter(tenant=tenant, month__in=months).values(
+        rows += LatencyMonthRollup.objects.filter(tenant=scope.tenant, month__in=months).values(
             *LATENCY_COLUMNS
         )
     if rest:
-        rows += latency_period_rows(tenant=tenant, split=Split(tuple(rest), ()))
+        rows += latency_period_rows(scope=scope, split=Split(tuple(rest), ()))
     return rows
-
-
-def freshness(*, tenant: Tenant) -> datetime | None:
-    """When this tenant's rollups last ran (for the admin)."""
-    return (
-        RollupDay.objects.filter(tenant=tenant, rolled_at__isnull=False)
-        .order_by("-rolled_at")
-        .values_list("rolled_at", flat=True)
-        .first()
-    )
