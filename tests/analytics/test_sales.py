@@ -200,7 +200,7 @@ def test_comparison_periods() -> None:
     march = DateSpan(date(2026, 3, 1), date(2026, 3, 31))
     assert comparison_span(march, "previous_period") == DateSpan(
         date(2026, 1, 30), date(2026, 2, 28)
-    )  # the seed's example
+    )  # the documented example
     assert comparison_span(march, "previous_year") == DateSpan(date(2025, 3, 1), date(2025, 3, 31))
     leap = DateSpan(date(2028, 2, 29), date(2028, 2, 29))
     assert comparison_span(leap, "previous_year") == DateSpan(date(2027, 2, 28), date(2027, 2, 28))
