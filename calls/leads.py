@@ -13,14 +13,12 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from calls.denormalised import lead_events
 from calls.documents import LeadIn
-from calls.enums import LEAD_STAGE_ORDER, ActivityType, LeadStatus
+from calls.enums import LEAD_STAGE_ORDER, LeadStatus
 from calls.models import ActivityEvent, Lead, Tenant
 from calls.retry import atomic_with_retry
 from calls.signals import rows_written
-
-# lead.score_changed is written when the score moves at least this much.
-SCORE_CHANGE_THRESHOLD = 15
 
 STAGE_STAMP: dict[str, str] = {
     LeadStatus.QUALIFIED: "qualified_at",
@@ -52,27 +50,6 @@ class LeadResult:
     events: list[ActivityEvent] = field(default_factory=list)
     # The instants whose analytics days this write touched (for ``rows_written``).
     instants: set[datetime] = field(default_factory=set)
-
-
-def _event(
-    lead: Lead,
-    type_: str,
-    at: datetime,
-    key: str,
-    description: str,
-    metadata: dict[str, Any],
-    call: Any = None,
-) -> ActivityEvent:
-    return ActivityEvent(
-        tenant_id=lead.tenant_id,
-        type=type_,
-        lead=lead,
-        call=call,
-        description=description,
-        metadata=metadata,
-        occurred_at=at,
-        dedupe_key=key,
-    )
 
 
 def apply_status(lead: Lead, status: str, at: datetime) -> bool:
@@ -220,65 +197,31 @@ def apply_lead(
             # Calls are counted by their lead's source too.
             instants.update(lead.calls.values_list("start_time", flat=True))
 
-    events: list[ActivityEvent] = []
-    if created:
-        events.append(
-            _event(
-                lead,
-                ActivityType.LEAD_CREATED,
-                at,
-                f"lead.created:{lead.pk}",
-                f"New lead {lead.name or lead.phone_number or lead.lead_id}.",
-                {"source": lead.source, "channel": lead.channel},
-                call,
-            )
+    events = [
+        ActivityEvent(
+            tenant_id=lead.tenant_id,
+            type=spec.type,
+            lead=lead,
+            call=call,
+            description=spec.description,
+            metadata=spec.metadata,
+            occurred_at=spec.occurred_at,
+            dedupe_key=spec.dedupe_key,
         )
-    reached = LEAD_STAGE_ORDER.index(lead.status) if lead.status in LEAD_STAGE_ORDER else -1
-    was = LEAD_STAGE_ORDER.index(old_status) if old_status in LEAD_STAGE_ORDER else -1
-    status_meta: dict[str, Any] = {"previousStatus": old_status, "newStatus": lead.status}
-    if old_score != lead.score:
-        status_meta["scoreChange"] = {"from": old_score, "to": lead.score}
-    if was < 1 <= reached or (created and reached >= 1):
-        events.append(
-            _event(
-                lead,
-                ActivityType.LEAD_QUALIFIED,
-                at,
-                f"lead.qualified:{lead.pk}",
-                "Lead qualified.",
-                status_meta,
-                call,
-            )
+        for spec in lead_events(
+            lead_pk=lead.pk,
+            created=created,
+            label=lead.name or lead.phone_number or lead.lead_id,
+            source=lead.source,
+            channel=lead.channel,
+            old_status=old_status,
+            status=lead.status,
+            old_score=old_score,
+            score=lead.score,
+            at=at,
+            ref=ref,
         )
-    if reached == 3 and (was < 3 or created):
-        events.append(
-            _event(
-                lead,
-                ActivityType.CONVERSION_COMPLETED,
-                at,
-                f"conversion.completed:{lead.pk}",
-                "Lead converted.",
-                status_meta,
-                call,
-            )
-        )
-    if (
-        old_score is not None
-        and lead.score is not None
-        and not created
-        and abs(lead.score - old_score) >= SCORE_CHANGE_THRESHOLD
-    ):
-        events.append(
-            _event(
-                lead,
-                ActivityType.LEAD_SCORE_CHANGED,
-                at,
-                f"lead.score_changed:{lead.pk}:{old_score}:{lead.score}:{ref or at.isoformat()}",
-                f"Lead score changed from {old_score} to {lead.score}.",
-                {"scoreChange": {"from": old_score, "to": lead.score}},
-                call,
-            )
-        )
+    ]
     return LeadResult(lead=lead, created=created, changed=changed, events=events, instants=instants)
 
 

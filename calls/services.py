@@ -24,8 +24,19 @@ from django.db.models import Model
 from pydantic import ValidationError
 
 from calls.bulk import BulkWriter
+from calls.denormalised import (
+    ACTION_FIELDS,
+    ERROR_FIELDS,
+    LATENCY_FIELDS,
+    TURN_FIELDS,
+    VARIABLE_FIELDS,
+    CallCopies,
+    Row,
+    conversation_events,
+    turn_count,
+)
 from calls.documents import INT32_MAX, CallDocument, CallOutcomeName, format_errors
-from calls.enums import STATUS_RANK, ActivityType
+from calls.enums import STATUS_RANK
 from calls.leads import LeadPhoneTaken, apply_lead, find_lead, lock_leads, save_events
 from calls.models import (
     ActivityEvent,
@@ -45,7 +56,6 @@ from calls.signals import rows_written
 
 logger = logging.getLogger(__name__)
 
-HIGH_VALUE_INTENT_CONFIDENCE = 0.8
 MAX_ATTEMPTS = 5
 
 # Scalar document fields copied onto Call as they are.
@@ -328,7 +338,7 @@ def _apply(
     present = doc.fields_set()
     changed = created
     old_start = None if created else call.start_time
-    copied = None if created else _copied_to_children(call)
+    copied = None if created else CallCopies.of(call).copied_by_children()
 
     for name in SCALAR_FIELDS:
         if name not in present and not created:
@@ -368,11 +378,11 @@ def _apply(
             hashes[kind] = digest
             pending.children[kind][id(call)] = (call, rows_spec)
             if kind == "transcript":
-                call.turn_count = len(rows_spec)
+                call.turn_count = turn_count(rows_spec)
             changed = True
     call.child_hashes = hashes
 
-    if not created and copied != _copied_to_children(call):
+    if not created and copied != CallCopies.of(call).copied_by_children():
         pending.moved_calls.append(call)
 
     # The lead: an explicit lead object upserts it; a bare phone links to an existing lead.
@@ -444,59 +454,34 @@ def _child_rows(kind: str, doc: CallDocument, tenant: Tenant) -> list[dict[str, 
 def _call_events(
     call: Call, doc: CallDocument, created: bool, present: set[str]
 ) -> list[ActivityEvent]:
-    events = []
-
-    def event(
-        type_: str, key: str, at: datetime, description: str, metadata: dict[str, Any]
-    ) -> ActivityEvent:
-        return ActivityEvent(
+    intents = (
+        [(i.intent, i.confidence, i.estimated_deal_size) for i in doc.intents or []]
+        if "intents" in present
+        else []
+    )
+    specs = conversation_events(
+        call_id=call.call_id,
+        created=created,
+        channel=call.channel,
+        type_of_call=call.type_of_call,
+        start_time=call.start_time,
+        end_time=call.end_time,
+        handoff=call.handoff,
+        intents=intents,
+    )
+    return [
+        ActivityEvent(
             tenant_id=call.tenant_id,
-            type=type_,
+            type=spec.type,
             call=call,
             lead=call.lead,
-            occurred_at=at,
-            dedupe_key=key,
-            description=description,
-            metadata=metadata,
+            occurred_at=spec.occurred_at,
+            dedupe_key=spec.dedupe_key,
+            description=spec.description,
+            metadata=spec.metadata,
         )
-
-    if created:
-        events.append(
-            event(
-                ActivityType.CONVERSATION_STARTED,
-                f"conversation.started:{call.call_id}",
-                call.start_time,
-                "Conversation started.",
-                {"channel": call.channel, "typeOfCall": call.type_of_call},
-            )
-        )
-    if call.handoff:
-        events.append(
-            event(
-                ActivityType.CONVERSATION_HANDOFF,
-                f"conversation.handoff:{call.call_id}",
-                call.end_time or call.start_time,
-                "Conversation handed off to a human.",
-                {},
-            )
-        )
-    if "intents" in present:
-        for intent in doc.intents or []:
-            if intent.confidence >= HIGH_VALUE_INTENT_CONFIDENCE:
-                events.append(
-                    event(
-                        ActivityType.INTENT_HIGH_VALUE,
-                        f"intent.high_value:{call.call_id}:{intent.intent}",
-                        call.start_time,
-                        f"High-value buying intent detected: {intent.intent}.",
-                        {
-                            "intent": intent.intent,
-                            "confidence": intent.confidence,
-                            "estimatedDealSize": intent.estimated_deal_size,
-                        },
-                    )
-                )
-    return events
+        for spec in specs
+    ]
 
 
 def _write(pending: _Pending) -> None:
@@ -522,164 +507,83 @@ def _write(pending: _Pending) -> None:
         )
 
     for call in pending.moved_calls:
-        LatencySample.objects.filter(call=call).update(start_time=call.start_time)
-        ExecutedAction.objects.filter(call=call).update(
-            start_time=call.start_time, agent_id=call.agent_id, type_of_call=call.type_of_call
-        )
+        copies = CallCopies.of(call)
+        LatencySample.objects.filter(call=call).update(**copies.latency_copies())
+        ExecutedAction.objects.filter(call=call).update(**copies.action_copies())
 
     # Events built before their call was inserted pick up its primary key here (bulk_create
     # reads the related object's pk).
     save_events(pending.events)
 
 
-Row = tuple[Any, ...]
+def _turns(call: Call, specs: list[dict[str, Any]]) -> list[Row]:
+    copies = CallCopies.of(call)
+    return [
+        copies.turn(position, spec["role"], spec["text"], spec["start_ms"], spec["end_ms"])
+        for position, spec in enumerate(specs)
+    ]
 
 
-def _turn(call: Call, position: int, spec: dict[str, Any]) -> Row:
-    return (
-        call.pk,
-        call.tenant_id,
-        position,
-        spec["role"],
-        spec["text"],
-        spec["start_ms"],
-        spec["end_ms"],
-    )
+def _variables(call: Call, specs: list[dict[str, Any]]) -> list[Row]:
+    copies = CallCopies.of(call)
+    return [
+        copies.variable(spec["agent_key"], spec["name"], spec["value"], spec["collected"])
+        for spec in specs
+    ]
 
 
-def _variable(call: Call, position: int, spec: dict[str, Any]) -> Row:
-    return (
-        call.pk,
-        call.tenant_id,
-        spec["agent_key"],
-        spec["name"],
-        spec["value"],
-        spec["collected"],
-    )
-
-
-def _copied_to_children(call: Call) -> tuple[Any, ...]:
-    """The call's values that its latency samples and executed actions carry copies of."""
-    return (call.start_time, call.agent_id, call.type_of_call)
-
-
-def _action(call: Call, position: int, spec: dict[str, Any]) -> Row:
-    return (
-        call.pk,
-        call.tenant_id,
-        call.start_time,
-        call.agent_id,
-        call.type_of_call,
-        position,
-        spec["name"],
-        spec["action_type"],
-        spec["success"],
-        spec["latency_ms"],
-        spec["payload"],
-    )
+def _actions(call: Call, specs: list[dict[str, Any]]) -> list[Row]:
+    copies = CallCopies.of(call)
+    return [
+        copies.action(
+            position,
+            spec["name"],
+            spec["action_type"],
+            spec["success"],
+            spec["latency_ms"],
+            spec["payload"],
+        )
+        for position, spec in enumerate(specs)
+    ]
 
 
 def _latencies(call: Call, specs: list[dict[str, Any]]) -> list[Row]:
-    seen: set[tuple[str, str]] = set()
+    return CallCopies.of(call).latencies(
+        [
+            (spec["provider_type"], spec["provider_name"], spec["latency_ms"], spec["tokens"])
+            for spec in specs
+        ]
+    )
+
+
+def _errors(call: Call, specs: list[dict[str, Any]]) -> list[Row]:
+    # The agent's name is read only when an error names no agent: it may cost a query.
+    needs_agent = any(not spec["agent_name"] for spec in specs)
+    copies = CallCopies.of(call, agent_name=_agent_name(call) if needs_agent else "")
     rows = []
     for position, spec in enumerate(specs):
-        provider = (spec["provider_type"], spec["provider_name"])
+        timestamp = spec["timestamp"]
         rows.append(
-            (
-                call.pk,
-                call.tenant_id,
-                call.start_time,
+            copies.error(
                 position,
-                spec["provider_type"],
-                spec["provider_name"],
-                spec["latency_ms"],
-                spec["tokens"],
-                provider not in seen,
+                datetime.fromisoformat(timestamp) if timestamp else None,
+                spec["service"],
+                spec["level"],
+                spec["message"],
+                spec["details"],
+                spec["agent_name"],
             )
         )
-        seen.add(provider)
     return rows
-
-
-def _each(build: Callable[[Call, int, dict[str, Any]], Row]) -> Callable[..., list[Row]]:
-    """A builder of one row per list item, from a builder of one row."""
-    return lambda call, specs: [build(call, i, spec) for i, spec in enumerate(specs)]
-
-
-def _error(call: Call, position: int, spec: dict[str, Any]) -> Row:
-    timestamp = spec["timestamp"]
-    return (
-        call.pk,
-        call.tenant_id,
-        position,
-        datetime.fromisoformat(timestamp) if timestamp else call.start_time,
-        spec["service"],
-        spec["level"],
-        spec["message"],
-        spec["details"],
-        spec["agent_name"] or _agent_name(call),
-    )
 
 
 # kind -> (model, columns of a row, builder of a call's rows from its list)
 CHILD_TABLES: dict[str, tuple[type[Model], tuple[str, ...], Callable[..., list[Row]]]] = {
-    "transcript": (
-        TranscriptTurn,
-        ("call_id", "tenant_id", "position", "role", "text", "start_ms", "end_ms"),
-        _each(_turn),
-    ),
-    "collected_variables": (
-        CollectedVariable,
-        ("call_id", "tenant_id", "agent_key", "name", "value", "collected"),
-        _each(_variable),
-    ),
-    "executed_actions": (
-        ExecutedAction,
-        (
-            "call_id",
-            "tenant_id",
-            "start_time",
-            "agent_id",
-            "type_of_call",
-            "position",
-            "name",
-            "action_type",
-            "success",
-            "latency_ms",
-            "payload",
-        ),
-        _each(_action),
-    ),
-    "latencies": (
-        LatencySample,
-        (
-            "call_id",
-            "tenant_id",
-            "start_time",
-            "position",
-            "provider_type",
-            "provider_name",
-            "latency_ms",
-            "tokens",
-            "first_of_provider",
-        ),
-        _latencies,
-    ),
-    "errors": (
-        ErrorLog,
-        (
-            "call_id",
-            "tenant_id",
-            "position",
-            "timestamp",
-            "service",
-            "level",
-            "message",
-            "details",
-            "agent_name",
-        ),
-        _each(_error),
-    ),
+    "transcript": (TranscriptTurn, TURN_FIELDS, _turns),
+    "collected_variables": (CollectedVariable, VARIABLE_FIELDS, _variables),
+    "executed_actions": (ExecutedAction, ACTION_FIELDS, _actions),
+    "latencies": (LatencySample, LATENCY_FIELDS, _latencies),
+    "errors": (ErrorLog, ERROR_FIELDS, _errors),
 }
 
 

@@ -9,7 +9,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db.models import Model
 
+from calls.denormalised import (
+    ACTION_FIELDS,
+    LATENCY_FIELDS,
+    TURN_FIELDS,
+    CallCopies,
+    turn_count,
+)
 from calls.models import (
     ActivityEvent,
     Agent,
@@ -55,45 +63,38 @@ def call(
     **fields: Any,
 ) -> Call:
     """A call started at ``start``; ``turns`` transcript turns, ``actions`` executed action names,
-    ``latencies`` (provider type, provider name, ms) samples."""
+    ``latencies`` (provider type, provider name, ms) samples. The child rows and the call's
+    counts are built like ingestion builds them (``calls.denormalised``)."""
+    transcript = [("bot" if i % 2 == 0 else "human", "hi") for i in range(turns)]
     obj = Call.objects.create(
         tenant=tenant,
         call_id=fields.pop("call_id", f"call-{next(_ids)}"),
         status=status,
         start_time=start,
-        turn_count=turns,
+        turn_count=turn_count(transcript),
         **fields,
     )
-    TranscriptTurn.objects.bulk_create(
-        TranscriptTurn(call=obj, position=i, role="bot" if i % 2 == 0 else "human", text="hi")
-        for i in range(turns)
+    copies = CallCopies.of(obj)
+    _create(
+        TranscriptTurn,
+        TURN_FIELDS,
+        [copies.turn(i, role, text, None, None) for i, (role, text) in enumerate(transcript)],
     )
-    ExecutedAction.objects.bulk_create(
-        ExecutedAction(
-            tenant=tenant,
-            call=obj,
-            start_time=start,
-            agent_id=obj.agent_id,
-            type_of_call=obj.type_of_call,
-            position=i,
-            name=name,
-        )
-        for i, name in enumerate(actions)
+    _create(
+        ExecutedAction,
+        ACTION_FIELDS,
+        [copies.action(i, name, "", None, None, {}) for i, name in enumerate(actions)],
     )
-    LatencySample.objects.bulk_create(
-        LatencySample(
-            tenant=tenant,
-            call=obj,
-            start_time=start,
-            position=i,
-            provider_type=ptype,
-            provider_name=pname,
-            latency_ms=ms,
-            first_of_provider=(ptype, pname) not in {(t, n) for t, n, _ in latencies[:i]},
-        )
-        for i, (ptype, pname, ms) in enumerate(latencies)
+    _create(
+        LatencySample,
+        LATENCY_FIELDS,
+        copies.latencies([(ptype, pname, ms, None) for ptype, pname, ms in latencies]),
     )
     return obj
+
+
+def _create(model: type[Model], fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    model._default_manager.bulk_create(model(**dict(zip(fields, row, strict=True))) for row in rows)
 
 
 def lead(

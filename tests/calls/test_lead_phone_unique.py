@@ -8,8 +8,9 @@ from unittest import mock
 import pytest
 from django.db import IntegrityError, transaction
 
-from calls import demo
 from calls import leads as leads_module
+from calls.demo import plan as demo_plan
+from calls.demo.writer import seed_demo
 from calls.documents import LeadIn
 from calls.leads import lead_upsert
 from calls.models import ActivityEvent, Call, Lead
@@ -127,8 +128,8 @@ def test_a_batch_giving_a_lead_another_leads_phone_is_rejected_whole(api_client,
 def test_demo_leads_get_distinct_phones(tenant):
     # A phone space of three numbers: the generator must draw again instead of reusing one.
     numbers = iter(["+14155550001", "+14155550002", "+14155550001", "+14155550003"] * 100)
-    with mock.patch.object(demo, "_phone", side_effect=lambda rng: next(numbers)):
-        demo.seed_demo(tenant=tenant, calls=30, days=3)
+    with mock.patch.object(demo_plan, "_phone", side_effect=lambda rng: next(numbers)):
+        seed_demo(tenant=tenant, calls=30, days=3)
 
     phones = list(Lead.objects.filter(tenant=tenant).values_list("phone_number", flat=True))
     assert len(phones) == 3

@@ -10,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from calls.demo import CHUNK, default_until, seed_demo
+from calls.demo.plan import CHUNK
+from calls.demo.writer import default_until, seed_demo
 from calls.models import Tenant
 
 

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from tqdm import tqdm
 
-from calls.demo import seed_demo
+from calls.demo.writer import seed_demo
 from calls.keys import create_api_key
 from calls.models import Agent, ApiKey, Call, Tenant
 
