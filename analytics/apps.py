@@ -9,6 +9,6 @@ class AnalyticsConfig(AppConfig):
     def ready(self) -> None:
         # Ingestion marks the days it touches dirty inside its own transaction.
         from analytics import rollups
-        from calls.signals import rows_written
+        from calls.models import rows_written
 
         rows_written.connect(rollups.on_rows_written, dispatch_uid="analytics.rows_written")

@@ -9,6 +9,6 @@ class CallsConfig(AppConfig):
     def ready(self) -> None:
         # Cached call totals are invalidated once a write of the tenant's calls has committed.
         from calls import counts
-        from calls.signals import rows_written
+        from calls.models import rows_written
 
         rows_written.connect(counts.on_rows_written, dispatch_uid="calls.counts.rows_written")

@@ -9,7 +9,7 @@ cached under
 
 where the generation is a per-tenant token (``callcount:gen:<tenant id>``) replaced by a fresh
 random one after every committed transaction that writes the tenant's calls: every writer sends
-``calls.signals.rows_written`` inside its transaction, and ``on_rows_written`` bumps the token in
+``calls.models.rows_written`` inside its transaction, and ``on_rows_written`` bumps the token in
 ``transaction.on_commit``. An entry is never updated or deleted; a bump makes every entry of the
 tenant unreachable at once, and they expire after ``COUNT_TTL_SECONDS``.
 

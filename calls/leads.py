@@ -16,9 +16,8 @@ from django.utils import timezone
 from calls.denormalised import lead_events
 from calls.documents import LeadIn
 from calls.enums import LEAD_STAGE_ORDER, LeadStatus
-from calls.models import ActivityEvent, Lead, Tenant
+from calls.models import ActivityEvent, Lead, Tenant, rows_written
 from calls.retry import atomic_with_retry
-from calls.signals import rows_written
 
 STAGE_STAMP: dict[str, str] = {
     LeadStatus.QUALIFIED: "qualified_at",

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from calls.enums import (
@@ -634,3 +635,16 @@ class SynthflowDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Synthflow delivery of call {self.call_id}"
+
+
+# --- The write hook ------------------------------------------------------------------------------
+
+# Sent once per writing transaction (call batch, lead upsert, demo batch), inside it, after the
+# writes, so other apps can react in the same transaction: ``calls`` never imports ``analytics``,
+# which connects to it to mark the rollups the writes made stale. Arguments: ``tenant`` (Tenant)
+# and ``instants`` (set of aware datetimes whose days and hours the writes affect: the old and new
+# start of every written call, every stage stamp of a written lead before and after, the starts of
+# a lead's calls when its source changed, and when every activity event written occurred). Sent
+# once so receivers can lock what they mark in one sorted statement: several statements per
+# transaction could deadlock against a concurrent writer.
+rows_written = Signal()

@@ -50,9 +50,9 @@ from calls.models import (
     Tenant,
     TranscriptTurn,
     Workflow,
+    rows_written,
 )
 from calls.retry import atomic_with_retry
-from calls.signals import rows_written
 
 logger = logging.getLogger(__name__)
 

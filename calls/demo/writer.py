@@ -34,8 +34,7 @@ from calls.demo.plan import (
     plan_leads,
 )
 from calls.denormalised import EVENT_FIELDS
-from calls.models import ActivityEvent, Agent, Call, Lead, Tenant, Workflow
-from calls.signals import rows_written
+from calls.models import ActivityEvent, Agent, Call, Lead, Tenant, Workflow, rows_written
 
 # --- Agents, workflows and leads -------------------------------------------------------------
 

@@ -28,8 +28,8 @@ from calls.models import (
     Lead,
     Tenant,
     TranscriptTurn,
+    rows_written,
 )
-from calls.signals import rows_written
 
 pytestmark = pytest.mark.django_db
 

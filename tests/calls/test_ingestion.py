@@ -19,8 +19,8 @@ from calls.models import (
     Lead,
     TranscriptTurn,
     Workflow,
+    rows_written,
 )
-from calls.signals import rows_written
 from tests.calls.factories import SYNTHFLOW_DOC, call_doc
 
 URL = "/api/v1/calls"
