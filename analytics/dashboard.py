@@ -1,21 +1,19 @@
 """The admin's analytics dashboard: KPI tiles, chart series and the drill-down link of each.
 
-Every number here is composed from the analytics query layer (``analytics.facts`` for counts and
-sums per local day, ``analytics.queries`` for active calls, stage names and provider order) with
-the formulas of ``analytics.definitions``; nothing is counted twice or defined anew. So the tiles
+Every number here comes from the dashboard's reads in the analytics query layer
+(``analytics.queries.dashboard``, which sums the same facts as the REST APIs), combined with the
+formulas of ``analytics.definitions``; nothing is counted twice or defined anew. So the tiles
 agree with the REST APIs over the same window, and each tile and chart element carries the URL of
 the admin call list filtered to exactly the calls it counts (window bounds as exact instants,
 plus status, agent, type, sentiment, end reason, provider or the "successful" / "active" filters
-the analytics admin adds to the call list).
-
-The number of queries is fixed, whatever the size of the data and the length of the window.
+of ``calls.admin_filters``).
 """
 
 from __future__ import annotations
 
 import zoneinfo
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -25,34 +23,26 @@ from urllib.parse import quote_plus
 from django.urls import reverse
 
 from analytics.definitions import PERCENTILES, mean, percent, percent_change, ratio
-from analytics.facts import (
-    LEAD_STAGE_COLUMNS,
-    LEAD_STAGES,
-    NO_CALL_FILTERS,
-    CallFilters,
-    CallTotals,
-    FactScope,
-    LeadTotals,
-    call_facts,
-    call_hour_facts,
-    latency_series,
-    lead_facts,
-    one_answer,
-    sum_totals,
+from analytics.queries.dashboard import (
+    DashboardNumbers,
+    FunnelCounts,
+    HourVolume,
+    LatencyPoint,
+    RankedTotals,
+    dashboard_numbers,
 )
-from analytics.queries.platform import PROVIDER_ORDER, active_call_count
+from analytics.queries.platform import PROVIDER_ORDER
 from analytics.queries.sales import FUNNEL_STAGES
 from analytics.windows import (
     Window,
     date_window,
     day_start,
-    hour_starts,
     iso_utc,
     local_days,
     week_start,
 )
 from calls.enums import CallStatus, Sentiment
-from calls.models import Agent, Tenant, Workflow, stale_after
+from calls.models import Agent, Tenant
 from config.formatting import format_seconds
 
 PRESETS: dict[str, timedelta] = {
@@ -119,20 +109,8 @@ class Scope:
         return self.tenant.zone
 
     @property
-    def filters(self) -> CallFilters:
-        return CallFilters(
-            agent_model_id=self.agent.model_id if self.agent else None,
-            type_of_call=self.type_of_call,
-        )
-
-    @property
-    def facts(self) -> FactScope:
-        """What the facts shown are about (the filters aside: not every chart applies them)."""
-        return FactScope(tenant=self.tenant, window=self.window, zone=self.zone)
-
-    @property
     def filtered(self) -> bool:
-        return self.filters != NO_CALL_FILTERS
+        return self.agent is not None or self.type_of_call is not None
 
     def filter_params(self) -> dict[str, Any]:
         """The agent and type filters as call-list parameters."""
@@ -373,78 +351,48 @@ def _bucket_of(buckets: Sequence[Bucket]) -> dict[date, int]:
     return {d: i for i, bucket in enumerate(buckets) for d in bucket.days}
 
 
-def _fold(facts: dict[tuple[Any, ...], CallTotals], position: int) -> dict[Any, CallTotals]:
-    """Totals per the key part at ``position``."""
-    folded: dict[Any, CallTotals] = defaultdict(CallTotals)
-    for key, totals in facts.items():
-        folded[key[position]].add(totals)
-    return folded
-
-
 def _top(counts: Iterable[tuple[Any, int]], limit: int) -> list[tuple[Any, int]]:
     return sorted(((k, n) for k, n in counts if n), key=lambda kv: (-kv[1], str(kv[0])))[:limit]
 
 
-# Facts are read grouped by what the charts need, and the database sums away the rest: calls per
-# local day and status for the volume chart (a few rows a day), and the window's totals for the
-# ranked charts in two reads, per end reason and per agent and workflow. Each of those is summed
-# from the smallest rollup grouping that holds its columns (a year of the grouping keyed by all
-# three is 60,000 rows at a million calls, of the two smaller ones 12,000); agents and workflows
-# share one read, so the raw reads of a window's partial edge days happen twice, not three times.
-_STATUS = 1
-_REASON = 0
-_AGENT, _WORKFLOW = 0, 1
-
-
 def build_dashboard(scope: Scope, *, now: datetime) -> Dashboard:
     """Everything the dashboard shows for ``scope``: tiles, charts and their drill-downs."""
-    with one_answer():
-        return _build(scope, now=now)
-
-
-def _build(scope: Scope, *, now: datetime) -> Dashboard:
-    window, zone, filters = scope.window, scope.zone, scope.filters
-    previous = window.previous()
-
-    by_status = call_facts(scope=scope.facts, filters=filters, by=("status",))
-    before = call_facts(scope=scope.facts.previous(), filters=filters, per_day=False)
-    reasons = call_facts(scope=scope.facts, filters=filters, by=("end_call_reason",), per_day=False)
-    ranked = call_facts(scope=scope.facts, filters=filters, by=("agent", "workflow"), per_day=False)
-    total = sum_totals(by_status.values(), CallTotals())
-    total_before = sum_totals(before.values(), CallTotals())
+    window, zone = scope.window, scope.zone
     interval = chart_interval(window, zone)
     # Latency percentiles are per local day, or per week over long windows: an hour holds too
     # few samples for a p99, and the query layer keeps histograms per day.
     latency_interval: Interval = "week" if interval == "week" else "day"
+    latency_buckets = time_buckets(window, zone, latency_interval)
+    numbers = dashboard_numbers(
+        tenant=scope.tenant,
+        window=window,
+        zone=zone,
+        agent=scope.agent,
+        type_of_call=scope.type_of_call,
+        hourly=interval == "hour",
+        weekly_latency=any(len(bucket.days) > 1 for bucket in latency_buckets),
+        top=TOP_ROWS,
+        now=now,
+    )
 
     charts: dict[str, dict[str, Any]] = {}
     tables: dict[str, list[Row]] = {}
     charts["volume"] = (
-        _hourly_volume(scope)
+        _hourly_volume(scope, numbers.hours)
         if interval == "hour"
-        else _volume(scope, by_status, time_buckets(window, zone, interval))
+        else _volume(scope, numbers.calls_by_day_status, time_buckets(window, zone, interval))
     )
-    charts["end_reasons"], tables["end_reasons"] = _end_reasons(scope, _fold(reasons, _REASON))
-    charts["latency"] = _latency(scope, time_buckets(window, zone, latency_interval))
-    charts["agents"], tables["agents"] = _agents(scope, _fold(ranked, _AGENT))
-    charts["workflows"], tables["workflows"] = _workflows(scope, _fold(ranked, _WORKFLOW))
-    # The funnel follows the sales API: every call of the window, whatever the agent and type.
-    all_calls = (
-        sum_totals(
-            call_facts(scope=scope.facts, per_day=False).values(),
-            CallTotals(),
-        )
-        if scope.filtered
-        else total
-    )
-    charts["funnel"], tables["funnel"] = _funnel(scope, all_calls)
-    tiles = _tiles(scope, total, total_before, now=now)
+    charts["end_reasons"], tables["end_reasons"] = _end_reasons(scope, numbers.calls_by_end_reason)
+    charts["latency"] = _latency(scope, latency_buckets, numbers.latency)
+    charts["agents"], tables["agents"] = _agents(scope, numbers.agents)
+    charts["workflows"], tables["workflows"] = _workflows(scope, numbers.workflows)
+    charts["funnel"], tables["funnel"] = _funnel(scope, numbers.funnel)
     return Dashboard(
         scope=scope,
         interval=interval,
         latency_interval=latency_interval,
-        previous=previous,
-        tiles=tiles,
+        previous=window.previous(),
+        tiles=_tiles(scope, numbers, now=now),
         charts=charts,
         tables=tables,
     )
@@ -453,8 +401,9 @@ def _build(scope: Scope, *, now: datetime) -> Dashboard:
 # --- Tiles -------------------------------------------------------------------------------------
 
 
-def _tiles(scope: Scope, cur: CallTotals, prev: CallTotals, *, now: datetime) -> list[Tile]:
+def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Tile]:
     window = scope.window
+    cur, prev, live = numbers.totals, numbers.totals_before, numbers.active
     all_calls = calls_url(scope, window)
 
     def calls_label(n: int, what: str = "calls") -> str:
@@ -468,15 +417,6 @@ def _tiles(scope: Scope, cur: CallTotals, prev: CallTotals, *, now: datetime) ->
     minutes, minutes_before = cur.duration_sum / 60, prev.duration_sum / 60
     average = mean(cur.duration_sum, cur.duration_count)
     average_before = mean(prev.duration_sum, prev.duration_count)
-
-    # Active calls are a count at an instant: now, against the same instant one window ago.
-    stale = stale_after()
-    then = now - window.span
-    live_window = Window(now - stale, now)
-    active = active_call_count(tenant=scope.tenant, window=live_window, now=now)
-    active_before = active_call_count(
-        tenant=scope.tenant, window=Window(then - stale, then), now=then
-    )
 
     def average_display(seconds: float | None) -> str:
         return "-" if seconds is None else format_seconds(round(seconds))
@@ -551,13 +491,13 @@ def _tiles(scope: Scope, cur: CallTotals, prev: CallTotals, *, now: datetime) ->
         Tile(
             key="active",
             label="Active calls now",
-            value=active,
-            display=f"{active:,}",
-            previous_display=f"{active_before:,}",
-            change=percent_change(active, active_before),
-            count=active,
-            count_label=calls_label(active, "live calls"),
-            url=calls_url(scope, live_window, {ACTIVE_AT_PARAM: iso_utc(now)}, filtered=False),
+            value=live.now,
+            display=f"{live.now:,}",
+            previous_display=f"{live.before:,}",
+            change=percent_change(live.now, live.before),
+            count=live.now,
+            count_label=calls_label(live.now, "live calls"),
+            url=calls_url(scope, live.window, {ACTIVE_AT_PARAM: iso_utc(now)}, filtered=False),
             note="all agents and types",
         ),
     ]
@@ -571,14 +511,16 @@ def _status_color(status: str) -> str:
 
 
 def _volume(
-    scope: Scope, current: dict[tuple[Any, ...], CallTotals], buckets: Sequence[Bucket]
+    scope: Scope, current: Mapping[tuple[date, str], int], buckets: Sequence[Bucket]
 ) -> dict[str, Any]:
     """Calls per local day or week, stacked by status (most frequent first)."""
     bucket_of = _bucket_of(buckets)
     counts: dict[tuple[int, str], int] = defaultdict(int)
-    for key, totals in current.items():
-        counts[(bucket_of[key[0]], key[_STATUS])] += totals.calls
-    statuses = [s for s, _ in _top(_count_by(current, _STATUS).items(), len(CallStatus))]
+    per_status: Counter[str] = Counter()
+    for (day, status), calls in current.items():
+        counts[(bucket_of[day], status)] += calls
+        per_status[status] += calls
+    statuses = [s for s, _ in _top(per_status.items(), len(CallStatus))]
     datasets = [
         dataset(
             status,
@@ -591,14 +533,13 @@ def _volume(
     return chart("bar", [b.label for b in buckets], datasets, stacked=True, value_title="calls")
 
 
-def _hourly_volume(scope: Scope) -> dict[str, Any]:
+def _hourly_volume(scope: Scope, hours: Sequence[HourVolume]) -> dict[str, Any]:
     """Calls per local hour, stacked: completed, failed and every other status."""
     window, zone = scope.window, scope.zone
-    facts = call_hour_facts(scope=scope.facts, filters=scope.filters)
-    starts = hour_starts(window, zone)
+    starts = [hour.start for hour in hours]
     buckets = [
-        (start, _clip(start, starts[i + 1] if i + 1 < len(starts) else window.end, window))
-        for i, start in enumerate(starts)
+        (hour, _clip(hour.start, starts[i + 1] if i + 1 < len(starts) else window.end, window))
+        for i, hour in enumerate(hours)
     ]
     others = ",".join(s for s in CallStatus.values if s not in {"completed", "failed"})
     parts: list[tuple[str, str, dict[str, str], Any]] = [
@@ -609,12 +550,11 @@ def _hourly_volume(scope: Scope) -> dict[str, Any]:
     datasets = []
     for label, color, params, measure in parts:
         counts = []
-        for start, _ in buckets:
-            totals = facts.get(start, CallTotals())
+        for hour, _ in buckets:
             if measure is None:
-                counts.append(totals.calls - totals.completed - totals.failed)
+                counts.append(hour.calls - hour.completed - hour.failed)
             else:
-                counts.append(getattr(totals, measure))
+                counts.append(getattr(hour, measure))
         datasets.append(
             dataset(
                 label,
@@ -623,15 +563,8 @@ def _hourly_volume(scope: Scope) -> dict[str, Any]:
                 urls=[calls_url(scope, w, params) for _, w in buckets],
             )
         )
-    labels = [start.astimezone(zone).strftime("%b %d %H:%M") for start, _ in buckets]
+    labels = [hour.start.astimezone(zone).strftime("%b %d %H:%M") for hour, _ in buckets]
     return chart("bar", labels, datasets, stacked=True, value_title="calls")
-
-
-def _count_by(facts: dict[tuple[Any, ...], CallTotals], position: int) -> Counter[Any]:
-    counts: Counter[Any] = Counter()
-    for key, totals in facts.items():
-        counts[key[position]] += totals.calls
-    return counts
 
 
 def _bar_rows(rows: list[Row], *, color: str, value_title: str = "calls") -> dict[str, Any]:
@@ -653,11 +586,11 @@ def _bar_rows(rows: list[Row], *, color: str, value_title: str = "calls") -> dic
 
 
 def _end_reasons(
-    scope: Scope, per_reason: dict[str, CallTotals]
+    scope: Scope, per_reason: Mapping[str | None, int]
 ) -> tuple[dict[str, Any], list[Row]]:
     """Calls per end reason (calls without one have none to count, as in the Synthflow API)."""
-    counts = {reason: t.calls for reason, t in per_reason.items() if reason}
-    total = sum(t.calls for t in per_reason.values())
+    counts = {reason: n for reason, n in per_reason.items() if reason}
+    total = sum(per_reason.values())
     rows = [
         Row(
             label=reason,
@@ -671,87 +604,54 @@ def _end_reasons(
 
 
 def _ranked(
-    scope: Scope,
-    per_key: dict[Any, CallTotals],
-    names: dict[Any, str],
-    param: str,
-    detail: Any,
+    scope: Scope, ranked: Sequence[RankedTotals], param: str, detail: Callable[[RankedTotals], str]
 ) -> list[Row]:
-    """The top rows of ``per_key`` (by calls), labelled from ``names``, each linking to the
-    calls it counts through the changelist filter ``param``."""
-    per_key.pop(None, None)
+    """A row per ranked agent or workflow, each linking to the calls it counts through the
+    changelist filter ``param``."""
     return [
         Row(
-            label=names.get(pk, str(pk)),
-            count=n,
-            url=calls_url(scope, scope.window, {param: pk}),
-            detail=detail(per_key[pk], n),
+            label=item.name,
+            count=item.totals.calls,
+            url=calls_url(scope, scope.window, {param: item.pk}),
+            detail=detail(item),
         )
-        for pk, n in _top(((pk, t.calls) for pk, t in per_key.items()), TOP_ROWS)
+        for item in ranked
     ]
 
 
-def _top_keys(per_key: dict[Any, CallTotals]) -> list[Any]:
-    return [pk for pk, _ in _top(((pk, t.calls) for pk, t in per_key.items() if pk), TOP_ROWS)]
-
-
-def _agents(scope: Scope, per_agent: dict[Any, CallTotals]) -> tuple[dict[str, Any], list[Row]]:
+def _agents(scope: Scope, agents: Sequence[RankedTotals]) -> tuple[dict[str, Any], list[Row]]:
     """The agents with the most calls, with their success rate."""
-    names = {
-        a.pk: a.name or a.model_id
-        for a in Agent.objects.filter(tenant=scope.tenant, pk__in=_top_keys(per_agent)).only(
-            "name", "model_id"
-        )
-    }
     rows = _ranked(
         scope,
-        per_agent,
-        {pk: names.get(pk, f"agent {pk}") for pk in per_agent},
+        agents,
         "agent__id__exact",
-        lambda t, n: (
-            f"success rate {_percent(percent(t.successful, n))}, {t.completed:,} completed"
+        lambda a: (
+            f"success rate {_percent(percent(a.totals.successful, a.totals.calls))}, "
+            f"{a.totals.completed:,} completed"
         ),
     )
     return _bar_rows(rows, color="#3b82c4"), rows
 
 
-def _workflows(
-    scope: Scope, per_workflow: dict[Any, CallTotals]
-) -> tuple[dict[str, Any], list[Row]]:
+def _workflows(scope: Scope, workflows: Sequence[RankedTotals]) -> tuple[dict[str, Any], list[Row]]:
     """The workflows with the most calls, with their completion rate."""
-    names = {
-        w.pk: w.name or w.slug
-        for w in Workflow.objects.filter(tenant=scope.tenant, pk__in=_top_keys(per_workflow)).only(
-            "name", "slug"
-        )
-    }
     rows = _ranked(
         scope,
-        per_workflow,
-        {pk: names.get(pk, f"workflow {pk}") for pk in per_workflow},
+        workflows,
         "workflow__id__exact",
-        lambda t, n: f"{_percent(percent(t.completed, n))} completed",
+        lambda w: f"{_percent(percent(w.totals.completed, w.totals.calls))} completed",
     )
     return _bar_rows(rows, color="#4aa3a2"), rows
 
 
-def _funnel(scope: Scope, calls: CallTotals) -> tuple[dict[str, Any], list[Row]]:
+def _funnel(scope: Scope, funnel: FunnelCounts) -> tuple[dict[str, Any], list[Row]]:
     """Visitors (calls) → Engaged (completed calls) → leads by the stage stamped in the window."""
     window = scope.window
-    stages = lead_facts(scope=scope.facts, stages=LEAD_STAGES, per_day=False)
-    leads = sum_totals(stages.values(), LeadTotals())
-    counts = [
-        calls.calls,
-        calls.completed,
-        leads.created,
-        leads.qualified,
-        leads.demo_booked,
-        leads.converted,
-    ]
+    counts = [funnel.calls, funnel.completed, *(stage.count for stage in funnel.leads)]
     urls = [
         calls_url(scope, window, filtered=False),
         calls_url(scope, window, {"status__exact": CallStatus.COMPLETED}, filtered=False),
-        *(leads_url(scope, window, LEAD_STAGE_COLUMNS[stage]) for stage in LEAD_STAGES),
+        *(leads_url(scope, window, stage.column) for stage in funnel.leads),
     ]
     rows = []
     for i, (name, count) in enumerate(zip(FUNNEL_STAGES, counts, strict=True)):
@@ -761,7 +661,11 @@ def _funnel(scope: Scope, calls: CallTotals) -> tuple[dict[str, Any], list[Row]]
     return _bar_rows(rows, color="#2e9e5b", value_title="entries"), rows
 
 
-def _latency(scope: Scope, buckets: Sequence[Bucket]) -> dict[str, Any]:
+def _latency(
+    scope: Scope,
+    buckets: Sequence[Bucket],
+    by_key: Mapping[tuple[date, str, str], LatencyPoint],
+) -> dict[str, Any]:
     """p50/p95/p99 of the latency samples per provider and chart bucket (local day or week; all
     agents and types: latency facts are per tenant)."""
     weekly = any(len(bucket.days) > 1 for bucket in buckets)
@@ -770,12 +674,6 @@ def _latency(scope: Scope, buckets: Sequence[Bucket]) -> dict[str, Any]:
         week_start(bucket.days[0]) if weekly else bucket.days[0]: i
         for i, bucket in enumerate(buckets)
     }
-    by_key = latency_series(
-        scope=scope.facts,
-        fractions=PERCENTILES,
-        # Per day, the facts give days read from raw rows exact percentiles, as the API does.
-        weekly=weekly,
-    )
     series = {(bucket_of[key], ptype, name): point for (key, ptype, name), point in by_key.items()}
     providers = sorted(
         {(ptype, name) for _, ptype, name in series},
@@ -793,14 +691,14 @@ def _latency(scope: Scope, buckets: Sequence[Bucket]) -> dict[str, Any]:
             urls.append(
                 calls_url(scope, bucket.window, provider, filtered=False) if point else None
             )
-            notes.append(f"{point[0].calls:,} calls, {point[0].samples:,} samples" if point else "")
+            notes.append(f"{point.calls:,} calls, {point.samples:,} samples" if point else "")
         # The three lines of a provider share their points' links and notes (sent once).
         links.append({"urls": urls, "notes": notes})
         for position, label in enumerate(PERCENTILE_LABELS):
             values = []
             for i in range(len(buckets)):
                 point = series.get((i, ptype, name))
-                values.append(_rounded(point[1], position) if point else None)
+                values.append(_rounded(point.percentiles, position) if point else None)
             datasets.append(
                 dataset(
                     f"{ptype} · {name} {label}",

@@ -1,4 +1,5 @@
-"""The analytics query layer: one module per API family, one function per endpoint.
+"""The analytics query layer: one module per API family, one function per endpoint, and one
+module (``dashboard``) for the reads of the admin's analytics dashboard.
 
 Each function is pure (tenant, window, zone, filters in; a typed result out, its fields named as
 the family's wire fields) and runs a fixed number of queries, whatever the size of the data.

@@ -720,7 +720,7 @@ def test_the_dashboard_is_built_without_jit_compilation(
 ) -> None:
     from django.db import connection
 
-    import analytics.dashboard
+    import analytics.queries.dashboard
 
     def jit() -> str:
         with connection.cursor() as cursor:
@@ -728,13 +728,13 @@ def test_the_dashboard_is_built_without_jit_compilation(
             return str(cursor.fetchone()[0])
 
     seen = []
-    facts = analytics.dashboard.call_facts
+    facts = analytics.queries.dashboard.call_facts
 
     def recording_facts(**kwargs: Any) -> Any:
         seen.append(jit())
         return facts(**kwargs)
 
-    monkeypatch.setattr(analytics.dashboard, "call_facts", recording_facts)
+    monkeypatch.setattr(analytics.queries.dashboard, "call_facts", recording_facts)
     seed_dashboard_data(tenant, fixed_now)
     before = jit()
 
