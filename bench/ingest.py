@@ -31,9 +31,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from random import Random
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,6 +40,7 @@ from bench.common import (
     ROOT,
     bench_database_url,
     ensure_database,
+    make_documents,
     percentiles,
     print_machine_info,
     setup_django,
@@ -52,125 +51,6 @@ API_TENANT = "bench-ingest"
 SEED_TENANT = "bench-seed"
 API_BAR_CALLS_PER_S = 1000.0
 SEED_BAR_SECONDS_PER_MILLION = 15 * 60
-
-
-# --- Documents ------------------------------------------------------------------------------
-
-TURNS = (
-    ("bot", "Hi {name}, this is Jake from Acme Cloud. You asked for a demo. Is now a good time?"),
-    ("human", "Yes, I have a few minutes."),
-    ("bot", "Great. How many people on your team would use the product?"),
-    ("human", "Around forty agents in our support center."),
-    ("bot", "And what are you using today to handle calls?"),
-    ("human", "A mix of an old IVR and manual callbacks."),
-    ("bot", "Could I book you a thirty-minute demo with one of our solution engineers?"),
-    ("human", "Sure, Thursday afternoon is good."),
-    ("bot", "Booked for Thursday at 3 PM. You will receive an invite by email."),
-    ("human", "Perfect, thank you."),
-)
-NAMES = ("Eddie", "Julian", "Maria", "Chen", "Aisha", "Lukas", "Priya", "Tom", "Sara", "Diego")
-STATUSES = ("completed",) * 7 + ("no-answer", "busy", "failed")
-REASONS = ("agent_goodbye", "human_goodbye", "goodbye_detected", "human_ended_call")
-
-
-def make_documents(count: int, *, seed: int = 1, lead_share: float = 0.0) -> list[dict[str, Any]]:
-    """``count`` call documents in the native shape, like a voice platform posts them."""
-    rng = Random(seed)
-    agents = [
-        {"model_id": f"bench-agent-{i}", "name": name, "type": kind}
-        for i, (name, kind) in enumerate(
-            (("Jake", "outbound"), ("Ava", "inbound"), ("Leo", "widget"))
-        )
-    ]
-    workflows = [
-        {"slug": "lead-qualification", "name": "Lead Qualification"},
-        {"slug": "customer-support", "name": "Customer Support"},
-    ]
-    start = datetime(2026, 3, 1, tzinfo=UTC)
-    run = secrets.token_hex(4)
-    documents = []
-    for i in range(count):
-        begin = start + timedelta(seconds=rng.randrange(0, 30 * 86400))
-        duration = rng.randrange(30, 400)
-        name = rng.choice(NAMES)
-        phone = f"+1{rng.randrange(201, 990)}{rng.randrange(2_000_000, 10_000_000)}"
-        status = rng.choice(STATUSES)
-        agent = rng.choice(agents)
-        turns, at = [], 500
-        for role, text in TURNS:
-            length = 400 + len(text) * 65
-            turns.append(
-                {
-                    "role": role,
-                    "text": text.replace("{name}", name),
-                    "start_ms": at,
-                    "end_ms": at + length,
-                }
-            )
-            at += length + rng.randrange(300, 1200)
-        document: dict[str, Any] = {
-            "call_id": f"{run}-{i:08d}",
-            "agent": agent,
-            "workflow": rng.choice(workflows),
-            "status": status,
-            "type_of_call": agent["type"],
-            "channel": "web_chat" if agent["type"] == "widget" else "phone",
-            "start_time": begin.isoformat().replace("+00:00", "Z"),
-            "end_time": (begin + timedelta(seconds=duration)).isoformat().replace("+00:00", "Z"),
-            "end_call_reason": rng.choice(REASONS) if status == "completed" else "error",
-            "lead_name": name,
-            "lead_phone_number": phone,
-            "phone_number_from": "+12315593024",
-            "phone_number_to": phone,
-            "recording_url": f"https://recordings.example.com/{run}-{i}.wav",
-            "timezone": "Europe/Berlin",
-            "campaign_type": "live",
-            "transcript": turns,
-            "collected_variables": {
-                agent["model_id"]: {
-                    "user_name": {"value": name, "collected": True},
-                    "team_size": {"value": rng.choice((5, 40, 200)), "collected": True},
-                    "timeline": {"value": "this quarter", "collected": rng.random() < 0.8},
-                }
-            },
-            "executed_actions": [
-                {
-                    "name": "book_meeting",
-                    "action_type": "REAL_TIME_BOOKING",
-                    "success": rng.random() < 0.9,
-                    "latency_ms": round(rng.lognormvariate(6, 0.3), 1),
-                }
-            ],
-            "latencies": [
-                {
-                    "provider_type": kind,
-                    "provider_name": provider,
-                    "latency_ms": round(rng.lognormvariate(mu, 0.35), 1),
-                    **({"tokens": rng.randrange(60, 400)} if kind == "llm" else {}),
-                }
-                for _ in range(2)
-                for kind, provider, mu in (
-                    ("stt", "deepgram", 5.1),
-                    ("llm", "openai", 6.0),
-                    ("tts", "elevenlabs", 5.4),
-                )
-            ],
-            "sentiment": rng.choice(("positive", "neutral", "negative")),
-            "success": status == "completed",
-            "handoff": rng.random() < 0.05,
-            "total_tokens": rng.randrange(500, 4000),
-            "response_time_ms": round(rng.lognormvariate(6.8, 0.3), 1),
-        }
-        if rng.random() < lead_share:
-            document["lead"] = {
-                "phone_number": phone,
-                "name": name,
-                "source": "chat",
-                "status": rng.choice(("new", "qualified")),
-                "score": rng.randrange(10, 90),
-            }
-        documents.append(document)
-    return documents
 
 
 # --- Server ---------------------------------------------------------------------------------
