@@ -38,6 +38,7 @@ from calls.enums import (
     TelephonyHangup,
     TurnRole,
 )
+from config.text import printable
 
 INT32_MAX = 2_147_483_647
 MAX_DURATION = timedelta(seconds=INT32_MAX)
@@ -63,11 +64,6 @@ MAX_JSON_DEPTH = 32
 # analytics windows (``config.api.params.MIN_YEAR`` to ``MAX_YEAR``) can reach them.
 EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-def printable(text: str) -> str:
-    """``text`` safe to put in a response or a log line: a lone surrogate becomes its escape."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _unstorable_text(text: str) -> str | None:

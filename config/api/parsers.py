@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework.parsers import JSONParser
 
-from calls.documents import printable
+from config.text import printable
 
 # Deepest accepted nesting of arrays and objects. A batch of call documents needs two levels
 # around each document and a document a few more; JSON values sent by agents (variables, action
