@@ -644,7 +644,8 @@ class SynthflowDelivery(models.Model):
 # which connects to it to mark the rollups the writes made stale. Arguments: ``tenant`` (Tenant)
 # and ``instants`` (set of aware datetimes whose days and hours the writes affect: the old and new
 # start of every written call, every stage stamp of a written lead before and after, the starts of
-# a lead's calls when its source changed, and when every activity event written occurred). Sent
-# once so receivers can lock what they mark in one sorted statement: several statements per
-# transaction could deadlock against a concurrent writer.
+# a lead's calls when its source changed, when every activity event written occurred, and the
+# timestamps of the error logs written or replaced). Sent once so receivers can lock what they
+# mark in one sorted statement: several statements per transaction could deadlock against a
+# concurrent writer.
 rows_written = Signal()

@@ -496,15 +496,20 @@ def _write(pending: _Pending) -> None:
             continue
         model, fields, build = CHILD_TABLES[kind]
         replaced = [call.pk for call, _ in items.values() if call.pk in pending.changed_calls]
+        rows = [row for call, specs in items.values() for row in build(call, specs)]
+        if model is ErrorLog:
+            # Errors are counted by their own timestamps, which may fall in another hour or day
+            # than their call's start: the instants of the rows replaced and written.
+            at = fields.index("timestamp")
+            pending.instants.update(row[at] for row in rows)
+            if replaced:
+                replaced_errors = ErrorLog.objects.filter(call_id__in=replaced)
+                pending.instants.update(replaced_errors.values_list("timestamp", flat=True))
         if replaced:
             model._default_manager.filter(call_id__in=replaced).delete()
         # Plain rows streamed with COPY on PostgreSQL: building and inserting model instances
         # cost most of a batch's time.
-        writer.insert(
-            model,
-            fields,
-            [row for call, specs in items.values() for row in build(call, specs)],
-        )
+        writer.insert(model, fields, rows)
 
     for call in pending.moved_calls:
         copies = CallCopies.of(call)

@@ -33,7 +33,7 @@ from calls.demo.plan import (
     lead_row_and_moves,
     plan_leads,
 )
-from calls.denormalised import EVENT_FIELDS
+from calls.denormalised import ERROR_FIELDS, EVENT_FIELDS
 from calls.models import ActivityEvent, Agent, Call, Lead, Tenant, Workflow, rows_written
 
 # --- Agents, workflows and leads -------------------------------------------------------------
@@ -256,5 +256,10 @@ def _write_batch(writer: BulkWriter, tenant: Tenant, out: Batch, *, partial: boo
                 rows = [(mapping[r[0]], *r[1:]) for r in rows]
             writer.insert(ActivityEvent, EVENT_FIELDS, rows, ignore_conflicts=True)
         occurred = EVENT_FIELDS.index("occurred_at")
-        instants = out.start_times | {r[occurred] for r in (*out.events, *out.lead_events)}
+        at = ERROR_FIELDS.index("timestamp")
+        instants = (
+            out.start_times
+            | {r[occurred] for r in (*out.events, *out.lead_events)}
+            | {r[at] for r in out.errors}
+        )
         rows_written.send(sender=Call, tenant=tenant, instants=instants)

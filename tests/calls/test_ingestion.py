@@ -338,6 +338,37 @@ def test_rows_written_signal_carries_old_and_new_start(api_client, tenant):
     ]
 
 
+def test_rows_written_signal_carries_the_timestamps_of_errors_replaced_and_written(
+    api_client, tenant
+):
+    def errors(*stamps):
+        return [
+            {"timestamp": stamp, "service": "llm", "level": "error", "message": "timeout"}
+            for stamp in stamps
+        ]
+
+    assert post(api_client, call_doc(errors=errors("2026-03-01T11:59:00Z"))).status_code == 201
+    received = []
+
+    def receiver(sender, tenant, instants, **kwargs):
+        received.append(instants)
+
+    rows_written.connect(receiver)
+    try:
+        response = post(api_client, call_doc(errors=errors("2026-03-01T13:05:00Z")))
+    finally:
+        rows_written.disconnect(receiver)
+
+    # The call started at 10:00; its errors, counted by their own timestamps, moved from the
+    # 11:00 hour to the 13:00 hour: both hours changed.
+    assert response.json()["updated"] == 1
+    assert len(received) == 1
+    assert {
+        datetime(2026, 3, 1, 11, 59, tzinfo=UTC),
+        datetime(2026, 3, 1, 13, 5, tzinfo=UTC),
+    } <= received[0]
+
+
 def test_call_with_phone_links_existing_lead_without_creating_one(api_client, tenant):
     post(api_client, call_doc("first"))
     assert Lead.objects.count() == 0  # a bare phone never creates a lead
