@@ -1,12 +1,16 @@
-"""Rollups: analytics facts precomputed per tenant-local day (and UTC hour).
+"""Rollups: analytics facts precomputed per tenant-local day and per UTC hour.
 
-Each table holds exactly what ``analytics.facts.raw`` computes from raw rows for one day, so a
-clean rolled-up day can stand in for its raw rows without changing an answer. ``RollupDay`` says,
-per tenant-local day, whether the day has been rolled up and whether writes arrived since: only
-days that are rolled and not dirty are read from rollups.
+Each table holds exactly what ``analytics.facts.raw`` computes from raw rows for one day or one
+hour, so a clean rolled-up day or hour can stand in for its raw rows without changing an answer.
+``RollupDay`` and ``RollupHour`` say, per tenant-local day and per UTC hour, whether it has been
+rolled up and whether writes arrived since: only those rolled and not dirty are read from
+rollups. Hours are kept for the recent ``settings.ROLLUP_HOUR_HORIZON_DAYS`` only; days, weeks
+and months serve longer windows.
 
-Rollup rows are replaced per ``(tenant, day)`` in one transaction; they carry no uniqueness
-constraint of their own (dimension columns are nullable), the delete-then-insert is the unit.
+Rollup rows are replaced per ``(tenant, day)`` or ``(tenant, hour)`` in one transaction; they
+carry no uniqueness constraint of their own (dimension columns are nullable), the
+delete-then-insert is the unit. The columns a day table and its hour table share are declared
+once, in an abstract model.
 """
 
 from __future__ import annotations
@@ -18,20 +22,32 @@ from django.db import models
 from calls.models import Agent, Tenant, Workflow
 
 
-class RollupDay(models.Model):
-    """The rollup state of one tenant-local day.
+class RollupState(models.Model):
+    """The rollup state of one period of a tenant (a day or an hour).
 
-    ``dirty_since`` is set (to the time of the write) by every ingestion that touches the day, in
-    the writer's transaction; the rollup task clears it only if it has not moved while the day was
-    being rolled, so a write that lands mid-roll keeps the day dirty.
+    ``dirty_since`` is set (to the time of the write) by every ingestion that touches the
+    period, in the writer's transaction; the rollup task clears it only if it has not moved while
+    the period was being rolled, so a write that lands mid-roll keeps the period dirty.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    rolled_at = models.DateTimeField(null=True, blank=True)
+    dirty_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def state(self) -> str:
+        return "dirty" if self.dirty_since else ("rolled" if self.rolled_at else "new")
+
+
+class RollupDay(RollupState):
+    """The rollup state of one tenant-local day."""
+
     day = models.DateField()
     # The tenant's zone when the day was rolled: rollups in another zone are never used.
     timezone = models.CharField(max_length=64, blank=True)
-    rolled_at = models.DateTimeField(null=True, blank=True)
-    dirty_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints: ClassVar = [
@@ -48,8 +64,31 @@ class RollupDay(models.Model):
         ]
 
     def __str__(self) -> str:
-        state = "dirty" if self.dirty_since else ("rolled" if self.rolled_at else "new")
-        return f"{self.tenant_id} {self.day} {state}"
+        return f"{self.tenant_id} {self.day} {self.state}"
+
+
+class RollupHour(RollupState):
+    """The rollup state of one UTC hour of a tenant, within the hour horizon
+    (``settings.ROLLUP_HOUR_HORIZON_DAYS``). Hours do not depend on the tenant's zone."""
+
+    hour = models.DateTimeField(help_text="UTC start of the hour")
+
+    class Meta:
+        constraints: ClassVar = [
+            # One state per hour; also the index of the query-time lookup of clean hours.
+            models.UniqueConstraint(fields=["tenant", "hour"], name="rolluphour_tenant_hour_uniq"),
+        ]
+        indexes: ClassVar = [
+            # The beat task's scan for dirty hours (a partial index stays tiny).
+            models.Index(
+                fields=["dirty_since"],
+                name="rolluphour_dirty_idx",
+                condition=models.Q(dirty_since__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.hour:%Y-%m-%d %H:00} {self.state}"
 
 
 class CallMeasures(models.Model):
@@ -72,17 +111,16 @@ class CallMeasures(models.Model):
         abstract = True
 
 
-class CallDayRollup(CallMeasures):
-    """Call totals of one tenant-local day, per combination of the dimensions of a grouping.
+class CallGroupedMeasures(CallMeasures):
+    """Call totals of one period, per combination of the dimensions of a grouping.
 
-    Each day is stored once per grouping (``analytics.facts.vocabulary.CALL_GROUPINGS``), one
+    Each period is stored once per grouping (``analytics.facts.vocabulary.CALL_GROUPINGS``), one
     for each set of dimensions the analytics queries group and filter by, all summed from the
-    same cube of the day's calls, so a year of a question reads at most tens of thousands of
+    same cube of the period's calls, so a year of a question reads at most tens of thousands of
     rows. Dimensions outside a row's grouping hold their empty value.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
-    day = models.DateField()
     grouping = models.CharField(max_length=16)
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, null=True, db_index=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, null=True, db_index=False)
@@ -91,6 +129,15 @@ class CallDayRollup(CallMeasures):
     lead_source = models.CharField(max_length=16, null=True)
     status = models.CharField(max_length=24)
     end_call_reason = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class CallDayRollup(CallGroupedMeasures):
+    """Call totals of one tenant-local day, per grouping."""
+
+    day = models.DateField()
 
     class Meta:
         indexes: ClassVar = [
@@ -104,41 +151,46 @@ class CallDayRollup(CallMeasures):
         return f"{self.day} {self.status} x{self.calls}"
 
 
-class CallHourRollup(CallMeasures):
-    """Call totals per UTC hour (call-volume by hour in zones whose hours start on UTC hours)."""
+class CallHourRollup(CallGroupedMeasures):
+    """Call totals of one UTC hour, per grouping."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
-    # The tenant-local day the hour was rolled with (the unit of replacement).
-    day = models.DateField()
     hour = models.DateTimeField()
 
     class Meta:
         indexes: ClassVar = [
-            # call-volume?interval=hour: a tenant's hours in a window.
-            models.Index(fields=["tenant", "hour"], name="hourrollup_tenant_hour_idx"),
-            # Replacing one day's hours.
-            models.Index(fields=["tenant", "day"], name="hourrollup_tenant_day_idx"),
+            # Every hour read: one grouping of a tenant's hours in a window.
+            models.Index(fields=["tenant", "grouping", "hour"], name="callhour_grouping_idx"),
+            # Replacing a range of hours.
+            models.Index(fields=["tenant", "hour"], name="callhour_tenant_hour_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H:00} x{self.calls}"
+        return f"{self.hour:%Y-%m-%d %H:00} {self.status} x{self.calls}"
 
 
-class ActionDayRollup(models.Model):
-    """Executed actions of one day's calls, by action name.
+class ActionCounts(models.Model):
+    """Executed actions of one period's calls, by action name.
 
-    Each day is stored twice: per name and the calls' agent and type (grouping ``full``, for
+    Each period is stored twice: per name and the calls' agent and type (grouping ``full``, for
     questions filtered by agent or type) and per name alone (grouping ``name``, agent and type
-    empty), which answers the unfiltered ones from a few rows a day.
+    empty), which answers the unfiltered ones from a few rows a period.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
-    day = models.DateField()
     grouping = models.CharField(max_length=8, default="full")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, null=True, db_index=False)
     type_of_call = models.CharField(max_length=16, blank=True)
     name = models.CharField(max_length=200)
     count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class ActionDayRollup(ActionCounts):
+    """Executed actions of one tenant-local day's calls."""
+
+    day = models.DateField()
 
     class Meta:
         indexes: ClassVar = [
@@ -150,6 +202,23 @@ class ActionDayRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.name} x{self.count}"
+
+
+class ActionHourRollup(ActionCounts):
+    """Executed actions of one UTC hour's calls."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar = [
+            # Replacing a range of hours.
+            models.Index(fields=["tenant", "hour"], name="actionhour_tenant_hour_idx"),
+            # executed_actions block: one grouping of a tenant's hours in a window.
+            models.Index(fields=["tenant", "grouping", "hour"], name="actionhour_grouping_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.name} x{self.count}"
 
 
 class LeadDayRollup(models.Model):
@@ -183,13 +252,21 @@ class LeadDayRollup(models.Model):
         return f"{self.day} {self.stage} x{self.count}"
 
 
-class EventDayRollup(models.Model):
-    """Activity events that occurred on one tenant-local day, by type."""
+class EventCounts(models.Model):
+    """Activity events that occurred in one period, by type."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
-    day = models.DateField()
     type = models.CharField(max_length=40)
     count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class EventDayRollup(EventCounts):
+    """Activity events that occurred on one tenant-local day."""
+
+    day = models.DateField()
 
     class Meta:
         indexes: ClassVar = [
@@ -201,8 +278,65 @@ class EventDayRollup(models.Model):
         return f"{self.day} {self.type} x{self.count}"
 
 
+class EventHourRollup(EventCounts):
+    """Activity events that occurred in one UTC hour."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar = [
+            # The activity feed's total: a tenant's hours in a window; replacing a range.
+            models.Index(fields=["tenant", "hour"], name="eventhour_tenant_hour_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.type} x{self.count}"
+
+
+class ErrorCounts(models.Model):
+    """Error logs (``calls.models.ErrorLog``) stamped in one period, by service and level."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    service = models.CharField(max_length=16)
+    level = models.CharField(max_length=8)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class ErrorDayRollup(ErrorCounts):
+    """Error logs stamped on one tenant-local day."""
+
+    day = models.DateField()
+
+    class Meta:
+        indexes: ClassVar = [
+            # The error log's total: a tenant's days in a window; replacing a range.
+            models.Index(fields=["tenant", "day"], name="errorday_tenant_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.service}/{self.level} x{self.count}"
+
+
+class ErrorHourRollup(ErrorCounts):
+    """Error logs stamped in one UTC hour."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar = [
+            # The error log's total: a tenant's hours in a window; replacing a range.
+            models.Index(fields=["tenant", "hour"], name="errorhour_tenant_hour_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.service}/{self.level} x{self.count}"
+
+
 class LatencyMeasures(models.Model):
-    """One provider's latency samples over a tenant's day, week or month: the totals of
+    """One provider's latency samples over a tenant's hour, day, week or month: the totals of
     ``analytics.facts.vocabulary.LatencyTotals`` plus a mergeable log-bucket histogram
     (``analytics.sketch``) for percentiles within 1% relative error."""
 
@@ -235,6 +369,22 @@ class LatencyDayRollup(LatencyMeasures):
 
     def __str__(self) -> str:
         return f"{self.day} {self.provider_type}/{self.provider_name}"
+
+
+class LatencyHourRollup(LatencyMeasures):
+    """Latency samples of one UTC hour's calls per provider (no stored quantiles: hours are read
+    merged into longer windows, never charted one by one)."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar = [
+            # provider-latency and summary: a tenant's hours in a window; replacing a range.
+            models.Index(fields=["tenant", "hour"], name="latencyhour_tenant_hour_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.provider_type}/{self.provider_name}"
 
 
 class LatencyMonthRollup(LatencyMeasures):

@@ -1,22 +1,30 @@
-"""Rollup writes: dirty-day marking, rolling one tenant-day, rolling every dirty day.
+"""Rollup writes: dirty marking, rolling a tenant's days or hours, the dirty work the beat hands
+out, pruning hours past the horizon.
 
-Every write here is idempotent: rolling a day replaces all of its rollup rows in one transaction,
-so running it twice, concurrently, or again after a crash leaves one correct set of rows.
+Every write here is idempotent: rolling a day or an hour replaces all of its rollup rows in one
+transaction, so running it twice, concurrently, or again after a crash leaves one correct set of
+rows. Days and hours are rolled by the same functions, over a ``Grain`` (what rows are keyed
+by, and the tables they go to); leads are rolled per day only.
 """
 
 from __future__ import annotations
 
 import logging
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     Case,
     Count,
     DateField,
+    DateTimeField,
+    Exists,
+    Expression,
     Model,
     OuterRef,
     QuerySet,
@@ -40,16 +48,27 @@ from analytics.facts.vocabulary import (
     LatencyTotals,
 )
 from analytics.models import (
+    ActionCounts,
     ActionDayRollup,
+    ActionHourRollup,
     CallDayRollup,
+    CallGroupedMeasures,
     CallHourRollup,
+    ErrorCounts,
+    ErrorDayRollup,
+    ErrorHourRollup,
+    EventCounts,
     EventDayRollup,
+    EventHourRollup,
     LatencyDayRollup,
+    LatencyHourRollup,
     LatencyMeasures,
     LatencyMonthRollup,
     LatencyWeekRollup,
     LeadDayRollup,
     RollupDay,
+    RollupHour,
+    RollupState,
 )
 from analytics.sketch import Sketch, histogram_rows, sum_dense
 from analytics.windows import (
@@ -57,52 +76,188 @@ from analytics.windows import (
     date_range,
     date_window,
     day_start,
-    hours_are_utc_aligned,
     local_date,
     week_start,
 )
-from calls.models import ActivityEvent, Call, Lead, Tenant
+from calls.models import ActivityEvent, Call, ErrorLog, Lead, Tenant
 
 logger = logging.getLogger(__name__)
 
-ROLLUP_MODELS = (
-    CallDayRollup,
-    CallHourRollup,
-    ActionDayRollup,
-    LeadDayRollup,
-    LatencyDayRollup,
-    EventDayRollup,
-)
+ONE_DAY = timedelta(days=1)
+ONE_HOUR = timedelta(hours=1)
 # The call rollup dimensions whose empty value is NULL.
 NULL_DIMENSIONS = ("agent_id", "workflow_id", "lead_source")
+
+
+@dataclass(frozen=True)
+class Grain:
+    """What a roll keys its rows by (``key``, also the key column of every table of the grain:
+    the tenant-local ``day`` or the UTC ``hour``) and the tables it writes."""
+
+    key: str
+    calls: type[CallGroupedMeasures]
+    actions: type[ActionCounts]
+    events: type[EventCounts]
+    errors: type[ErrorCounts]
+    latencies: type[LatencyMeasures]
+    # Lead rollups exist per day only.
+    leads: type[LeadDayRollup] | None
+
+    @property
+    def models(self) -> tuple[type[Model], ...]:
+        tables = (self.calls, self.actions, self.events, self.errors, self.latencies, self.leads)
+        return tuple(model for model in tables if model is not None)
+
+
+DAYS = Grain(
+    "day",
+    calls=CallDayRollup,
+    actions=ActionDayRollup,
+    events=EventDayRollup,
+    errors=ErrorDayRollup,
+    latencies=LatencyDayRollup,
+    leads=LeadDayRollup,
+)
+HOURS = Grain(
+    "hour",
+    calls=CallHourRollup,
+    actions=ActionHourRollup,
+    events=EventHourRollup,
+    errors=ErrorHourRollup,
+    latencies=LatencyHourRollup,
+    leads=None,
+)
+ROLLUP_MODELS = (*DAYS.models, *HOURS.models)
+
+
+@dataclass(frozen=True)
+class _Roll:
+    """One roll: a tenant's whole days (in ``zone``) or whole UTC hours, spanning ``window``."""
+
+    tenant: Tenant
+    window: Window
+    zone: zoneinfo.ZoneInfo
+    grain: Grain
+
+    def key_of(self, column: str) -> Expression:
+        """The grain's key of the instant ``column`` for rows in the window: a constant when the
+        window is one period (rolling one dirty day or hour, the common case), which spares a
+        conversion per row."""
+        if self.grain is HOURS:
+            if self.window.end - self.window.start <= ONE_HOUR:
+                return Value(self.window.start, output_field=DateTimeField())
+            return TruncHour(column, tzinfo=UTC)
+        first = local_date(self.window.start, self.zone)
+        if day_start(first + ONE_DAY, self.zone) >= self.window.end:
+            return Value(first, output_field=DateField())
+        return TruncDate(column, tzinfo=self.zone)
+
+    def periods(self) -> dict[str, Any]:
+        """The lookups of the rows of the rolled periods, in any of the grain's tables."""
+        if self.grain is HOURS:
+            return {"hour__gte": self.window.start, "hour__lt": self.window.end}
+        return {
+            "day__gte": local_date(self.window.start, self.zone),
+            "day__lt": local_date(self.window.end, self.zone),
+        }
+
+
+# --- Hour horizon -------------------------------------------------------------------------------
+
+
+def utc_hour(instant: datetime) -> datetime:
+    """The start of the UTC hour of ``instant``."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_horizon(now: datetime | None = None) -> datetime:
+    """The start of the oldest UTC hour kept rolled: hours before it are neither marked nor
+    rolled, and their rows are pruned."""
+    current = utc_hour(now or timezone.now())
+    return current - timedelta(days=settings.ROLLUP_HOUR_HORIZON_DAYS)
+
+
+def hour_range(first: datetime, last: datetime) -> Iterator[datetime]:
+    """The hour starts ``first`` .. ``last``, both included."""
+    hour = first
+    while hour <= last:
+        yield hour
+        hour += ONE_HOUR
 
 
 # --- Dirty marking ------------------------------------------------------------------------------
 
 
-def mark_days_dirty(*, tenant: Tenant, instants: Iterable[datetime]) -> None:
-    """Marks the tenant-local days of ``instants`` dirty, in the caller's transaction.
+def mark_dirty(*, tenant: Tenant, instants: Iterable[datetime]) -> None:
+    """Marks the tenant-local days and the UTC hours (within the hour horizon) of ``instants``
+    dirty, in the caller's transaction.
 
-    Rows are upserted in day order so concurrent writers lock them in the same order.
+    Days, then hours, are upserted in order so concurrent writers lock them in the same order; a
+    roll locks only days or only hours.
     """
-    zone = tenant.zone
-    days = sorted({local_date(instant, zone) for instant in instants if instant is not None})
-    if not days:
+    stamps = [instant for instant in instants if instant is not None]
+    if not stamps:
         return
     now = timezone.now()
+    zone = tenant.zone
+    days = sorted({local_date(instant, zone) for instant in stamps})
     RollupDay.objects.bulk_create(
         [RollupDay(tenant=tenant, day=day, dirty_since=now) for day in days],
         update_conflicts=True,
         unique_fields=["tenant", "day"],
         update_fields=["dirty_since"],
     )
+    horizon = hour_horizon(now)
+    hours = sorted({hour for hour in (utc_hour(i) for i in stamps) if hour >= horizon})
+    if hours:
+        RollupHour.objects.bulk_create(
+            [RollupHour(tenant=tenant, hour=hour, dirty_since=now) for hour in hours],
+            update_conflicts=True,
+            unique_fields=["tenant", "hour"],
+            update_fields=["dirty_since"],
+        )
 
 
 def on_rows_written(sender: Any, tenant: Tenant, instants: set[datetime], **kwargs: Any) -> None:
-    mark_days_dirty(tenant=tenant, instants=instants)
+    mark_dirty(tenant=tenant, instants=instants)
 
 
 # --- Rolling ------------------------------------------------------------------------------------
+
+State = TypeVar("State", bound=RollupState)
+
+
+def _claim(
+    model: type[State], tenant: Tenant, key: str, keys: Sequence[Any]
+) -> tuple[list[State], dict[int, datetime | None]]:
+    """Creates the missing states of the consecutive periods ``keys`` and locks them all in key
+    order for the rest of the roll's transaction: concurrent rolls of the same periods run one
+    after the other, and a writer marking one of them dirty waits for the roll and leaves it
+    dirty after it. Returns the states and each one's dirty mark as the roll found it."""
+    model._default_manager.bulk_create(
+        [model(tenant=tenant, **{key: k}) for k in keys], ignore_conflicts=True
+    )
+    states = list(
+        model._default_manager.select_for_update()
+        .filter(tenant=tenant, **{f"{key}__gte": keys[0], f"{key}__lte": keys[-1]})
+        .order_by(key)
+    )
+    return states, {state.pk: state.dirty_since for state in states}
+
+
+def _mark_rolled(
+    model: type[State], states: list[State], marked: dict[int, datetime | None], **fields: Any
+) -> None:
+    """Marks ``states`` rolled, clearing each dirty mark only if it is still the one the roll
+    found (a writer's newer mark waits on ``_claim``'s lock and lands after the commit)."""
+    now = timezone.now()
+    for state in states:
+        state.rolled_at = now
+        for name, value in fields.items():
+            setattr(state, name, value)
+        if state.dirty_since == marked[state.pk]:
+            state.dirty_since = None
+    model._default_manager.bulk_update(states, ["rolled_at", "dirty_since", *fields])
 
 
 def roll_day(*, tenant_id: int, day: date) -> bool:
@@ -111,13 +266,12 @@ def roll_day(*, tenant_id: int, day: date) -> bool:
 
 
 def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
-    """Replaces every rollup row of the tenant-local days ``first`` .. ``last`` with totals
+    """Replaces every day rollup row of the tenant-local days ``first`` .. ``last`` with totals
     computed from raw rows, in one transaction and one set of grouped queries (a year of days
     costs about as many queries as one day).
 
     Returns ``False`` when the tenant no longer exists. The days' ``RollupDay`` rows are locked
-    in day order for the whole roll: concurrent rolls of the same days run one after the other,
-    and a writer marking a day dirty waits for the roll and leaves the day dirty after it.
+    in day order for the whole roll (see ``_claim``).
     """
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
@@ -126,24 +280,12 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
     days = list(date_range(first, last))
     with transaction.atomic():
         rolling_session()
-        RollupDay.objects.bulk_create(
-            [RollupDay(tenant=tenant, day=day) for day in days], ignore_conflicts=True
-        )
-        states = list(
-            RollupDay.objects.select_for_update()
-            .filter(tenant=tenant, day__gte=first, day__lte=last)
-            .order_by("day")
-        )
-        marked = {state.pk: state.dirty_since for state in states}
-        for model in ROLLUP_MODELS:
-            model.objects.filter(tenant=tenant, day__gte=first, day__lte=last).delete()
-        window = date_window(first, last, zone)
-        _roll_calls(tenant, window, zone)
-        _roll_hours(tenant, window, zone)
-        _roll_actions(tenant, window, zone)
-        _roll_leads(tenant, window, zone)
-        _roll_latencies(tenant, window, zone)
-        _roll_events(tenant, window, zone)
+        states, marked = _claim(RollupDay, tenant, "day", days)
+        roll = _Roll(tenant, date_window(first, last, zone), zone, DAYS)
+        for model in DAYS.models:
+            model._default_manager.filter(tenant=tenant, **roll.periods()).delete()
+        _roll_facts(roll)
+        _roll_leads(roll)
         months = sorted({day.replace(day=1) for day in days})
         weeks = sorted({week_start(day) for day in days})
         _lock_periods(tenant, months, weeks)
@@ -151,28 +293,55 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
             _rebuild_latency_month(tenant, month)
         for week in weeks:
             _rebuild_latency_week(tenant, week)
-        now = timezone.now()
-        for state in states:
-            state.rolled_at = now
-            state.timezone = tenant.timezone
-            if state.dirty_since == marked[state.pk]:
-                state.dirty_since = None
-        RollupDay.objects.bulk_update(states, ["rolled_at", "timezone", "dirty_since"])
+        _mark_rolled(RollupDay, states, marked, timezone=tenant.timezone)
     return True
 
 
-def _day_of(column: str, window: Window, zone: zoneinfo.ZoneInfo) -> Value | TruncDate:
-    """The tenant-local day of ``column`` for rows in ``window``: a constant when the window is
-    one day (rolling one dirty day, the common case), which spares a zone conversion per row."""
-    first = local_date(window.start, zone)
-    if day_start(first + timedelta(days=1), zone) >= window.end:
-        return Value(first, output_field=DateField())
-    return TruncDate(column, tzinfo=zone)
+def roll_hour(*, tenant_id: int, hour: datetime) -> bool:
+    """Replaces every rollup row of one UTC hour (see ``roll_hours``)."""
+    return roll_hours(tenant_id=tenant_id, first=hour, last=hour)
 
 
-def _calls(tenant: Tenant, window: Window) -> QuerySet[Call]:
+def roll_hours(*, tenant_id: int, first: datetime, last: datetime) -> bool:
+    """Replaces every hour rollup row of the UTC hours starting ``first`` .. ``last`` (aware, on
+    the hour) with totals computed from raw rows, in one transaction, and marks them rolled
+    (``RollupHour``, locked as ``roll_days`` locks days). Hours before the hour horizon are
+    left alone: their rows are pruned, and reads take days there.
+
+    Returns ``False`` when the tenant no longer exists.
+    """
+    for bound in (first, last):
+        if bound.utcoffset() is None or utc_hour(bound) != bound:
+            raise ValueError(f"{bound!r} is not the aware start of an hour")
+    first, last = max(first.astimezone(UTC), hour_horizon()), last.astimezone(UTC)
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return False
+    if last < first:
+        return True
+    with transaction.atomic():
+        rolling_session()
+        states, marked = _claim(RollupHour, tenant, "hour", list(hour_range(first, last)))
+        roll = _Roll(tenant, Window(first, last + ONE_HOUR), tenant.zone, HOURS)
+        for model in HOURS.models:
+            model._default_manager.filter(tenant=tenant, **roll.periods()).delete()
+        _roll_facts(roll)
+        _mark_rolled(RollupHour, states, marked)
+    return True
+
+
+def _roll_facts(roll: _Roll) -> None:
+    """Writes the rows of every table of the roll's grain but leads."""
+    _roll_calls(roll)
+    _roll_actions(roll)
+    _roll_latencies(roll)
+    _roll_events(roll)
+    _roll_errors(roll)
+
+
+def _calls(roll: _Roll) -> QuerySet[Call]:
     return Call.objects.filter(
-        tenant=tenant, start_time__gte=window.start, start_time__lt=window.end
+        tenant=roll.tenant, start_time__gte=roll.window.start, start_time__lt=roll.window.end
     ).order_by()
 
 
@@ -183,29 +352,23 @@ def _lead_source() -> Case:
     return Case(When(lead_id__isnull=False, then=Subquery(source)), default=Value(None))
 
 
-def _full_rows(
-    model: type[Model], tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo
-) -> QuerySet[Any]:
-    """The ``full`` grouping rows the roll of ``window`` just wrote, from which the smaller
-    groupings are summed."""
-    return model._default_manager.filter(
-        tenant=tenant,
-        grouping="full",
-        day__gte=local_date(window.start, zone),
-        day__lt=local_date(window.end, zone),
-    )
+def _full_rows(model: type[Model], roll: _Roll) -> QuerySet[Any]:
+    """The ``full`` grouping rows the roll just wrote, from which the smaller groupings are
+    summed."""
+    return model._default_manager.filter(tenant=roll.tenant, grouping="full", **roll.periods())
 
 
-def _roll_calls(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
-    """Call totals per day for every stored grouping, each summed from one cube of the day's
-    calls (their totals per combination of every grouping's columns): one pass over the calls,
-    and one definition of every number, since a grouping row is exactly the sum of the cube rows
-    it stands for. The cube itself is not stored (no read needs it; it is most of the size of
-    the call rollups): it lives in a temporary table for the length of the roll."""
+def _roll_calls(roll: _Roll) -> None:
+    """Call totals per period for every stored grouping, each summed from one cube of the
+    period's calls (their totals per combination of every grouping's columns): one pass over the
+    calls, and one definition of every number, since a grouping row is exactly the sum of the
+    cube rows it stands for. The cube itself is not stored (no read needs it; it is most of the
+    size of the call rollups): it lives in a temporary table for the length of the roll."""
+    key = roll.grain.key
     cube = (
-        _calls(tenant, window)
-        .annotate(day=_day_of("start_time", window, zone), lead_source=_lead_source())
-        .values("day", *CALL_CUBE_COLUMNS)
+        _calls(roll)
+        .annotate(**{key: roll.key_of("start_time")}, lead_source=_lead_source())
+        .values(key, *CALL_CUBE_COLUMNS)
         .annotate(**call_aggregates())
     )
     quote = connection.ops.quote_name
@@ -213,86 +376,69 @@ def _roll_calls(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
     sums = ", ".join(f"SUM({quote(m)}) AS {quote(m)}" for m in CALL_MEASURES)
     with temporary_table("rollup_call_cube", cube) as table:
         for name, keyed in CALL_GROUPINGS.items():
-            group = ", ".join(map(quote, ("day", *keyed)))
+            group = ", ".join(map(quote, (key, *keyed)))
             # Dimensions outside the grouping hold their empty value.
             empty = {
                 c: "" for c in CALL_CUBE_COLUMNS if c not in keyed and c not in NULL_DIMENSIONS
             }
             insert_select(
-                CallDayRollup,
+                roll.grain.calls,
                 f"SELECT {group}, {sums} FROM {table} GROUP BY {group}",
                 [],
                 {
-                    "day": "day",
+                    key: key,
                     **{c: c for c in keyed},
                     **{c: None for c in NULL_DIMENSIONS if c not in keyed},
                     **measures,
                 },
-                tenant_id=tenant.pk,
+                tenant_id=roll.tenant.pk,
                 grouping=name,
                 **empty,
             )
 
 
-def _roll_hours(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
-    if not hours_are_utc_aligned(window, zone):
-        return
+def _roll_actions(roll: _Roll) -> None:
+    key, model = roll.grain.key, roll.grain.actions
     rows = (
-        _calls(tenant, window)
-        # An aligned hour lies within one local day: grouping by both is grouping by the hour.
-        .annotate(hour=TruncHour("start_time", tzinfo=UTC), day=_day_of("start_time", window, zone))
-        .values("hour", "day")
-        .annotate(**call_aggregates())
-    )
-    insert_from(
-        CallHourRollup,
-        rows,
-        {"day": "day", "hour": "hour", **{m: m for m in CALL_MEASURES}},
-        tenant_id=tenant.pk,
-    )
-
-
-def _roll_actions(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
-    rows = (
-        actions_in(tenant, [window])
-        .annotate(day=_day_of("start_time", window, zone))
-        .values("day", "agent_id", "type_of_call", "name")
+        actions_in(roll.tenant, [roll.window])
+        .annotate(**{key: roll.key_of("start_time")})
+        .values(key, "agent_id", "type_of_call", "name")
         .annotate(n=Count("pk"))
     )
     insert_from(
-        ActionDayRollup,
+        model,
         rows,
         {
-            "day": "day",
+            key: key,
             "agent_id": "agent_id",
             "type_of_call": "type_of_call",
             "name": "name",
             "count": "n",
         },
-        tenant_id=tenant.pk,
+        tenant_id=roll.tenant.pk,
         grouping="full",
     )
     # Per name alone, summed from the full rows.
-    full = _full_rows(ActionDayRollup, tenant, window, zone)
     insert_from(
-        ActionDayRollup,
-        full.order_by().values("day", "name").annotate(n=Sum("count")),
-        {"day": "day", "name": "name", "count": "n"},
-        tenant_id=tenant.pk,
+        model,
+        _full_rows(model, roll).order_by().values(key, "name").annotate(n=Sum("count")),
+        {key: key, "name": "name", "count": "n"},
+        tenant_id=roll.tenant.pk,
         grouping="name",
         agent_id=None,
         type_of_call="",
     )
 
 
-def _roll_leads(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
+def _roll_leads(roll: _Roll) -> None:
     for stage, column in LEAD_STAGE_COLUMNS.items():
         rows = (
             Lead.objects.filter(
-                tenant=tenant, **{f"{column}__gte": window.start, f"{column}__lt": window.end}
+                tenant=roll.tenant,
+                **{f"{column}__gte": roll.window.start, f"{column}__lt": roll.window.end},
             )
             .order_by()
-            .annotate(day=_day_of(column, window, zone))
+            .annotate(day=roll.key_of(column))
             .values("day", "channel", "source")
             .annotate(
                 n=Count("pk"),
@@ -313,14 +459,14 @@ def _roll_leads(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
                 "score_count": "score_count",
                 "pipeline": "pipeline",
             },
-            tenant_id=tenant.pk,
+            tenant_id=roll.tenant.pk,
             grouping="full",
             stage=stage,
         )
     # Per stage alone, summed from the full rows.
-    full = _full_rows(LeadDayRollup, tenant, window, zone)
     summed = (
-        full.order_by()
+        _full_rows(LeadDayRollup, roll)
+        .order_by()
         .values("day", "stage")
         .annotate(
             n=Sum("count"),
@@ -340,33 +486,60 @@ def _roll_leads(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None
             "score_count": "score_count",
             "pipeline": "pipeline",
         },
-        tenant_id=tenant.pk,
+        tenant_id=roll.tenant.pk,
         grouping="stage",
         channel="",
         source="",
     )
 
 
-def _roll_events(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
+def _roll_events(roll: _Roll) -> None:
+    key = roll.grain.key
     rows = (
         ActivityEvent.objects.filter(
-            tenant=tenant, occurred_at__gte=window.start, occurred_at__lt=window.end
+            tenant=roll.tenant,
+            occurred_at__gte=roll.window.start,
+            occurred_at__lt=roll.window.end,
         )
         .order_by()
-        .annotate(day=_day_of("occurred_at", window, zone))
-        .values("day", "type")
+        .annotate(**{key: roll.key_of("occurred_at")})
+        .values(key, "type")
         .annotate(n=Count("pk"))
     )
     insert_from(
-        EventDayRollup, rows, {"day": "day", "type": "type", "count": "n"}, tenant_id=tenant.pk
+        roll.grain.events,
+        rows,
+        {key: key, "type": "type", "count": "n"},
+        tenant_id=roll.tenant.pk,
     )
 
 
-def _roll_latencies(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> None:
-    """Per day and provider: sample and call counts, the latency sum and the histogram, from one
-    grouped pass over the samples (histogram buckets carry their counts and sums)."""
-    samples = samples_in(tenant, [window]).annotate(day=_day_of("start_time", window, zone))
-    keys = ("day", "provider_type", "provider_name")
+def _roll_errors(roll: _Roll) -> None:
+    key = roll.grain.key
+    rows = (
+        ErrorLog.objects.filter(
+            tenant=roll.tenant, timestamp__gte=roll.window.start, timestamp__lt=roll.window.end
+        )
+        .order_by()
+        .annotate(**{key: roll.key_of("timestamp")})
+        .values(key, "service", "level")
+        .annotate(n=Count("pk"))
+    )
+    insert_from(
+        roll.grain.errors,
+        rows,
+        {key: key, "service": "service", "level": "level", "count": "n"},
+        tenant_id=roll.tenant.pk,
+    )
+
+
+def _roll_latencies(roll: _Roll) -> None:
+    """Per period and provider: sample and call counts, the latency sum and the histogram, from
+    one grouped pass over the samples (histogram buckets carry their counts and sums). Day rows
+    also store their percentiles (``LatencyDayRollup.quantiles``)."""
+    key, model = roll.grain.key, roll.grain.latencies
+    samples = samples_in(roll.tenant, [roll.window]).annotate(**{key: roll.key_of("start_time")})
+    keys = (key, "provider_type", "provider_name")
     rows = []
     for row in histogram_rows(
         samples, keys, latency_sum=Sum("latency_ms"), calls=CALLS_WITH_SAMPLES
@@ -374,20 +547,28 @@ def _roll_latencies(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> 
         sketch = Sketch()
         sketch.add_buckets(row["buckets"], row["counts"])
         totals = LatencyTotals.of(row, samples="n")
+        period = row[key]
+        if isinstance(period, datetime) and period.tzinfo is None:
+            # A UTC hour as PostgreSQL truncates it (``histogram_rows`` reads past Django's
+            # converters, which would make it aware).
+            period = period.replace(tzinfo=UTC)
+        extra = (
+            {"quantiles": list(sketch.quantiles(PERCENTILES))} if model is LatencyDayRollup else {}
+        )
         rows.append(
-            LatencyDayRollup(
-                tenant=tenant,
-                day=row["day"],
+            model(
+                tenant=roll.tenant,
                 provider_type=row["provider_type"],
                 provider_name=row["provider_name"],
                 samples=totals.samples,
                 latency_sum=totals.latency_sum,
                 calls=totals.calls,
                 histogram=sketch.to_dense(),
-                quantiles=list(sketch.quantiles(PERCENTILES)),
+                **{key: period},
+                **extra,
             )
         )
-    LatencyDayRollup.objects.bulk_create(rows)
+    model._default_manager.bulk_create(rows)
 
 
 def _lock_periods(tenant: Tenant, months: list[date], weeks: list[date]) -> None:
@@ -470,27 +651,52 @@ def vacuum_rollup_tables() -> None:
     where VACUUM cannot run, it is left to autovacuum."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return
+    tables: tuple[type[Model], ...] = (
+        *ROLLUP_MODELS,
+        LatencyMonthRollup,
+        LatencyWeekRollup,
+        RollupDay,
+        RollupHour,
+    )
     with connection.cursor() as cursor:
-        for model in (*ROLLUP_MODELS, LatencyMonthRollup, LatencyWeekRollup, RollupDay):
+        for model in tables:
             cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
-def runs(pairs: list[tuple[int, date]], *, max_days: int = 31) -> list[tuple[int, date, date]]:
-    """``(tenant id, day)`` pairs as ``(tenant id, first, last)`` runs of consecutive days (at
-    most ``max_days`` long), so each run is rolled with one set of grouped queries."""
-    result: list[tuple[int, date, date]] = []
-    for tenant_id, day in sorted(set(pairs)):
+# --- The work of the beat -----------------------------------------------------------------------
+
+Period = TypeVar("Period", date, datetime)
+
+# Hours of a tenant rolled together at most (days: 31).
+HOURS_PER_RUN = 24
+# The last completed hours the beat checks for hours that have no state at all.
+QUIET_HOURS_CHECKED = 3
+
+
+def runs(
+    pairs: list[tuple[int, Period]], *, step: timedelta = ONE_DAY, longest: int = 31
+) -> list[tuple[int, Period, Period]]:
+    """``(tenant id, period)`` pairs as ``(tenant id, first, last)`` runs of consecutive periods
+    (days, or hours with ``step=ONE_HOUR``; at most ``longest`` of them), so each run is rolled
+    with one set of grouped queries."""
+    result: list[tuple[int, Period, Period]] = []
+    for tenant_id, period in sorted(set(pairs)):
         if result:
             last_tenant, first, last = result[-1]
             if (
                 last_tenant == tenant_id
-                and day == last + timedelta(days=1)
-                and (day - first).days < max_days
+                and period == last + step
+                and period - first < step * longest
             ):
-                result[-1] = (tenant_id, first, day)
+                result[-1] = (tenant_id, first, period)
                 continue
-        result.append((tenant_id, day, day))
+        result.append((tenant_id, period, period))
     return result
+
+
+def hour_runs(pairs: list[tuple[int, datetime]]) -> list[tuple[int, datetime, datetime]]:
+    """``runs`` of hours."""
+    return runs(pairs, step=ONE_HOUR, longest=HOURS_PER_RUN)
 
 
 def dirty_days(*, limit: int = 500) -> list[tuple[int, date]]:
@@ -510,3 +716,70 @@ def recent_days(*, days: int, now: datetime | None = None) -> list[tuple[int, da
         today = local_date(now, tenant.zone)
         result.extend((tenant.pk, today - timedelta(days=n)) for n in range(days))
     return result
+
+
+def dirty_hours(*, limit: int = 500, before: datetime | None = None) -> list[tuple[int, datetime]]:
+    """The oldest-marked dirty ``(tenant id, hour)`` pairs within the hour horizon (an hour
+    marked before it fell out is never rolled; the next prune deletes its state), of hours
+    starting before ``before`` if given."""
+    dirty = RollupHour.objects.filter(dirty_since__isnull=False, hour__gte=hour_horizon())
+    if before is not None:
+        dirty = dirty.filter(hour__lt=before)
+    return list(dirty.order_by("dirty_since").values_list("tenant_id", "hour")[:limit])
+
+
+def unrolled_hours(hours: Sequence[datetime]) -> list[tuple[int, datetime]]:
+    """Every tenant's ``hours`` that have no state at all: no write marked them and no roll
+    rolled them. Rolling such a quiet hour makes it a clean, empty hour that reads can trust.
+    One query: a row per tenant, each hour's state looked up by the unique (tenant, hour) index.
+    """
+    names = {f"h{n}": hour for n, hour in enumerate(hours)}
+    rows = Tenant.objects.annotate(
+        **{
+            name: Exists(RollupHour.objects.filter(tenant=OuterRef("pk"), hour=hour))
+            for name, hour in names.items()
+        }
+    ).values_list("pk", *names)
+    return [
+        (row[0], hour)
+        for row in rows
+        for has_state, hour in zip(row[1:], names.values(), strict=True)
+        if not has_state
+    ]
+
+
+def hours_to_roll(*, limit: int, now: datetime | None = None) -> list[tuple[int, datetime]]:
+    """What the beat rolls: the oldest-marked ``limit`` dirty hours that have ended (an hour still
+    under way waits for its end: each of its writes would dirty it again), and the last few
+    completed hours of every tenant that have no state yet."""
+    current = utc_hour(now or timezone.now())
+    quiet = [current - ONE_HOUR * n for n in range(QUIET_HOURS_CHECKED, 0, -1)]
+    return [*dirty_hours(limit=limit, before=current), *unrolled_hours(quiet)]
+
+
+def recent_hours(*, days: int, now: datetime | None = None) -> list[tuple[int, datetime]]:
+    """Every tenant's completed UTC hours of the last ``days`` days (for the nightly reconcile)."""
+    current = utc_hour(now or timezone.now())
+    hours = list(hour_range(current - ONE_DAY * days, current - ONE_HOUR))
+    return [
+        (tenant_id, hour)
+        for tenant_id in Tenant.objects.values_list("pk", flat=True)
+        for hour in hours
+    ]
+
+
+def prune_hours(now: datetime | None = None) -> int:
+    """Deletes the hour rollup rows and states of hours before the hour horizon, in one
+    transaction; returns how many rows went. A roll still writing such an hour leaves rows no
+    state vouches for (never read), which the next prune deletes."""
+    horizon = hour_horizon(now)
+    # Naming the tenants lets each table's (tenant, hour) index find the rows.
+    tenants = list(Tenant.objects.values_list("pk", flat=True))
+    deleted = 0
+    with transaction.atomic():
+        tables: tuple[type[Model], ...] = (RollupHour, *HOURS.models)
+        for model in tables:
+            old = model._default_manager.filter(tenant_id__in=tenants, hour__lt=horizon)
+            count, _ = old.delete()
+            deleted += count
+    return deleted

@@ -13,6 +13,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 ROLL_DIRTY_EVERY_SECONDS = 120
+ROLL_DIRTY_HOURS_EVERY_SECONDS = 60
 
 app.conf.beat_schedule = {
     "roll-dirty-days": {
@@ -20,9 +21,24 @@ app.conf.beat_schedule = {
         "schedule": ROLL_DIRTY_EVERY_SECONDS,
         "options": {"expires": ROLL_DIRTY_EVERY_SECONDS - 10},
     },
+    "roll-dirty-hours": {
+        "task": "analytics.tasks.roll_dirty_hours",
+        "schedule": ROLL_DIRTY_HOURS_EVERY_SECONDS,
+        "options": {"expires": ROLL_DIRTY_HOURS_EVERY_SECONDS - 10},
+    },
+    "prune-hours": {
+        "task": "analytics.tasks.prune_hours",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 30 * 60},
+    },
     "reconcile-recent-days": {
         "task": "analytics.tasks.reconcile_recent_days",
         "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 60 * 60},
+    },
+    "reconcile-recent-hours": {
+        "task": "analytics.tasks.reconcile_recent_hours",
+        "schedule": crontab(hour=3, minute=30),
         "options": {"expires": 60 * 60},
     },
 }

@@ -13,6 +13,7 @@ in-process. Production differs only by environment variables:
 - ``ALLOWED_HOSTS``: comma-separated; default ``127.0.0.1,localhost`` in DEBUG.
 - ``MAX_REQUEST_BODY_BYTES``: largest accepted API request body (default 20 MiB).
 - ``ANALYTICS_USE_ROLLUPS``: read clean days from rollups (default on).
+- ``ROLLUP_HOUR_HORIZON_DAYS``: how many recent days are also rolled up per UTC hour (default 35).
 - ``READ_API_RATE``: read requests allowed per tenant (default ``600/min``; ``off`` disables).
 - ``API_READ_STATEMENT_TIMEOUT_MS``: longest SQL statement of an API read (default 5000; ``0``
   or ``off`` disables); past it the read is a 503 with ``Retry-After``.
@@ -391,6 +392,11 @@ ANALYTICS_USE_ROLLUPS = env_bool("ANALYTICS_USE_ROLLUPS", True)
 # Memory PostgreSQL may use per grouping step while rolling up a range of days (``work_mem`` for
 # the roll's transaction only): enough to aggregate a busy month of calls in memory.
 ROLLUP_WORK_MEM = os.environ.get("ROLLUP_WORK_MEM", "64MB")
+
+# Recent days also rolled up per UTC hour, so a window ending now reads raw rows only for the
+# partial hours at its edges; older hour rows are pruned (days, weeks and months serve long
+# windows).
+ROLLUP_HOUR_HORIZON_DAYS = env_int("ROLLUP_HOUR_HORIZON_DAYS", 35)
 
 # A call still "in progress" after this long is treated as stale, not active.
 ACTIVE_CALL_STALE_AFTER_SECONDS = env_int("ACTIVE_CALL_STALE_AFTER_SECONDS", 2 * 60 * 60)

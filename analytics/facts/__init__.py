@@ -1,12 +1,12 @@
 """Facts: additive aggregates per tenant-local day (or hour) of calls, executed actions, leads,
-activity events and latency samples.
+activity events, error logs and latency samples.
 
 Every fact is asked about a ``FactScope`` (a tenant, a half-open window and the zone whose
 calendar defines the days) and returns counts and sums keyed by local day (plus the requested
 dimensions). Everything in a fact is additive: facts of two windows, or of raw days and rolled-up
 days, merge by addition. The query layer (``analytics.queries``) and the dashboard
-(``analytics.dashboard``) only ever combine facts, so rollups of clean whole days stand in for
-raw rows day by day without changing an answer. Percentiles are the exception (an order
+(``analytics.dashboard``) only ever combine facts, so rollups of clean whole days and hours stand
+in for raw rows without changing an answer. Percentiles are the exception (an order
 statistic does not add up): ``latency_summary`` and ``latency_series`` merge histograms.
 
 The package is a stack, each module importing only those below it:
@@ -14,7 +14,8 @@ The package is a stack, each module importing only those below it:
 - ``vocabulary``: scope, filters, questions, totals and the rollup schema (measures, call
   groupings, lead stages);
 - ``db``: reading rows, session settings, ``INSERT … SELECT``;
-- ``raw`` (facts from raw rows) and ``rolled`` (which days are rolled, and their rollup rows);
+- ``raw`` (facts from raw rows) and ``rolled`` (which days and hours are rolled, and their
+  rollup rows);
 - ``answers`` and ``latency_answers``: the public facts, merging the two sources.
 """
 
@@ -23,6 +24,7 @@ from analytics.facts.answers import (
     call_answers,
     call_facts,
     call_hour_facts,
+    error_count,
     event_facts,
     lead_facts,
     one_answer,
@@ -65,6 +67,7 @@ __all__ = [
     "call_answers",
     "call_facts",
     "call_hour_facts",
+    "error_count",
     "event_facts",
     "events_in",
     "latency_facts",

@@ -1,11 +1,12 @@
-"""Facts of calls, executed actions, leads and activity events over a scope: rollups for clean
-whole days, raw rows for the rest.
+"""Facts of calls, executed actions, leads, activity events and error logs over a scope:
+rollups for clean whole days and hours, raw rows for the rest.
 
 Each function cuts the scope's window with ``rolled.split_window``: whole tenant-local days that
-are rolled up and clean come from rollup rows (``analytics.facts.rolled``), every other piece
-(dirty or never-rolled days, partial days at the edges, any window in a zone other than the
-tenant's) from raw rows (``analytics.facts.raw``), all raw pieces in one query. Facts are keyed
-by day (or hour), so the two sources never overlap and their facts add up.
+are rolled up and clean come from day rollups, clean whole UTC hours in what they leave from hour
+rollups (``analytics.facts.rolled``), every other piece (partial hours at the edges, dirty or
+never-rolled hours, hours past the hour horizon) from raw rows (``analytics.facts.raw``), all
+raw pieces in one query. Facts are keyed by day (or hour), so the sources never overlap and
+their facts add up.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -32,16 +34,16 @@ from analytics.facts.vocabulary import (
     LeadStage,
     LeadTotals,
 )
-from analytics.windows import Window, hour_floor, hours_are_utc_aligned
+from analytics.windows import Window
 
 
 @contextmanager
 def one_answer() -> Iterator[None]:
     """Wraps the reads of one answer (an API response, a dashboard).
 
-    Each window's clean rollup days are looked up once (``rolled.one_view_of_rollups``), and on
-    PostgreSQL the block runs in one transaction with JIT compilation off
-    (``db.reading_session``).
+    Each window's clean rollup days and hours are looked up once
+    (``rolled.one_view_of_rollups``), and on PostgreSQL the block runs in one transaction with
+    JIT compilation off (``db.reading_session``).
     """
     with rolled.one_view_of_rollups(), reading_session():
         yield
@@ -85,17 +87,20 @@ def call_answers(
     grouping holds is answered from raw rows over the whole window (exact, like every call
     fact), in one more read shared by all such questions.
     """
-    split = rolled.split_window(scope=scope)
+    # One split for every question (so one raw read): hours that straddle a local midnight
+    # serve totals only, and are read raw when any question is per day.
+    per_day = any(question.per_day for question in questions)
+    split = rolled.split_window(scope=scope, keyed_by="day" if per_day else "window")
     answers: list[dict[tuple[Any, ...], CallTotals]] = [{} for _ in questions]
     groupings = [
-        rolled.call_grouping(filters, question.keys) if split.days else None
+        rolled.call_grouping(filters, question.keys) if split.rolled else None
         for question in questions
     ]
     # The raw windows each question reads: the split's raw pieces, or the whole window when it
-    # has rolled days but no stored grouping for them.
+    # has rolled days or hours but no stored grouping for them.
     raw_reads: dict[tuple[Window, ...], list[int]] = defaultdict(list)
     for i, grouping in enumerate(groupings):
-        pieces = (scope.window,) if split.days and grouping is None else split.raw
+        pieces = (scope.window,) if split.rolled and grouping is None else split.raw
         if pieces:
             raw_reads[pieces].append(i)
     for pieces, asking in raw_reads.items():
@@ -154,17 +159,19 @@ def call_hour_facts(
     *, scope: FactScope, filters: CallFilters = NO_CALL_FILTERS
 ) -> dict[datetime, CallTotals]:
     """Call totals keyed by the UTC start of each local hour of the scope's zone (see
-    ``raw.call_hour_facts``). Hour rollups exist per UTC hour, so they serve zones whose hours
-    start on UTC hours and unfiltered requests."""
-    usable = filters == NO_CALL_FILTERS and hours_are_utc_aligned(scope.window, scope.zone)
-    split = rolled.split_window(scope=scope, usable=usable)
+    ``raw.call_hour_facts``). Hour rollups serve the UTC hours that are local hours (every hour
+    but in zones whose offset is not a whole number of hours), from the smallest stored grouping
+    holding the filtered columns."""
+    grouping = rolled.call_grouping(filters, ())
+    split = rolled.split_window(scope=scope, usable=grouping is not None, keyed_by="hour")
     facts: dict[datetime, CallTotals] = {}
     if split.raw:
         facts = raw.call_hour_facts(scope=scope, windows=split.raw, filters=filters)
-    if split.days:
-        for hour, *measures in rolled.hour_rows(scope=scope, split=split):
-            key = hour_floor(hour.astimezone(UTC), scope.zone)
-            facts.setdefault(key, CallTotals()).add(CallTotals(*measures))
+    if split.hours and grouping is not None:
+        for hour, *measures in rolled.call_hour_rows(
+            scope=scope, split=split, grouping=grouping, filters=filters
+        ):
+            facts.setdefault(hour.astimezone(UTC), CallTotals()).add(CallTotals(*measures))
     return facts
 
 
@@ -177,16 +184,19 @@ def action_facts(
     """Executed actions of the calls started in the scope's window, counted by ``(local day,
     name)``, or with ``per_day=False`` by ``(None, name)`` (totals over the window, summed by
     the database)."""
-    usable = filters.channel is None and filters.lead_source is None
-    split = rolled.split_window(scope=scope, usable=usable)
+    # Action rollups hold the calls' agent and type, no other call column.
+    usable = replace(filters, agent_model_id=None, type_of_call=None) == NO_CALL_FILTERS
+    split = rolled.split_window(scope=scope, usable=usable, keyed_by="day" if per_day else "window")
     facts: dict[tuple[date | None, str], int] = defaultdict(int)
     if split.raw:
         facts.update(
             raw.action_facts(scope=scope, windows=split.raw, filters=filters, per_day=per_day)
         )
-    if split.days:
-        for row in rolled.action_rows(scope=scope, split=split, filters=filters, per_day=per_day):
-            facts[(row.get("day"), row["name"])] += row["n"]
+    if split.rolled:
+        for *day, name, count in rolled.action_rows(
+            scope=scope, split=split, filters=filters, per_day=per_day
+        ):
+            facts[(day[0] if day else None, name)] += count
     return dict(facts)
 
 
@@ -200,7 +210,7 @@ def lead_facts(
     """Per local day (one total keyed ``None`` without ``per_day``): leads created in the
     scope's window (with their score sum), and leads whose qualified / demo-booked / converted
     stamp falls in it."""
-    split = rolled.split_window(scope=scope)
+    split = rolled.split_window(scope=scope, hours=False)
     facts: dict[date | None, LeadTotals] = {}
     if split.raw:
         facts = raw.lead_facts(
@@ -221,7 +231,23 @@ def event_facts(*, scope: FactScope, types: Sequence[str] = ()) -> dict[tuple[da
     facts: dict[tuple[date, str], int] = defaultdict(int)
     if split.raw:
         facts.update(raw.event_facts(scope=scope, windows=split.raw, types=types))
-    if split.days:
-        for row in rolled.event_rows(scope=scope, split=split, types=types):
-            facts[(row["day"], row["type"])] += row["n"]
+    if split.rolled:
+        for day, type_, count in rolled.event_rows(scope=scope, split=split, types=types):
+            facts[(day, type_)] += count
     return dict(facts)
+
+
+# --- Error logs -------------------------------------------------------------------------------
+
+
+def error_count(*, scope: FactScope, service: str | None = None, level: str | None = None) -> int:
+    """Error logs stamped in the scope's window (of ``service`` and ``level``, if given). A
+    total: the days it reads from rollups are the tenant's own, whatever the scope's zone."""
+    scope = replace(scope, zone=scope.tenant.zone)
+    split = rolled.split_window(scope=scope, keyed_by="window")
+    total = 0
+    if split.raw:
+        total += raw.error_count(scope=scope, windows=split.raw, service=service, level=level)
+    if split.rolled:
+        total += rolled.error_count(scope=scope, split=split, service=service, level=level)
+    return total

@@ -5,8 +5,9 @@ per-value converters, the session settings of an answer and of a roll (PostgreSQ
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +49,57 @@ def fetch_tuples(queryset: QuerySet[Any], names: Sequence[str]) -> list[tuple[An
         if [column.name for column in cursor.description] != list(names):
             raise AssertionError(f"columns {cursor.description} are not {names}")
         return cursor.fetchall()
+
+
+def sum_rows(
+    parts: Sequence[QuerySet[Any]],
+    keys: Sequence[str],
+    sums: Sequence[str],
+    *,
+    floats: Collection[str] = (),
+) -> list[tuple[Any, ...]]:
+    """``SELECT keys, SUM(…) … GROUP BY keys`` over the rows of all of ``parts``: ``values()``
+    querysets (not aggregated) of the columns ``keys`` and ``sums``, typically the rows of a day
+    rollup table and of its hour table, folded together by the database in one query.
+
+    Tuples of the key values, then the sums in order; without ``keys`` one total, or none when
+    there was no row. Sums other than ``floats`` are cast back to integers (PostgreSQL sums
+    ``bigint`` as ``numeric``). A ``day`` key arrives as a date on SQLite too (which returns
+    dates as text).
+    """
+    if not parts:
+        return []
+    quote = connection.ops.quote_name
+    columns = ", ".join(map(quote, (*keys, *sums)))
+    union: list[str] = []
+    params: list[Any] = []
+    for i, part in enumerate(parts):
+        # Selected by name: each part's columns may come in another order.
+        sql, part_params = part.order_by().query.sql_with_params()
+        union.append(f"SELECT {columns} FROM ({sql}) part{i}")
+        params.extend(part_params)
+    summed = [
+        f"SUM({quote(s)})" if s in floats else f"CAST(SUM({quote(s)}) AS BIGINT)" for s in sums
+    ]
+    group = f" GROUP BY {', '.join(map(quote, keys))}" if keys else ""
+    statement = (
+        f"SELECT {', '.join([*map(quote, keys), *summed])} "
+        f"FROM ({' UNION ALL '.join(union)}) parts{group}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    if not keys:
+        return [] if rows[0][0] is None else rows
+    if connection.vendor != "postgresql" and "day" in keys:
+        at = list(keys).index("day")
+        rows = [
+            (*row[:at], date.fromisoformat(row[at]), *row[at + 1 :])
+            if isinstance(row[at], str)
+            else row
+            for row in rows
+        ]
+    return rows
 
 
 # --- Session settings -------------------------------------------------------------------------

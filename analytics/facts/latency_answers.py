@@ -19,7 +19,7 @@ from analytics.facts import raw, rolled
 from analytics.facts.db import fetch_rows
 from analytics.facts.vocabulary import PROVIDER_KEYS, FactScope, LatencyTotals
 from analytics.sketch import Sketch, bucket_rows, dense_quantiles, sum_dense
-from analytics.windows import week_start
+from analytics.windows import local_date, week_start
 
 
 def latency_facts(
@@ -29,20 +29,19 @@ def latency_facts(
     name)``, or by provider alone with ``per_day=False`` (call counts only ``with_calls``; see
     ``raw.latency_facts``)."""
     keys = (*(("day",) if per_day else ()), *PROVIDER_KEYS)
-    split = rolled.split_window(scope=scope)
+    split = rolled.split_window(scope=scope, keyed_by="day" if per_day else "window")
     facts: dict[tuple[Any, ...], LatencyTotals] = {}
     if split.raw:
         facts = raw.latency_facts(
             scope=scope, windows=split.raw, with_calls=with_calls, per_day=per_day
         )
-    if split.days:
+    if split.rolled:
+        width = len(keys)
         for row in rolled.latency_rows(scope=scope, split=split, keys=keys):
-            key = tuple(row[k] for k in keys)
-            facts.setdefault(key, LatencyTotals()).add(
+            samples, latency_sum, calls = row[width:]
+            facts.setdefault(row[:width], LatencyTotals()).add(
                 LatencyTotals(
-                    samples=row["samples"],
-                    latency_sum=row["latency_sum"],
-                    calls=row["calls"] if with_calls else 0,
+                    samples=samples, latency_sum=latency_sum, calls=calls if with_calls else 0
                 )
             )
     return facts
@@ -64,17 +63,20 @@ def latency_summary(
     of the latency samples of calls started in the scope's window.
 
     Percentiles are exact (``percentile_cont``) from raw rows; within 1% relative error when
-    rolled-up days take part (their log-bucket histograms, merged with the raw pieces'). The
-    raw pieces are then read once: one grouped pass yields their totals and their histogram.
-    Nothing here is keyed by day, so the scope's zone plays no part: the rolled days are those
-    of the tenant's own zone, whatever zone the request names.
+    rolled-up days or hours take part (their log-bucket histograms, merged with the raw
+    pieces'). The raw pieces are then read once: one grouped pass yields their totals and their
+    histogram. Nothing here is keyed by day, so the scope's zone plays no part: the rolled days
+    are those of the tenant's own zone, whatever zone the request names.
     """
     scope = replace(scope, zone=scope.tenant.zone)
-    split = rolled.split_window(scope=scope)
-    if not split.days:
+    split = rolled.split_window(scope=scope, keyed_by="window")
+    if not split.rolled:
         return raw.latency_exact(scope=scope, windows=[scope.window], fractions=fractions)
+    rolled_rows = rolled.latency_rows_covering(scope=scope, split=split) if split.days else []
+    if split.hours:
+        rolled_rows += rolled.latency_hour_rows(scope=scope, split=split)
     merged = _merged_histograms(
-        rolled_rows=rolled.latency_rows_covering(scope=scope, split=split),
+        rolled_rows=rolled_rows,
         raw_samples=raw.samples_in(scope.tenant, split.raw) if split.raw else None,
         raw_keys=PROVIDER_KEYS,
         key_of_row=_provider,
@@ -138,29 +140,30 @@ def latency_series(
     the scope's window (with ``weekly``, each local week, keyed by its Monday), keyed by ``(day
     or week, provider type, provider name)``.
 
-    Percentiles come from log-bucket histograms (within 1%): the rolled days' stored ones (per
-    week, one stored week row for a week whose days are all rolled) and, for the raw pieces,
-    one grouped pass that also yields their totals. Per day, a day read from raw rows gets
-    exact percentiles, as ``latency_summary`` gives for a window of raw rows.
+    Percentiles come from log-bucket histograms (within 1%): the rolled days' and hours' stored
+    ones (per week, one stored week row for a week whose days are all rolled) and, for the raw
+    pieces, one grouped pass that also yields their totals. Per day, a rolled day is read from
+    its stored percentiles, and when no hour is rolled a day read from raw rows gets exact
+    percentiles, as ``latency_summary`` gives for a window of raw rows.
     """
     split = rolled.split_window(scope=scope)
+    zone = scope.zone
+    hour_rows = rolled.latency_hour_rows(scope=scope, split=split) if split.hours else []
     if weekly:
-        # A week may hold rolled days and raw ones: the raw pieces' histograms join the stored.
+        # A week may hold rolled days, rolled hours and raw pieces: their histograms are merged.
+        rolled_rows = rolled.latency_period_rows(scope=scope, split=split) if split.days else []
+        for row in hour_rows:
+            row["week"] = week_start(local_date(row.pop("hour"), zone))
         return _merged_histograms(
-            rolled_rows=rolled.latency_period_rows(scope=scope, split=split) if split.days else [],
-            raw_samples=raw.samples_in(scope.tenant, split.raw).annotate(
-                day=TruncDate("start_time", tzinfo=scope.zone)
-            )
-            if split.raw
-            else None,
+            rolled_rows=[*rolled_rows, *hour_rows],
+            raw_samples=_raw_samples_per_day(scope, split),
             raw_keys=("day", *PROVIDER_KEYS),
             key_of_row=lambda row: (row["week"], *_provider(row)),
             key_of_bucket=lambda bucket: (week_start(bucket["day"]), *_provider(bucket)),
             fractions=fractions,
         )
-    # A day is either rolled or read whole from raw rows. Rolled days with their percentiles
-    # stored (the product's fractions) need no histogram; raw days get exact percentiles, in one
-    # pass over the raw pieces.
+    # A rolled day is read whole from its day row: with its percentiles stored (the product's
+    # fractions) it needs no histogram.
     result: dict[tuple[date, str, str], tuple[LatencyTotals, tuple[float | None, ...]]] = {}
     ready = tuple(fractions) == PERCENTILES
     rows = (
@@ -175,10 +178,35 @@ def latency_series(
                 total,
                 tuple(row["quantiles"]) if ready else dense_quantiles(row["histogram"], fractions),
             )
-    if split.raw:
+    if hour_rows:
+        # Days of rolled hours and raw pieces: their histograms merged per day, the raw pieces
+        # read in one grouped pass.
+        for row in hour_rows:
+            row["day"] = local_date(row.pop("hour"), zone)
+        result.update(
+            _merged_histograms(
+                rolled_rows=hour_rows,
+                raw_samples=_raw_samples_per_day(scope, split),
+                raw_keys=("day", *PROVIDER_KEYS),
+                key_of_row=lambda row: (row["day"], *_provider(row)),
+                key_of_bucket=lambda bucket: (bucket["day"], *_provider(bucket)),
+                fractions=fractions,
+            )
+        )
+    elif split.raw:
+        # Days read whole from raw rows: exact percentiles, in one pass over the raw pieces.
         for key, (total, exact) in raw.latency_exact(
             scope=scope, windows=split.raw, fractions=fractions, per_day=True
         ).items():
             if total.samples:
                 result[key] = (total, exact)
     return result
+
+
+def _raw_samples_per_day(scope: FactScope, split: rolled.Split) -> QuerySet[Any] | None:
+    """The latency samples of the split's raw pieces, with their local ``day``."""
+    if not split.raw:
+        return None
+    return raw.samples_in(scope.tenant, split.raw).annotate(
+        day=TruncDate("start_time", tzinfo=scope.zone)
+    )

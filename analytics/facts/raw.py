@@ -1,10 +1,10 @@
-"""Facts computed from raw rows: calls, executed actions, leads, activity events and latency
-samples of a scope's tenant in some windows (the raw pieces of the scope's window), counted and
-summed per local day of the scope's zone (plus the requested dimensions).
+"""Facts computed from raw rows: calls, executed actions, leads, activity events, error logs
+and latency samples of a scope's tenant in some windows (the raw pieces of the scope's window),
+counted and summed per local day of the scope's zone (plus the requested dimensions).
 
 This module is the only place analytics reads those rows in bulk; ``analytics.rollups`` rolls
 them up with the same aggregates (``call_aggregates``, ``CALLS_WITH_SAMPLES``), so a rolled day
-holds exactly what is computed here.
+or hour holds exactly what is computed here.
 """
 
 from __future__ import annotations
@@ -59,7 +59,15 @@ from analytics.facts.vocabulary import (
 )
 from analytics.windows import Window, hour_floor, hours_are_utc_aligned
 from calls.enums import ProviderType
-from calls.models import ActivityEvent, Call, ExecutedAction, LatencySample, Lead, Tenant
+from calls.models import (
+    ActivityEvent,
+    Call,
+    ErrorLog,
+    ExecutedAction,
+    LatencySample,
+    Lead,
+    Tenant,
+)
 
 # --- Calls ------------------------------------------------------------------------------------
 
@@ -284,6 +292,21 @@ def event_facts(
         .annotate(n=Count("pk"))
     )
     return {(row["day"], row["type"]): row["n"] for row in rows}
+
+
+# --- Error logs -------------------------------------------------------------------------------
+
+
+def error_count(
+    *, scope: FactScope, windows: Sequence[Window], service: str | None, level: str | None
+) -> int:
+    """Error logs stamped in ``windows`` (of ``service`` and ``level``, if given)."""
+    logs = ErrorLog.objects.filter(within("timestamp", windows), tenant=scope.tenant)
+    if service is not None:
+        logs = logs.filter(service=service)
+    if level is not None:
+        logs = logs.filter(level=level)
+    return logs.count()
 
 
 # --- Provider latency -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from analytics.facts import (
     LatencyTotals,
     call_facts,
     call_hour_facts,
+    error_count,
     latency_facts,
     latency_summary,
     sum_totals,
@@ -261,7 +262,8 @@ def error_logs(
     offset: int,
     limit: int,
 ) -> PlatformErrorLogPage:
-    """``/api/v1/analytics/errors``: error logs timestamped in ``window``, newest first."""
+    """``/api/v1/analytics/errors``: error logs timestamped in ``window``, newest first. The
+    page is read from raw rows, the total from error rollups where they can serve."""
     logs = ErrorLog.objects.filter(
         tenant=tenant, timestamp__gte=window.start, timestamp__lt=window.end
     )
@@ -269,7 +271,11 @@ def error_logs(
         logs = logs.filter(service=service)
     if level is not None:
         logs = logs.filter(level=level)
-    total = logs.count()
+    total = error_count(
+        scope=FactScope(tenant=tenant, window=window, zone=tenant.zone),
+        service=service,
+        level=level,
+    )
     page = (
         logs.select_related("call")
         .only(

@@ -1,4 +1,5 @@
-"""A real Celery worker against Redis rolls the days ingestion marked dirty (PostgreSQL + Redis).
+"""A real Celery worker against Redis rolls the days and hours ingestion marked dirty
+(PostgreSQL + Redis).
 
 The worker is a separate process on the test database, so this needs PostgreSQL; under CI a
 missing Redis fails the test instead of skipping it (see the ``redis_url`` fixture).
@@ -10,17 +11,19 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from celery import Celery
 from django.db import connection
+from django.utils import timezone
 
 from analytics.facts import FactScope
 from analytics.facts.rolled import split_window
-from analytics.models import CallDayRollup, RollupDay
+from analytics.models import CallDayRollup, CallHourRollup, RollupDay, RollupHour
+from analytics.rollups import utc_hour
 from analytics.windows import date_window
 from calls.models import Tenant
 from calls.services import ingest_call_documents
@@ -99,3 +102,27 @@ def test_worker_rolls_dirty_days_and_answers_come_from_rollups(worker):
     split = split_window(scope=FactScope(tenant=tenant, window=window, zone=tenant.zone))
     # Only the rolled day comes from rollups; the days around it were never rolled.
     assert split.days == (date(2026, 3, 2),)
+
+
+def test_worker_rolls_the_dirty_and_the_quiet_hours(worker):
+    tenant = Tenant.objects.create(name="W", slug="w", timezone="Asia/Kolkata")
+    current = utc_hour(timezone.now())
+    busy = current - timedelta(hours=2)
+    ingest_call_documents(
+        tenant=tenant,
+        documents=[
+            {"call_id": "c", "status": "completed", "start_time": busy.isoformat(), "duration": 30}
+        ],
+    )
+    quiet = [current - timedelta(hours=3), current - timedelta(hours=1)]
+
+    worker.send_task("analytics.tasks.roll_dirty_hours")
+
+    clean = RollupHour.objects.filter(
+        tenant=tenant, rolled_at__isnull=False, dirty_since__isnull=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and clean.count() < 3:
+        time.sleep(0.25)
+    assert set(clean.values_list("hour", flat=True)) == {busy, *quiet}
+    assert CallHourRollup.objects.get(tenant=tenant, grouping="day").calls == 1

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils.timezone import now as timezone_now
 
 from calls.models import Agent, Tenant
 
@@ -80,5 +81,64 @@ def test_unused_call_groupings_are_deleted_and_the_others_kept():
 
         # And back: nothing is rebuilt, nothing else is lost.
         assert migrate(before).get_model("analytics", "CallDayRollup").objects.count() == 3
+    finally:
+        migrate(latest)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hour_grain_reshapes_call_hours_and_counts_the_errors_of_rolled_days():
+    from datetime import UTC, datetime
+
+    from calls.models import ErrorLog
+
+    tenant = Tenant.objects.create(slug="h", name="H", timezone="Europe/Berlin")
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes("analytics")
+    before = [("analytics", "0006_drop_unused_call_groupings")]
+    after = [("analytics", "0007_hour_grain")]
+    try:
+        old = migrate(before)
+        old.get_model("analytics", "CallHourRollup").objects.create(
+            tenant_id=tenant.pk,
+            day=date(2026, 3, 2),
+            hour=datetime(2026, 3, 2, 9, tzinfo=UTC),
+            calls=4,
+        )
+        states = old.get_model("analytics", "RollupDay")
+        states.objects.create(tenant_id=tenant.pk, day=date(2026, 3, 2), rolled_at=timezone_now())
+        states.objects.create(tenant_id=tenant.pk, day=date(2026, 3, 3))  # never rolled
+        for at, service, level in [
+            # 23:30 UTC on March 1st is 00:30 on March 2nd in Berlin.
+            (datetime(2026, 3, 1, 23, 30, tzinfo=UTC), "stt", "error"),
+            (datetime(2026, 3, 2, 12, tzinfo=UTC), "stt", "error"),
+            (datetime(2026, 3, 2, 13, tzinfo=UTC), "llm", "warning"),
+            (datetime(2026, 3, 2, 23, 30, tzinfo=UTC), "stt", "error"),  # March 3rd in Berlin
+        ]:
+            ErrorLog.objects.create(
+                tenant=tenant, timestamp=at, service=service, level=level, message="x"
+            )
+
+        new = migrate(after)
+        hours = new.get_model("analytics", "CallHourRollup")
+        assert not hours.objects.exists()
+        hours.objects.create(
+            tenant_id=tenant.pk,
+            hour=datetime(2026, 3, 2, 9, tzinfo=UTC),
+            grouping="status",
+            status="completed",
+            calls=1,
+        )
+        errors = new.get_model("analytics", "ErrorDayRollup")
+        assert sorted(errors.objects.values_list("day", "service", "level", "count")) == [
+            (date(2026, 3, 2), "llm", "warning", 1),
+            (date(2026, 3, 2), "stt", "error", 2),
+        ]
+        assert not new.get_model("analytics", "RollupHour").objects.exists()
+
+        # And back: the hour rows of the new shape go, the old shape takes rows again.
+        old = migrate(before).get_model("analytics", "CallHourRollup")
+        assert not old.objects.exists()
+        old.objects.create(
+            tenant_id=tenant.pk, day=date(2026, 3, 2), hour=datetime(2026, 3, 2, 9, tzinfo=UTC)
+        )
     finally:
         migrate(latest)

@@ -16,6 +16,7 @@ from analytics.models import (
     ActionDayRollup,
     CallDayRollup,
     CallHourRollup,
+    ErrorDayRollup,
     EventDayRollup,
     LatencyDayRollup,
     LatencyMonthRollup,
@@ -38,6 +39,7 @@ ROLLUP_TABLES = (
     LatencyMonthRollup,
     LatencyWeekRollup,
     EventDayRollup,
+    ErrorDayRollup,
 )
 
 
@@ -52,6 +54,7 @@ def doc(call_id: str, start: str, **extra):
         "channel": "phone",
         "transcript": [{"role": "bot", "text": "Hi"}, {"role": "human", "text": "Hello"}],
         "executed_actions": [{"name": "book"}],
+        "errors": [{"service": "stt", "message": "timeout"}],
         "latencies": [
             {"provider_type": "llm", "provider_name": "openai", "latency_ms": 200},
             {"provider_type": "llm", "provider_name": "openai", "latency_ms": 400},
@@ -118,10 +121,15 @@ def test_rolling_clears_dirty_and_writes_every_table(berlin):
         assert sum(r.duration_sum for r in rows) == 120, grouping
     assert ActionDayRollup.objects.get(tenant=berlin, grouping="full").count == 2
     assert ActionDayRollup.objects.get(tenant=berlin, grouping="name").count == 2
-    assert sorted(CallHourRollup.objects.values_list("hour", "calls")) == [
-        (utc(2026, 3, 2, 10), 1),
-        (utc(2026, 3, 2, 11), 1),
-    ]
+    # Hours are rolled on their own (``roll_hours``), for recent days only.
+    assert not CallHourRollup.objects.exists()
+    errors = ErrorDayRollup.objects.get(tenant=berlin)
+    assert (errors.day, errors.service, errors.level, errors.count) == (
+        date(2026, 3, 2),
+        "stt",
+        "error",
+        2,
+    )
     latency = LatencyDayRollup.objects.get(tenant=berlin)
     assert (latency.samples, latency.latency_sum, latency.calls) == (4, 1200.0, 2)
     sketch = Sketch()
@@ -249,7 +257,7 @@ def test_concurrent_rolls_of_one_day_leave_one_set_of_rows():
     assert errors == []
     assert CallDayRollup.objects.filter(tenant=tenant, grouping="day").count() == 1
     assert CallDayRollup.objects.get(tenant=tenant, grouping="day").calls == 5
-    assert CallHourRollup.objects.filter(tenant=tenant).count() == 5
+    assert ErrorDayRollup.objects.get(tenant=tenant).count == 5
     assert RollupDay.objects.filter(tenant=tenant).count() == 1
 
 

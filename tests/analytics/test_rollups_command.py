@@ -1,16 +1,18 @@
-"""``manage.py rollups``: rebuilding a range, rolling the dirty days, several processes."""
+"""``manage.py rollups``: rebuilding a range, rolling the dirty days and hours, several
+processes."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from analytics import rollups
-from analytics.models import CallDayRollup, RollupDay
+from analytics.models import CallDayRollup, CallHourRollup, RollupDay, RollupHour
 from calls.models import Tenant
 from calls.services import ingest_call_documents
 
@@ -103,3 +105,56 @@ def test_several_processes_build_the_same_rollups_as_one():
     assert _rolled(tenant) == expected
     assert len(expected) == 28
     assert RollupDay.objects.filter(tenant=tenant, dirty_since__isnull=True).count() == 120
+
+
+def _recent_hours(n: int) -> list[datetime]:
+    """The last ``n`` completed UTC hours, oldest first."""
+    current = rollups.utc_hour(timezone.now())
+    return [current - timedelta(hours=k) for k in range(n, 0, -1)]
+
+
+@pytest.mark.django_db
+def test_a_rebuild_also_rolls_the_completed_hours_of_its_days_within_the_horizon(settings):
+    settings.ROLLUP_HOUR_HORIZON_DAYS = 1
+    tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
+    first = rollups.utc_hour(timezone.now()) - timedelta(days=3)
+    ingest_call_documents(
+        tenant=tenant,
+        documents=[
+            {"call_id": "old", "status": "completed", "start_time": first.isoformat()},
+            {
+                "call_id": "new",
+                "status": "completed",
+                "start_time": _recent_hours(2)[0].isoformat(),
+            },
+        ],
+    )
+
+    out = rollups_command("--tenant", "t")
+
+    # Every completed hour since the horizon (a day ago), none before it, and not this hour.
+    hours = RollupHour.objects.filter(tenant=tenant, rolled_at__isnull=False)
+    assert set(hours.values_list("hour", flat=True)) == set(_recent_hours(24))
+    assert not hours.filter(dirty_since__isnull=False).exists()
+    assert CallHourRollup.objects.get(tenant=tenant, grouping="day").hour == _recent_hours(2)[0]
+    assert "and 24 tenant-hour(s)" in out
+    assert len(_rolled(tenant)) == 2
+
+
+@pytest.mark.django_db
+def test_hours_only_and_dirty_roll_the_dirty_hours():
+    tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
+    hour = _recent_hours(3)[0]
+    ingest_call_documents(
+        tenant=tenant,
+        documents=[{"call_id": "a", "status": "completed", "start_time": hour.isoformat()}],
+    )
+
+    out = rollups_command("--dirty", "--hours-only")
+
+    assert "Rolled 0 tenant-day(s) and 1 tenant-hour(s)" in out
+    assert RollupHour.objects.get(tenant=tenant, hour=hour).dirty_since is None
+    assert CallHourRollup.objects.get(tenant=tenant, grouping="day").calls == 1
+    assert RollupDay.objects.get(tenant=tenant).dirty_since is not None
+
+    assert "Rolled 1 tenant-day(s) and 0 tenant-hour(s)" in rollups_command("--dirty")
