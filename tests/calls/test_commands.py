@@ -237,7 +237,7 @@ def test_seed_demo_writes_children_leads_and_consistent_events() -> None:
     )
 
 
-def test_seed_demo_reports_every_call_start_lead_stamp_and_event_as_written() -> None:
+def test_seed_demo_reports_every_call_start_lead_stamp_event_and_error_as_written() -> None:
     received: set[Any] = set()
 
     def receiver(sender: Any, tenant: Tenant, instants: set[Any], **kwargs: Any) -> None:
@@ -256,8 +256,12 @@ def test_seed_demo_reports_every_call_start_lead_stamp_and_event_as_written() ->
     events = set(
         ActivityEvent.objects.filter(tenant__slug="demo").values_list("occurred_at", flat=True)
     )
-    assert received == starts | events | {t for row in stamps for t in row if t is not None}
+    errors = set(ErrorLog.objects.filter(tenant__slug="demo").values_list("timestamp", flat=True))
+    assert received == (
+        starts | events | errors | {t for row in stamps for t in row if t is not None}
+    )
     assert not events <= starts  # handoffs and lead steps happen at other times
+    assert not errors <= starts  # errors happen during their calls
 
 
 def test_seed_demo_rejects_a_bad_until() -> None:
