@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     Case,
@@ -46,6 +45,7 @@ from analytics.facts.vocabulary import (
     CALL_MEASURES,
     LEAD_STAGE_COLUMNS,
     LatencyTotals,
+    hour_horizon,
 )
 from analytics.models import (
     ActionCounts,
@@ -72,11 +72,14 @@ from analytics.models import (
 )
 from analytics.sketch import Sketch, histogram_rows, sum_dense
 from analytics.windows import (
+    HOUR,
     Window,
     date_range,
     date_window,
     day_start,
+    hour_range,
     local_date,
+    utc_hour,
     week_start,
 )
 from calls.models import ActivityEvent, Call, ErrorLog, Lead, Tenant
@@ -84,7 +87,6 @@ from calls.models import ActivityEvent, Call, ErrorLog, Lead, Tenant
 logger = logging.getLogger(__name__)
 
 ONE_DAY = timedelta(days=1)
-ONE_HOUR = timedelta(hours=1)
 # The call rollup dimensions whose empty value is NULL.
 NULL_DIMENSIONS = ("agent_id", "workflow_id", "lead_source")
 
@@ -144,7 +146,7 @@ class _Roll:
         window is one period (rolling one dirty day or hour, the common case), which spares a
         conversion per row."""
         if self.grain is HOURS:
-            if self.window.end - self.window.start <= ONE_HOUR:
+            if self.window.end - self.window.start <= HOUR:
                 return Value(self.window.start, output_field=DateTimeField())
             return TruncHour(column, tzinfo=UTC)
         first = local_date(self.window.start, self.zone)
@@ -160,29 +162,6 @@ class _Roll:
             "day__gte": local_date(self.window.start, self.zone),
             "day__lt": local_date(self.window.end, self.zone),
         }
-
-
-# --- Hour horizon -------------------------------------------------------------------------------
-
-
-def utc_hour(instant: datetime) -> datetime:
-    """The start of the UTC hour of ``instant``."""
-    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def hour_horizon(now: datetime | None = None) -> datetime:
-    """The start of the oldest UTC hour kept rolled: hours before it are neither marked nor
-    rolled, and their rows are pruned."""
-    current = utc_hour(now or timezone.now())
-    return current - timedelta(days=settings.ROLLUP_HOUR_HORIZON_DAYS)
-
-
-def hour_range(first: datetime, last: datetime) -> Iterator[datetime]:
-    """The hour starts ``first`` .. ``last``, both included."""
-    hour = first
-    while hour <= last:
-        yield hour
-        hour += ONE_HOUR
 
 
 # --- Dirty marking ------------------------------------------------------------------------------
@@ -322,7 +301,7 @@ def roll_hours(*, tenant_id: int, first: datetime, last: datetime) -> bool:
     with transaction.atomic():
         rolling_session()
         states, marked = _claim(RollupHour, tenant, "hour", list(hour_range(first, last)))
-        roll = _Roll(tenant, Window(first, last + ONE_HOUR), tenant.zone, HOURS)
+        roll = _Roll(tenant, Window(first, last + HOUR), tenant.zone, HOURS)
         for model in HOURS.models:
             model._default_manager.filter(tenant=tenant, **roll.periods()).delete()
         _roll_facts(roll)
@@ -677,7 +656,7 @@ def runs(
     pairs: list[tuple[int, Period]], *, step: timedelta = ONE_DAY, longest: int = 31
 ) -> list[tuple[int, Period, Period]]:
     """``(tenant id, period)`` pairs as ``(tenant id, first, last)`` runs of consecutive periods
-    (days, or hours with ``step=ONE_HOUR``; at most ``longest`` of them), so each run is rolled
+    (days, or hours with ``step=HOUR``; at most ``longest`` of them), so each run is rolled
     with one set of grouped queries."""
     result: list[tuple[int, Period, Period]] = []
     for tenant_id, period in sorted(set(pairs)):
@@ -696,7 +675,7 @@ def runs(
 
 def hour_runs(pairs: list[tuple[int, datetime]]) -> list[tuple[int, datetime, datetime]]:
     """``runs`` of hours."""
-    return runs(pairs, step=ONE_HOUR, longest=HOURS_PER_RUN)
+    return runs(pairs, step=HOUR, longest=HOURS_PER_RUN)
 
 
 def dirty_days(*, limit: int = 500) -> list[tuple[int, date]]:
@@ -753,14 +732,14 @@ def hours_to_roll(*, limit: int, now: datetime | None = None) -> list[tuple[int,
     under way waits for its end: each of its writes would dirty it again), and the last few
     completed hours of every tenant that have no state yet."""
     current = utc_hour(now or timezone.now())
-    quiet = [current - ONE_HOUR * n for n in range(QUIET_HOURS_CHECKED, 0, -1)]
+    quiet = [current - HOUR * n for n in range(QUIET_HOURS_CHECKED, 0, -1)]
     return [*dirty_hours(limit=limit, before=current), *unrolled_hours(quiet)]
 
 
 def recent_hours(*, days: int, now: datetime | None = None) -> list[tuple[int, datetime]]:
     """Every tenant's completed UTC hours of the last ``days`` days (for the nightly reconcile)."""
     current = utc_hour(now or timezone.now())
-    hours = list(hour_range(current - ONE_DAY * days, current - ONE_HOUR))
+    hours = list(hour_range(current - ONE_DAY * days, current - HOUR))
     return [
         (tenant_id, hour)
         for tenant_id in Tenant.objects.values_list("pk", flat=True)

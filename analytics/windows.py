@@ -110,6 +110,22 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+HOUR = timedelta(hours=1)
+
+
+def utc_hour(instant: datetime) -> datetime:
+    """The start of the UTC hour of ``instant``."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_range(first: datetime, last: datetime) -> Iterator[datetime]:
+    """The hour starts ``first`` .. ``last``, both included."""
+    hour = first
+    while hour <= last:
+        yield hour
+        hour += HOUR
+
+
 def hour_floor(instant: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     """The UTC instant at which the local hour containing ``instant`` started.
 

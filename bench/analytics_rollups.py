@@ -11,8 +11,8 @@ ending now.
 2. Rebuilds every rollup of the tenant and times it (``--skip-rebuild``: rolls the dirty days
    only), prints the rollup tables' size (compacted with ``VACUUM FULL``), then writes the last
    few minutes of calls, which leave today dirty, as continuous ingestion does in production.
-3. Times rolling the tenant's busiest hour (``analytics.rollups.roll_hour``, when it exists) and
-   one tenant-day of 30,000 calls or more.
+3. Times rolling the tenant's busiest hour within the hour horizon
+   (``analytics.rollups.roll_hour``) and one tenant-day of 30,000 calls or more.
 4. Starts two gunicorn servers on this database, one with ``ANALYTICS_USE_ROLLUPS=1`` and one
    with it off, and times every analytics endpoint for every window from both: p50/p95 per
    cell, the raw/rollup ratios, and each cell against its bar.
@@ -308,18 +308,17 @@ def median_seconds(roll: Callable[[], object], times: int = 3) -> float:
 def busy_hour(tenant: Any) -> tuple[float, datetime, int] | None:
     """Median seconds to roll the tenant's busiest UTC hour with ``analytics.rollups.roll_hour``
     (``tenant_id``, ``hour``: the hour's aware UTC start), its start and its calls; None when
-    the rollups have no hour roll."""
+    the tenant has no call within the hour horizon."""
     from django.db.models import Count
     from django.db.models.functions import TruncHour
 
-    from analytics import rollups
+    from analytics.facts.vocabulary import hour_horizon
+    from analytics.rollups import roll_hour
     from calls.models import Call
 
-    roll_hour = getattr(rollups, "roll_hour", None)
-    if roll_hour is None:
-        return None
+    # Hours older than the horizon are not rolled: the busiest hour the rolls keep.
     busiest = (
-        Call.objects.filter(tenant=tenant)
+        Call.objects.filter(tenant=tenant, start_time__gte=hour_horizon())
         .annotate(hour=TruncHour("start_time", tzinfo=UTC))
         .values("hour")
         .annotate(n=Count("pk"))

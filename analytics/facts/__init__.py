@@ -30,8 +30,8 @@ from analytics.facts.answers import (
     one_answer,
 )
 from analytics.facts.latency_answers import latency_facts, latency_series, latency_summary
+from analytics.facts.plan import raw_only
 from analytics.facts.raw import events_in
-from analytics.facts.rolled import raw_only
 from analytics.facts.vocabulary import (
     CALL_MEASURES,
     LEAD_STAGE_COLUMNS,

@@ -1,7 +1,7 @@
 """Facts of calls, executed actions, leads, activity events and error logs over a scope:
 rollups for clean whole days and hours, raw rows for the rest.
 
-Each function cuts the scope's window with ``rolled.split_window``: whole tenant-local days that
+Each function cuts the scope's window with ``plan.split_window``: whole tenant-local days that
 are rolled up and clean come from day rollups, clean whole UTC hours in what they leave from hour
 rollups (``analytics.facts.rolled``), every other piece (partial hours at the edges, dirty or
 never-rolled hours, hours past the hour horizon) from raw rows (``analytics.facts.raw``), all
@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from analytics.facts import raw, rolled
+from analytics.facts import plan, raw, rolled
 from analytics.facts.db import reading_session
 from analytics.facts.vocabulary import (
     CALL_MEASURES,
@@ -42,10 +42,10 @@ def one_answer() -> Iterator[None]:
     """Wraps the reads of one answer (an API response, a dashboard).
 
     Each window's clean rollup days and hours are looked up once
-    (``rolled.one_view_of_rollups``), and on PostgreSQL the block runs in one transaction with
+    (``plan.one_view_of_rollups``), and on PostgreSQL the block runs in one transaction with
     JIT compilation off (``db.reading_session``).
     """
-    with rolled.one_view_of_rollups(), reading_session():
+    with plan.one_view_of_rollups(), reading_session():
         yield
 
 
@@ -90,7 +90,7 @@ def call_answers(
     # One split for every question (so one raw read): hours that straddle a local midnight
     # serve totals only, and are read raw when any question is per day.
     per_day = any(question.per_day for question in questions)
-    split = rolled.split_window(scope=scope, keyed_by="day" if per_day else "window")
+    split = plan.split_window(scope=scope, keyed_by="day" if per_day else "window")
     answers: list[dict[tuple[Any, ...], CallTotals]] = [{} for _ in questions]
     groupings = [
         rolled.call_grouping(filters, question.keys) if split.rolled else None
@@ -163,7 +163,7 @@ def call_hour_facts(
     but in zones whose offset is not a whole number of hours), from the smallest stored grouping
     holding the filtered columns."""
     grouping = rolled.call_grouping(filters, ())
-    split = rolled.split_window(scope=scope, usable=grouping is not None, keyed_by="hour")
+    split = plan.split_window(scope=scope, usable=grouping is not None, keyed_by="hour")
     facts: dict[datetime, CallTotals] = {}
     if split.raw:
         facts = raw.call_hour_facts(scope=scope, windows=split.raw, filters=filters)
@@ -186,7 +186,7 @@ def action_facts(
     the database)."""
     # Action rollups hold the calls' agent and type, no other call column.
     usable = replace(filters, agent_model_id=None, type_of_call=None) == NO_CALL_FILTERS
-    split = rolled.split_window(scope=scope, usable=usable, keyed_by="day" if per_day else "window")
+    split = plan.split_window(scope=scope, usable=usable, keyed_by="day" if per_day else "window")
     facts: dict[tuple[date | None, str], int] = defaultdict(int)
     if split.raw:
         facts.update(
@@ -210,7 +210,7 @@ def lead_facts(
     """Per local day (one total keyed ``None`` without ``per_day``): leads created in the
     scope's window (with their score sum), and leads whose qualified / demo-booked / converted
     stamp falls in it."""
-    split = rolled.split_window(scope=scope, hours=False)
+    split = plan.split_window(scope=scope, hours=False)
     facts: dict[date | None, LeadTotals] = {}
     if split.raw:
         facts = raw.lead_facts(
@@ -227,7 +227,7 @@ def lead_facts(
 def event_facts(*, scope: FactScope, types: Sequence[str] = ()) -> dict[tuple[date, str], int]:
     """Activity events that occurred in the scope's window (of ``types``, if given), counted by
     ``(local day, type)``."""
-    split = rolled.split_window(scope=scope)
+    split = plan.split_window(scope=scope)
     facts: dict[tuple[date, str], int] = defaultdict(int)
     if split.raw:
         facts.update(raw.event_facts(scope=scope, windows=split.raw, types=types))
@@ -244,7 +244,7 @@ def error_count(*, scope: FactScope, service: str | None = None, level: str | No
     """Error logs stamped in the scope's window (of ``service`` and ``level``, if given). A
     total: the days it reads from rollups are the tenant's own, whatever the scope's zone."""
     scope = replace(scope, zone=scope.tenant.zone)
-    split = rolled.split_window(scope=scope, keyed_by="window")
+    split = plan.split_window(scope=scope, keyed_by="window")
     total = 0
     if split.raw:
         total += raw.error_count(scope=scope, windows=split.raw, service=service, level=level)

@@ -15,7 +15,7 @@ from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from analytics.definitions import PERCENTILES
-from analytics.facts import raw, rolled
+from analytics.facts import plan, raw, rolled
 from analytics.facts.db import fetch_rows
 from analytics.facts.vocabulary import PROVIDER_KEYS, FactScope, LatencyTotals
 from analytics.sketch import Sketch, bucket_rows, dense_quantiles, sum_dense
@@ -29,7 +29,7 @@ def latency_facts(
     name)``, or by provider alone with ``per_day=False`` (call counts only ``with_calls``; see
     ``raw.latency_facts``)."""
     keys = (*(("day",) if per_day else ()), *PROVIDER_KEYS)
-    split = rolled.split_window(scope=scope, keyed_by="day" if per_day else "window")
+    split = plan.split_window(scope=scope, keyed_by="day" if per_day else "window")
     facts: dict[tuple[Any, ...], LatencyTotals] = {}
     if split.raw:
         facts = raw.latency_facts(
@@ -69,7 +69,7 @@ def latency_summary(
     are those of the tenant's own zone, whatever zone the request names.
     """
     scope = replace(scope, zone=scope.tenant.zone)
-    split = rolled.split_window(scope=scope, keyed_by="window")
+    split = plan.split_window(scope=scope, keyed_by="window")
     if not split.rolled:
         return raw.latency_exact(scope=scope, windows=[scope.window], fractions=fractions)
     rolled_rows = rolled.latency_rows_covering(scope=scope, split=split) if split.days else []
@@ -146,7 +146,7 @@ def latency_series(
     its stored percentiles, and when no hour is rolled a day read from raw rows gets exact
     percentiles, as ``latency_summary`` gives for a window of raw rows.
     """
-    split = rolled.split_window(scope=scope)
+    split = plan.split_window(scope=scope)
     zone = scope.zone
     hour_rows = rolled.latency_hour_rows(scope=scope, split=split) if split.hours else []
     if weekly:
@@ -203,7 +203,7 @@ def latency_series(
     return result
 
 
-def _raw_samples_per_day(scope: FactScope, split: rolled.Split) -> QuerySet[Any] | None:
+def _raw_samples_per_day(scope: FactScope, split: plan.Split) -> QuerySet[Any] | None:
     """The latency samples of the split's raw pieces, with their local ``day``."""
     if not split.raw:
         return None

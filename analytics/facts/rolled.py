@@ -1,35 +1,24 @@
-"""Facts read from rollups: which days and hours of a scope's window may come from rollups, and
-the rollup rows of those days and hours.
+"""Facts read from rollups: the rollup rows of the days and hours that
+``analytics.facts.plan.split_window`` planned for a window.
 
-A whole tenant-local day inside the window is read from day rollups when it has been rolled in
-the tenant's current zone and no write has touched it since. What the days leave of the window
-is read, where it can be, from hour rollups: whole UTC hours that are rolled and clean, within
-the hour horizon (``settings.ROLLUP_HOUR_HORIZON_DAYS``), and that fit the keys of the answer (an
-hour keyed by a local day must lie within one). Every other part of the window (partial hours at
-the edges, dirty or never-rolled hours, any hour outside the horizon) is computed from raw rows
-by ``analytics.facts.raw``. Facts of the three sources are keyed alike and add up
-(``analytics.facts.answers`` merges them).
+Facts of the three sources (day rows, hour rows, raw rows) are keyed alike and add up
+(``analytics.facts.answers`` merges them); a fact's day and hour rows are summed together, in one
+query.
 """
 
 from __future__ import annotations
 
-import zoneinfo
-from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import cached_property, lru_cache
-from typing import Any, Literal
+from collections.abc import Sequence
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
 
-from django.conf import settings
-from django.db.models import BigIntegerField, FloatField, Model, Q, QuerySet, Sum
+from django.db.models import BigIntegerField, FloatField, Model, QuerySet, Sum
 from django.db.models.functions import Cast, TruncDate
-from django.utils import timezone
 
 from analytics.facts.db import fetch_rows, fetch_tuples, sum_rows
+from analytics.facts.plan import Split
 from analytics.facts.vocabulary import (
     CALL_GROUPINGS,
     CALL_MEASURES,
@@ -53,266 +42,8 @@ from analytics.models import (
     LatencyMonthRollup,
     LatencyWeekRollup,
     LeadDayRollup,
-    RollupDay,
-    RollupHour,
 )
-from analytics.windows import Window, date_range, day_start, local_date, week_start
-from calls.models import Tenant
-
-HOUR = timedelta(hours=1)
-_TICK = timedelta(microseconds=1)
-
-_rollups_enabled: ContextVar[bool] = ContextVar("rollups_enabled", default=True)
-
-
-@contextmanager
-def raw_only() -> Iterator[None]:
-    """Computes every fact from raw rows inside the block (the reference the rollup path is
-    tested against, and a switch for operators)."""
-    token = _rollups_enabled.set(False)
-    try:
-        yield
-    finally:
-        _rollups_enabled.reset(token)
-
-
-# Clean days and hours already looked up in this context, by (tenant, zone or "hours", first,
-# last); None: no memo.
-_clean_seen: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("clean_seen", default=None)
-
-
-@contextmanager
-def one_view_of_rollups() -> Iterator[None]:
-    """Inside the block, each window's clean days and clean hours are looked up once: an answer
-    that reads the same window for several facts (calls, actions, latencies…) reads them all
-    from the same days and hours, with one query for each instead of one per fact."""
-    token = _clean_seen.set({})
-    try:
-        yield
-    finally:
-        _clean_seen.reset(token)
-
-
-def _clean_days(tenant: Tenant, first: date, last: date) -> frozenset[date]:
-    seen = _clean_seen.get()
-    key = (tenant.pk, tenant.timezone, first, last)
-    if seen is not None and key in seen:
-        clean: frozenset[date] = seen[key]
-        return clean
-    rows = fetch_tuples(
-        RollupDay.objects.filter(
-            tenant=tenant,
-            day__gte=first,
-            day__lte=last,
-            rolled_at__isnull=False,
-            dirty_since__isnull=True,
-            timezone=tenant.timezone,
-        )
-        .order_by()
-        .values("day"),
-        ("day",),
-    )
-    clean = frozenset(day for (day,) in rows)
-    if seen is not None:
-        seen[key] = clean
-    return clean
-
-
-def _utc_hour(instant: datetime) -> datetime:
-    """The start of the UTC hour holding ``instant``."""
-    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _hour_after(instant: datetime) -> datetime:
-    """The first UTC hour start at or after ``instant``."""
-    return _utc_hour(instant - _TICK) + HOUR
-
-
-def first_readable_hour(now: datetime | None = None) -> datetime:
-    """The oldest UTC hour whose hour rollups are read.
-
-    An hour inside the horizon the rolls keep (``settings.ROLLUP_HOUR_HORIZON_DAYS``, see
-    ``analytics.rollups.hour_horizon``): an hour older than that is neither marked dirty by a
-    write nor rolled, so its rows, until pruned, may no longer hold what raw rows do.
-    """
-    oldest = (now or timezone.now()) - timedelta(days=settings.ROLLUP_HOUR_HORIZON_DAYS)
-    return _utc_hour(oldest) + 2 * HOUR
-
-
-def _clean_hours(tenant: Tenant, first: datetime, last: datetime) -> tuple[datetime, ...]:
-    """The clean hours ``first`` .. ``last`` (UTC hour starts) of ``tenant``, in order."""
-    seen = _clean_seen.get()
-    key = (tenant.pk, "hours", first, last)
-    if seen is not None and key in seen:
-        clean: tuple[datetime, ...] = seen[key]
-        return clean
-    rows = fetch_tuples(
-        RollupHour.objects.filter(
-            tenant=tenant,
-            hour__gte=first,
-            hour__lte=last,
-            rolled_at__isnull=False,
-            dirty_since__isnull=True,
-        )
-        .order_by()
-        .values("hour"),
-        ("hour",),
-    )
-    clean = tuple(sorted(hour.astimezone(UTC) for (hour,) in rows))
-    if seen is not None:
-        seen[key] = clean
-    return clean
-
-
-@dataclass(frozen=True)
-class Split:
-    """A window cut into rolled-up days, rolled-up hours and the raw pieces around them."""
-
-    days: tuple[date, ...]
-    raw: tuple[Window, ...]
-    # UTC hour starts, in order; none of them inside a rolled day.
-    hours: tuple[datetime, ...] = ()
-
-    @property
-    def rolled(self) -> bool:
-        """Whether any of the window comes from rollups."""
-        return bool(self.days or self.hours)
-
-    @cached_property
-    def runs(self) -> tuple[tuple[date, date], ...]:
-        """The rolled days as ``(first, last)`` runs of consecutive days."""
-        return tuple(_runs(self.days, timedelta(days=1)))
-
-    def day_q(self, prefix: str = "") -> Q:
-        """``day`` within the rolled days, as few ranges as possible."""
-        q = Q()
-        for first, last in self.runs:
-            q |= Q(**{f"{prefix}day__gte": first, f"{prefix}day__lte": last})
-        return q
-
-    def hour_q(self) -> Q:
-        """``hour`` within the rolled hours, as few ranges as possible."""
-        q = Q()
-        for first, last in _runs(self.hours, HOUR):
-            q |= Q(hour__gte=first, hour__lte=last)
-        return q
-
-
-def _runs(items: Sequence[Any], step: timedelta) -> Iterator[tuple[Any, Any]]:
-    """Sorted days or hours as ``(first, last)`` runs, each item ``step`` after the one before."""
-    if not items:
-        return
-    first = last = items[0]
-    for item in items[1:]:
-        if item == last + step:
-            last = item
-        else:
-            yield first, last
-            first = last = item
-    yield first, last
-
-
-# What an answer keys facts by, which decides the hours it may read: ``day`` (local days of the
-# scope's zone), ``window`` (totals over the window) or ``hour`` (local hours).
-KeyedBy = Literal["day", "window", "hour"]
-
-
-def _hour_fits(keyed_by: KeyedBy, zone: zoneinfo.ZoneInfo) -> Callable[[datetime], bool]:
-    """Whether an hour row can be keyed as the answer keys its facts: by local day, when the
-    hour lies within one (not so for the hour straddling midnight in a zone whose offset is not
-    a whole number of hours); by local hour, when the UTC hour is one; always for totals."""
-
-    def within_a_day(hour: datetime) -> bool:
-        return local_date(hour, zone) == local_date(hour + HOUR - _TICK, zone)
-
-    def a_local_hour(hour: datetime) -> bool:
-        return hour.astimezone(zone).minute == 0 and (hour + HOUR).astimezone(zone).minute == 0
-
-    if keyed_by == "day":
-        return within_a_day
-    if keyed_by == "hour":
-        return a_local_hour
-    return lambda hour: True
-
-
-def split_window(
-    *, scope: FactScope, usable: bool = True, keyed_by: KeyedBy = "day", hours: bool = True
-) -> Split:
-    """Which whole days and hours of the scope's window come from rollups (none unless
-    ``usable``; hours only with ``hours``, and only those that fit ``keyed_by``), and the raw
-    windows for the rest.
-
-    Days are read from rollups for answers in the tenant's zone and not keyed by hour; hours
-    wherever the days leave a gap, in any zone.
-    """
-    tenant, window, zone = scope.tenant, scope.window, scope.zone
-    enabled = settings.ANALYTICS_USE_ROLLUPS and _rollups_enabled.get()
-    if not usable or not enabled:
-        return Split((), (window,))
-    if window.end <= window.start:
-        return Split((), ())
-    days: tuple[date, ...] = ()
-    if keyed_by != "hour" and zone.key == tenant.timezone:
-        days = _clean_days_of(tenant, window, zone)
-    gaps: list[Window] = []
-    cursor = window.start
-    for run_first, run_last in _runs(days, timedelta(days=1)):
-        run_start = day_start(run_first, zone)
-        if cursor < run_start:
-            gaps.append(Window(cursor, run_start))
-        cursor = day_start(run_last + timedelta(days=1), zone)
-    if cursor < window.end:
-        gaps.append(Window(cursor, window.end))
-    if not hours:
-        return Split(days, tuple(gaps))
-    return _hours_in(scope, days, gaps, _hour_fits(keyed_by, zone))
-
-
-def _clean_days_of(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> tuple[date, ...]:
-    """The clean whole local days of ``window``, in order."""
-    first = local_date(window.start, zone)
-    if day_start(first, zone) < window.start:
-        first += timedelta(days=1)
-    last = local_date(window.end, zone) - timedelta(days=1)
-    if last < first:
-        return ()
-    clean = _clean_days(tenant, first, last)
-    return tuple(d for d in date_range(first, last) if d in clean)
-
-
-def _hours_in(
-    scope: FactScope,
-    days: tuple[date, ...],
-    gaps: list[Window],
-    fits: Callable[[datetime], bool],
-) -> Split:
-    """The split of ``days`` and, inside the ``gaps`` they leave, the clean hours that ``fits``
-    accepts, with raw windows for the rest of the gaps."""
-    # The window's hours within the horizon, looked up whatever the gaps (the same lookup then
-    # serves every fact of the window), unless no gap holds a whole one.
-    first = max(_hour_after(scope.window.start), first_readable_hour())
-    last = _utc_hour(scope.window.end) - HOUR
-    if last < first or not any(
-        max(_hour_after(gap.start), first) + HOUR <= min(gap.end, last + HOUR) for gap in gaps
-    ):
-        return Split(days, tuple(gaps))
-    clean = _clean_hours(scope.tenant, first, last)
-    used: list[datetime] = []
-    raw: list[Window] = []
-    for gap in gaps:
-        cursor = gap.start
-        for hour in clean[bisect_left(clean, gap.start) :]:
-            if hour + HOUR > gap.end:
-                break
-            if not fits(hour):
-                continue
-            used.append(hour)
-            if cursor < hour:
-                raw.append(Window(cursor, hour))
-            cursor = hour + HOUR
-        if cursor < gap.end:
-            raw.append(Window(cursor, gap.end))
-    return Split(days, tuple(raw), tuple(used))
+from analytics.windows import week_start
 
 
 def _parts(

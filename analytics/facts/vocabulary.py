@@ -11,13 +11,16 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from analytics.models import CallMeasures
-from analytics.windows import Window
+from analytics.windows import Window, utc_hour
 from calls.models import Tenant
 
 # --- Scope ------------------------------------------------------------------------------------
@@ -283,3 +286,10 @@ LEAD_STAGE_COLUMNS: dict[LeadStage, str] = {
     "converted": "converted_at",
 }
 LEAD_STAGES: tuple[LeadStage, ...] = tuple(LEAD_STAGE_COLUMNS)
+
+
+def hour_horizon(now: datetime | None = None) -> datetime:
+    """The start of the oldest UTC hour kept in hour rollups (``ROLLUP_HOUR_HORIZON_DAYS``):
+    hours before it are neither marked dirty nor rolled, and their rows are pruned."""
+    current = utc_hour(now or timezone.now())
+    return current - timedelta(days=settings.ROLLUP_HOUR_HORIZON_DAYS)

@@ -21,10 +21,9 @@ from django.db import connection
 from django.utils import timezone
 
 from analytics.facts import FactScope
-from analytics.facts.rolled import split_window
+from analytics.facts.plan import split_window
 from analytics.models import CallDayRollup, CallHourRollup, RollupDay, RollupHour
-from analytics.rollups import utc_hour
-from analytics.windows import date_window
+from analytics.windows import date_window, utc_hour
 from calls.models import Tenant
 from calls.services import ingest_call_documents
 

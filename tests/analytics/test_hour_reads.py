@@ -34,8 +34,9 @@ from analytics.facts import (
     raw,
     raw_only,
 )
-from analytics.facts.rolled import first_readable_hour, split_window
-from analytics.windows import Window, day_start, local_date, resolve_zone
+from analytics.facts.plan import first_readable_hour, split_window
+from analytics.facts.vocabulary import hour_horizon
+from analytics.windows import Window, day_start, local_date, resolve_zone, utc_hour
 from calls.models import Tenant
 from calls.services import ingest_call_documents
 
@@ -43,7 +44,7 @@ pytestmark = pytest.mark.django_db
 HOUR = timedelta(hours=1)
 # The end of every window: minute 37 of an hour three hours ago ("now", with room for late
 # writes after it).
-NOW = rollups.utc_hour(timezone.now()) - 3 * HOUR + timedelta(minutes=37)
+NOW = utc_hour(timezone.now()) - 3 * HOUR + timedelta(minutes=37)
 
 
 def iso(instant: datetime) -> str:
@@ -76,9 +77,7 @@ def busy(tenant: Tenant, first: datetime, last: datetime) -> None:
 
 
 def roll_every_hour(tenant: Tenant, first: datetime, last: datetime) -> None:
-    rollups.roll_hours(
-        tenant_id=tenant.pk, first=rollups.utc_hour(first), last=rollups.utc_hour(last)
-    )
+    rollups.roll_hours(tenant_id=tenant.pk, first=utc_hour(first), last=utc_hour(last))
 
 
 def scope_of(tenant: Tenant, window: Window, zone: str | None = None) -> FactScope:
@@ -143,8 +142,8 @@ def test_a_day_ending_now_reads_raw_rows_for_its_two_partial_hours_only(
     assert rolled == expected
     assert rolled["errors"] == 72  # a call (and an error) every 20 minutes
     edges = (
-        Window(window.start, rollups.utc_hour(window.start) + HOUR),
-        Window(rollups.utc_hour(window.end), window.end),
+        Window(window.start, utc_hour(window.start) + HOUR),
+        Window(utc_hour(window.end), window.end),
     )
     # One raw read per fact, of the two partial hours at the edges and nothing else.
     assert sorted(name for name, _ in reads) == sorted(
@@ -161,7 +160,7 @@ def test_a_dirty_hour_is_read_from_raw_rows(
     window = Window(NOW - 24 * HOUR, NOW)
     busy(berlin, window.start, window.end)
     roll_every_hour(berlin, window.start, window.end)
-    late = rollups.utc_hour(NOW) - 5 * HOUR
+    late = utc_hour(NOW) - 5 * HOUR
     ingest_call_documents(tenant=berlin, documents=[document(999, late + timedelta(minutes=10))])
     scope = scope_of(berlin, window)
 
@@ -188,7 +187,7 @@ def test_per_day_answers_read_an_hour_straddling_local_midnight_raw(tenant: Tena
     roll_every_hour(tenant, window.start, window.end)
     scope = scope_of(tenant, window)
     midnights = [
-        rollups.utc_hour(day_start(day, scope.zone))
+        utc_hour(day_start(day, scope.zone))
         for day in (local_date(NOW, scope.zone) - timedelta(days=n) for n in (1, 2))
     ]
 
@@ -278,7 +277,7 @@ def test_hours_past_the_horizon_are_read_from_raw_rows(berlin: Tenant) -> None:
     ):
         horizon = first_readable_hour()
         split = split_window(scope=scope)
-        assert rollups.hour_horizon() < horizon
+        assert hour_horizon() < horizon
         assert split.hours and all(hour >= horizon for hour in split.hours)
         assert len(split.hours) < 9
         rolled = call_facts(scope=scope)

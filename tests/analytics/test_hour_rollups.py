@@ -31,7 +31,7 @@ from analytics.models import (
     RollupHour,
 )
 from analytics.sketch import Sketch
-from analytics.windows import local_date
+from analytics.windows import local_date, utc_hour
 from calls.models import ActivityEvent, Call, ErrorLog, ExecutedAction, LatencySample, Tenant
 from calls.services import ingest_call_documents
 from tests.analytics.conftest import agent, call, error_log, event, lead, workflow
@@ -48,7 +48,7 @@ HOUR_TABLES = (
 
 
 def hours_ago(n: int) -> datetime:
-    return rollups.utc_hour(timezone.now()) - n * HOUR
+    return utc_hour(timezone.now()) - n * HOUR
 
 
 def iso(instant: datetime) -> str:

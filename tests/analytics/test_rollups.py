@@ -326,7 +326,8 @@ def test_concurrent_rolls_of_days_of_one_week_leave_a_complete_week_row(monkeypa
 
 def test_week_rows_stand_for_weeks_whose_days_are_all_clean(berlin):
     from analytics.facts import FactScope
-    from analytics.facts.rolled import latency_period_rows, split_window
+    from analytics.facts.plan import split_window
+    from analytics.facts.rolled import latency_period_rows
     from analytics.windows import date_window
 
     # Two weeks, Monday 2026-03-02 to Sunday 2026-03-15 (Berlin), one call a day.
@@ -405,7 +406,7 @@ def test_one_view_of_rollups_looks_each_window_up_once(berlin):
     from django.test.utils import CaptureQueriesContext
 
     from analytics.facts import FactScope
-    from analytics.facts.rolled import one_view_of_rollups, split_window
+    from analytics.facts.plan import one_view_of_rollups, split_window
     from analytics.windows import date_window
 
     ingest_call_documents(tenant=berlin, documents=[doc("a", "2026-03-02T10:00:00Z")])

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from analytics import rollups
 from analytics.models import CallDayRollup, CallHourRollup, RollupDay, RollupHour
+from analytics.windows import utc_hour
 from calls.models import Tenant
 from calls.services import ingest_call_documents
 
@@ -109,7 +110,7 @@ def test_several_processes_build_the_same_rollups_as_one():
 
 def _recent_hours(n: int) -> list[datetime]:
     """The last ``n`` completed UTC hours, oldest first."""
-    current = rollups.utc_hour(timezone.now())
+    current = utc_hour(timezone.now())
     return [current - timedelta(hours=k) for k in range(n, 0, -1)]
 
 
@@ -117,7 +118,7 @@ def _recent_hours(n: int) -> list[datetime]:
 def test_a_rebuild_also_rolls_the_completed_hours_of_its_days_within_the_horizon(settings):
     settings.ROLLUP_HOUR_HORIZON_DAYS = 1
     tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
-    first = rollups.utc_hour(timezone.now()) - timedelta(days=3)
+    first = utc_hour(timezone.now()) - timedelta(days=3)
     ingest_call_documents(
         tenant=tenant,
         documents=[

@@ -15,7 +15,8 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from analytics import rollups
-from analytics.windows import date_range, date_window, local_date
+from analytics.facts.vocabulary import hour_horizon
+from analytics.windows import HOUR, date_range, date_window, hour_range, local_date, utc_hour
 from calls.models import Call, Tenant
 
 # One tenant's days (first, last) to rebuild.
@@ -121,14 +122,14 @@ class Command(BaseCommand):
 def _completed_hours(spans: list[Span]) -> list[tuple[int, datetime]]:
     """The UTC hours of the spans' days that lie within the hour horizon and have ended."""
     now = timezone.now()
-    horizon, current = rollups.hour_horizon(now), rollups.utc_hour(now)
+    horizon, current = hour_horizon(now), utc_hour(now)
     pairs: list[tuple[int, datetime]] = []
     for tenant, first, last in spans:
         window = date_window(first, last, tenant.zone)
-        start = max(rollups.utc_hour(window.start), horizon)
+        start = max(utc_hour(window.start), horizon)
         end = min(window.end, current)
         if start < end:
-            hours = rollups.hour_range(start, end - rollups.ONE_HOUR)
+            hours = hour_range(start, end - HOUR)
             pairs.extend((tenant.pk, hour) for hour in hours)
     return pairs
 
@@ -163,4 +164,4 @@ def roll_hour_run(run: tuple[int, datetime, datetime]) -> int:
     """Rolls one run of hours; returns how many hours it held."""
     tenant_id, first, last = run
     rollups.roll_hours(tenant_id=tenant_id, first=first, last=last)
-    return int((last - first) / rollups.ONE_HOUR) + 1
+    return int((last - first) / HOUR) + 1
