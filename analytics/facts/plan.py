@@ -102,20 +102,22 @@ def first_readable_hour(now: datetime | None = None) -> datetime:
     return hour_horizon(now) + 2 * HOUR
 
 
-def _clean_hours(tenant: Tenant, first: datetime, last: datetime) -> tuple[datetime, ...]:
-    """The clean hours ``first`` .. ``last`` (UTC hour starts) of ``tenant``, in order."""
+def _clean_hours(
+    tenant: Tenant, spans: tuple[tuple[datetime, datetime], ...]
+) -> tuple[datetime, ...]:
+    """The clean hours of ``tenant`` within ``spans`` (``(first, last)`` UTC hour starts, both
+    included), in order."""
     seen = _clean_seen.get()
-    key = (tenant.pk, "hours", first, last)
+    key = (tenant.pk, "hours", spans)
     if seen is not None and key in seen:
         clean: tuple[datetime, ...] = seen[key]
         return clean
+    within = Q()
+    for first, last in spans:
+        within |= Q(hour__gte=first, hour__lte=last)
     rows = fetch_tuples(
         RollupHour.objects.filter(
-            tenant=tenant,
-            hour__gte=first,
-            hour__lte=last,
-            rolled_at__isnull=False,
-            dirty_since__isnull=True,
+            within, tenant=tenant, rolled_at__isnull=False, dirty_since__isnull=True
         )
         .order_by()
         .values("hour"),
@@ -251,15 +253,18 @@ def _hours_in(
 ) -> Split:
     """The split of ``days`` and, inside the ``gaps`` they leave, the clean hours that ``fits``
     accepts, with raw windows for the rest of the gaps."""
-    # The window's hours within the horizon, looked up whatever the gaps (the same lookup then
-    # serves every fact of the window), unless no gap holds a whole one.
-    first = max(_hour_after(scope.window.start), first_readable_hour())
-    last = utc_hour(scope.window.end) - HOUR
-    if last < first or not any(
-        max(_hour_after(gap.start), first) + HOUR <= min(gap.end, last + HOUR) for gap in gaps
-    ):
+    # Only the whole hours inside the gaps are looked up (a long window's rolled days would
+    # otherwise fetch hundreds of hours it cannot use); facts of one answer that leave the same
+    # gaps share the lookup.
+    oldest = first_readable_hour()
+    spans = []
+    for gap in gaps:
+        first, last = max(_hour_after(gap.start), oldest), utc_hour(gap.end) - HOUR
+        if first <= last:
+            spans.append((first, last))
+    if not spans:
         return Split(days, tuple(gaps))
-    clean = _clean_hours(scope.tenant, first, last)
+    clean = _clean_hours(scope.tenant, tuple(spans))
     used: list[datetime] = []
     raw: list[Window] = []
     for gap in gaps:
