@@ -79,18 +79,8 @@ SYNTHFLOW_CATEGORY = {
     503: "unavailable",
 }
 
-SALES_CODE = {
-    400: "invalid_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    422: "unprocessable",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "unavailable",
-}
+# The sales family names the same statuses alike, but a 400 its own way.
+SALES_CODE = {**SYNTHFLOW_CATEGORY, 400: "invalid_request"}
 
 
 ERROR_FAMILIES = frozenset({"platform", "synthflow", "sales"})
