@@ -4,9 +4,9 @@ activity events, error logs and latency samples.
 Every fact is asked about a ``FactScope`` (a tenant, a half-open window and the zone whose
 calendar defines the days) and returns counts and sums keyed by local day (plus the requested
 dimensions). Everything in a fact is additive: facts of two windows, or of raw days and rolled-up
-days, merge by addition. The query layer (``analytics.queries``) and the dashboard
-(``analytics.dashboard``) only ever combine facts, so rollups of clean whole days and hours stand
-in for raw rows without changing an answer. Percentiles are the exception (an order
+days, merge by addition. The query families (``analytics.queries``, the admin dashboard's reads
+among them) only ever combine facts, so rollups of clean whole days and hours stand in for raw
+rows without changing an answer. Percentiles are the exception (an order
 statistic does not add up): ``latency_summary`` and ``latency_series`` merge histograms.
 
 The package is a stack, each module importing only those below it:
@@ -14,8 +14,8 @@ The package is a stack, each module importing only those below it:
 - ``vocabulary``: scope, filters, questions, totals and the rollup schema (measures, call
   groupings, lead stages);
 - ``db``: reading rows, session settings, ``INSERT … SELECT``;
-- ``raw`` (facts from raw rows) and ``rolled`` (which days and hours are rolled, and their
-  rollup rows);
+- ``plan``: which days and hours of a window come from rollups, and which from raw rows;
+- ``raw`` (facts from raw rows) and ``rolled`` (the rollup rows of the planned days and hours);
 - ``answers`` and ``latency_answers``: the public facts, merging the two sources.
 """
 
