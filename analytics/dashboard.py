@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -23,6 +23,7 @@ from urllib.parse import quote_plus
 from django.urls import reverse
 
 from analytics.definitions import PERCENTILES, mean, percent, percent_change, ratio
+from analytics.queries import folds
 from analytics.queries.dashboard import (
     DashboardNumbers,
     FunnelCounts,
@@ -351,10 +352,6 @@ def _bucket_of(buckets: Sequence[Bucket]) -> dict[date, int]:
     return {d: i for i, bucket in enumerate(buckets) for d in bucket.days}
 
 
-def _top(counts: Iterable[tuple[Any, int]], limit: int) -> list[tuple[Any, int]]:
-    return sorted(((k, n) for k, n in counts if n), key=lambda kv: (-kv[1], str(kv[0])))[:limit]
-
-
 def build_dashboard(scope: Scope, *, now: datetime) -> Dashboard:
     """Everything the dashboard shows for ``scope``: tiles, charts and their drill-downs."""
     window, zone = scope.window, scope.zone
@@ -520,7 +517,7 @@ def _volume(
     for (day, status), calls in current.items():
         counts[(bucket_of[day], status)] += calls
         per_status[status] += calls
-    statuses = [s for s, _ in _top(per_status.items(), len(CallStatus))]
+    statuses = [s for s, _ in folds.top(per_status.items(), len(CallStatus))]
     datasets = [
         dataset(
             status,
@@ -598,7 +595,7 @@ def _end_reasons(
             url=calls_url(scope, scope.window, {END_REASON_PARAM: reason}),
             detail=f"{_percent(percent(n, total))} of calls",
         )
-        for reason, n in _top(counts.items(), TOP_END_REASONS)
+        for reason, n in folds.top(counts.items(), TOP_END_REASONS)
     ]
     return _bar_rows(rows, color="#8e6cc0"), rows
 

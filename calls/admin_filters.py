@@ -22,8 +22,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from calls.enums import KNOWN_END_CALL_REASONS, ProviderType
-from calls.models import LatencySample, Tenant, active_q, successful_q
-from calls.queries import filter_transcript
+from calls.models import LatencySample, Tenant, active_q
+from calls.queries import filter_success, filter_transcript
 from config.api.params import parse_instant
 
 if TYPE_CHECKING:
@@ -138,10 +138,8 @@ class SuccessfulCallFilter(admin.SimpleListFilter):
         return [("yes", "successful"), ("no", "not successful")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(successful_q())
-        if self.value() == "no":
-            return queryset.exclude(successful_q())
+        if self.value() in ("yes", "no"):
+            return filter_success(queryset, self.value() == "yes")
         return queryset
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from calls.enums import LEAD_STAGE_ORDER, ActivityType
-from calls.models import Call
+from calls.models import ActivityEvent, Call, Lead
 
 Row = tuple[Any, ...]
 
@@ -200,6 +200,33 @@ class EventSpec(NamedTuple):
     occurred_at: datetime
     description: str
     metadata: dict[str, Any]
+
+    def event(self, *, tenant_id: int, call: Call | None, lead: Lead | None) -> ActivityEvent:
+        """The event as a model instance (ingestion saves these with ``save_events``)."""
+        return ActivityEvent(
+            tenant_id=tenant_id,
+            type=self.type,
+            call=call,
+            lead=lead,
+            occurred_at=self.occurred_at,
+            dedupe_key=self.dedupe_key,
+            description=self.description,
+            metadata=self.metadata,
+        )
+
+    def row(self, *, call_pk: Any, tenant_id: int, lead_pk: Any, event_id: str) -> Row:
+        """The event as a row in ``EVENT_FIELDS`` order (the demo's bulk writes)."""
+        return (
+            call_pk,
+            tenant_id,
+            event_id,
+            self.type,
+            lead_pk,
+            self.description,
+            self.metadata,
+            self.occurred_at,
+            self.dedupe_key,
+        )
 
 
 def conversation_events(

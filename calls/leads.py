@@ -197,16 +197,7 @@ def apply_lead(
             instants.update(lead.calls.values_list("start_time", flat=True))
 
     events = [
-        ActivityEvent(
-            tenant_id=lead.tenant_id,
-            type=spec.type,
-            lead=lead,
-            call=call,
-            description=spec.description,
-            metadata=spec.metadata,
-            occurred_at=spec.occurred_at,
-            dedupe_key=spec.dedupe_key,
-        )
+        spec.event(tenant_id=lead.tenant_id, call=call, lead=lead)
         for spec in lead_events(
             lead_pk=lead.pk,
             created=created,

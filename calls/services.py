@@ -469,19 +469,7 @@ def _call_events(
         handoff=call.handoff,
         intents=intents,
     )
-    return [
-        ActivityEvent(
-            tenant_id=call.tenant_id,
-            type=spec.type,
-            call=call,
-            lead=call.lead,
-            occurred_at=spec.occurred_at,
-            dedupe_key=spec.dedupe_key,
-            description=spec.description,
-            metadata=spec.metadata,
-        )
-        for spec in specs
-    ]
+    return [spec.event(tenant_id=call.tenant_id, call=call, lead=call.lead) for spec in specs]
 
 
 def _write(pending: _Pending) -> None:

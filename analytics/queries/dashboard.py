@@ -246,8 +246,8 @@ def _hours(scope: FactScope, filters: CallFilters) -> list[HourVolume]:
 
 def _top_keys(per_key: dict[Any, CallTotals], limit: int) -> list[Any]:
     """The ``limit`` keys with the most calls (ties by key), calls without one left out."""
-    counts = ((pk, t.calls) for pk, t in per_key.items() if pk is not None and t.calls)
-    return [pk for pk, _ in sorted(counts, key=lambda kv: (-kv[1], str(kv[0])))[:limit]]
+    counts = ((pk, t.calls) for pk, t in per_key.items() if pk is not None)
+    return [pk for pk, _ in folds.top(counts, limit)]
 
 
 def _active(scope: FactScope, now: datetime) -> ActiveCalls:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -19,3 +20,9 @@ def by(facts: dict[tuple[Any, ...], CallTotals], position: int = 1) -> dict[Any,
 
 def per_day(facts: dict[tuple[Any, ...], CallTotals]) -> dict[date, CallTotals]:
     return by(facts, 0)
+
+
+def top(counts: Iterable[tuple[Any, int]], limit: int) -> list[tuple[Any, int]]:
+    """The ``limit`` ``(key, count)`` pairs with the largest counts (ties by key), zeros left
+    out: the order every ranked list of the dashboard shows."""
+    return sorted(((k, n) for k, n in counts if n), key=lambda kv: (-kv[1], str(kv[0])))[:limit]

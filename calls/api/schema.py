@@ -224,7 +224,3 @@ def filterset_parameters(
             )
         )
     return parameters
-
-
-def documented_query_parameters(parameters: list[OpenApiParameter]) -> set[str]:
-    return {p.name for p in parameters if p.location == OpenApiParameter.QUERY}

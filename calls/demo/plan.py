@@ -920,16 +920,8 @@ class CallFactory:
                 intents=detected,
             ):
                 events_out.append(
-                    (
-                        pk,
-                        tenant_id,
-                        new_event_id(),
-                        spec.type,
-                        lead_pk,
-                        spec.description,
-                        spec.metadata,
-                        spec.occurred_at,
-                        spec.dedupe_key,
+                    spec.row(
+                        call_pk=pk, tenant_id=tenant_id, lead_pk=lead_pk, event_id=new_event_id()
                     )
                 )
             if lead_step is not None:
@@ -937,16 +929,11 @@ class CallFactory:
                     lead_pk=lead_step.lead_pk, at=start, ref=call_id, **lead_step.moves
                 ):
                     lead_events_out.append(
-                        (
-                            pk,
-                            tenant_id,
-                            new_event_id(),
-                            spec.type,
-                            lead_pk,
-                            spec.description,
-                            spec.metadata,
-                            spec.occurred_at,
-                            spec.dedupe_key,
+                        spec.row(
+                            call_pk=pk,
+                            tenant_id=tenant_id,
+                            lead_pk=lead_pk,
+                            event_id=new_event_id(),
                         )
                     )
             if pk is not None:
