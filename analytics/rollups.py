@@ -1,6 +1,10 @@
 """Rollup writes: dirty marking, rolling a tenant's days or hours, the dirty work the beat hands
 out, pruning hours past the horizon.
 
+Hours within the hour horizon (``hour_horizon``) get every hour table; older hours keep their
+call totals alone (the ``TOTALS`` grouping): they are marked dirty and rolled like recent hours,
+and pruning keeps them, so hourly call volume over a long window reads rolled hours.
+
 Every write here is idempotent: rolling a day or an hour replaces all of its rollup rows in one
 transaction, so running it twice, concurrently, or again after a crash leaves one correct set of
 rows. Days and hours are rolled by the same functions, over a ``Grain`` (what rows are keyed
@@ -44,6 +48,7 @@ from analytics.facts.vocabulary import (
     CALL_GROUPINGS,
     CALL_MEASURES,
     LEAD_STAGE_COLUMNS,
+    TOTALS,
     LatencyTotals,
     hour_horizon,
 )
@@ -168,8 +173,8 @@ class _Roll:
 
 
 def mark_dirty(*, tenant: Tenant, instants: Iterable[datetime]) -> None:
-    """Marks the tenant-local days and the UTC hours (within the hour horizon) of ``instants``
-    dirty, in the caller's transaction.
+    """Marks the tenant-local days and the UTC hours of ``instants`` dirty, in the caller's
+    transaction.
 
     Days, then hours, are upserted in order so concurrent writers lock them in the same order; a
     roll locks only days or only hours.
@@ -186,15 +191,13 @@ def mark_dirty(*, tenant: Tenant, instants: Iterable[datetime]) -> None:
         unique_fields=["tenant", "day"],
         update_fields=["dirty_since"],
     )
-    horizon = hour_horizon(now)
-    hours = sorted({hour for hour in (utc_hour(i) for i in stamps) if hour >= horizon})
-    if hours:
-        RollupHour.objects.bulk_create(
-            [RollupHour(tenant=tenant, hour=hour, dirty_since=now) for hour in hours],
-            update_conflicts=True,
-            unique_fields=["tenant", "hour"],
-            update_fields=["dirty_since"],
-        )
+    hours = sorted({utc_hour(instant) for instant in stamps})
+    RollupHour.objects.bulk_create(
+        [RollupHour(tenant=tenant, hour=hour, dirty_since=now) for hour in hours],
+        update_conflicts=True,
+        unique_fields=["tenant", "hour"],
+        update_fields=["dirty_since"],
+    )
 
 
 def on_rows_written(sender: Any, tenant: Tenant, instants: set[datetime], **kwargs: Any) -> None:
@@ -283,30 +286,42 @@ def roll_hour(*, tenant_id: int, hour: datetime) -> bool:
 
 def roll_hours(*, tenant_id: int, first: datetime, last: datetime) -> bool:
     """Replaces every hour rollup row of the UTC hours starting ``first`` .. ``last`` (aware, on
-    the hour) with totals computed from raw rows, in one transaction, and marks them rolled
-    (``RollupHour``, locked as ``roll_days`` locks days). Hours before the hour horizon are
-    left alone: their rows are pruned, and reads take days there.
+    the hour) with totals computed from raw rows and marks them rolled (``RollupHour``, locked
+    as ``roll_days`` locks days). Hours before the hour horizon get their call totals only
+    (every other row of theirs is pruned, and reads take days there), in a transaction of their
+    own.
 
     Returns ``False`` when the tenant no longer exists.
     """
     for bound in (first, last):
         if bound.utcoffset() is None or utc_hour(bound) != bound:
             raise ValueError(f"{bound!r} is not the aware start of an hour")
-    first, last = max(first.astimezone(UTC), hour_horizon()), last.astimezone(UTC)
+    first, last = first.astimezone(UTC), last.astimezone(UTC)
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return False
-    if last < first:
-        return True
+    horizon = hour_horizon()
+    if first < horizon:
+        _roll_hour_span(tenant, first, min(last, horizon - HOUR), totals_only=True)
+    if last >= horizon:
+        _roll_hour_span(tenant, max(first, horizon), last, totals_only=False)
+    return True
+
+
+def _roll_hour_span(tenant: Tenant, first: datetime, last: datetime, *, totals_only: bool) -> None:
     with transaction.atomic():
         rolling_session()
         states, marked = _claim(RollupHour, tenant, "hour", list(hour_range(first, last)))
         roll = _Roll(tenant, Window(first, last + HOUR), tenant.zone, HOURS)
-        for model in HOURS.models:
-            model._default_manager.filter(tenant=tenant, **roll.periods()).delete()
-        _roll_facts(roll)
+        if totals_only:
+            # Every grouping's rows go: the others are no longer read for these hours.
+            CallHourRollup.objects.filter(tenant=tenant, **roll.periods()).delete()
+            _roll_calls(roll, groupings=(TOTALS,))
+        else:
+            for model in HOURS.models:
+                model._default_manager.filter(tenant=tenant, **roll.periods()).delete()
+            _roll_facts(roll)
         _mark_rolled(RollupHour, states, marked)
-    return True
 
 
 def _roll_facts(roll: _Roll) -> None:
@@ -337,24 +352,25 @@ def _full_rows(model: type[Model], roll: _Roll) -> QuerySet[Any]:
     return model._default_manager.filter(tenant=roll.tenant, grouping="full", **roll.periods())
 
 
-def _roll_calls(roll: _Roll) -> None:
+def _roll_calls(roll: _Roll, groupings: Sequence[str] = tuple(CALL_GROUPINGS)) -> None:
     """Call totals per period for every stored grouping, each summed from one cube of the
     period's calls (their totals per combination of every grouping's columns): one pass over the
     calls, and one definition of every number, since a grouping row is exactly the sum of the
     cube rows it stands for. The cube itself is not stored (no read needs it; it is most of the
-    size of the call rollups): it lives in a temporary table for the length of the roll."""
+    size of the call rollups): it lives in a temporary table for the length of the roll.
+    With ``groupings`` only those are written, and the cube holds only their columns."""
     key = roll.grain.key
-    cube = (
-        _calls(roll)
-        .annotate(**{key: roll.key_of("start_time")}, lead_source=_lead_source())
-        .values(key, *CALL_CUBE_COLUMNS)
-        .annotate(**call_aggregates())
-    )
+    keyed_by = {name: CALL_GROUPINGS[name] for name in groupings}
+    cube_columns = [c for c in CALL_CUBE_COLUMNS if any(c in keyed for keyed in keyed_by.values())]
+    calls = _calls(roll).annotate(**{key: roll.key_of("start_time")})
+    if "lead_source" in cube_columns:
+        calls = calls.annotate(lead_source=_lead_source())
+    cube = calls.values(key, *cube_columns).annotate(**call_aggregates())
     quote = connection.ops.quote_name
     measures = {m: m for m in CALL_MEASURES}
     sums = ", ".join(f"SUM({quote(m)}) AS {quote(m)}" for m in CALL_MEASURES)
     with temporary_table("rollup_call_cube", cube) as table:
-        for name, keyed in CALL_GROUPINGS.items():
+        for name, keyed in keyed_by.items():
             group = ", ".join(map(quote, (key, *keyed)))
             # Dimensions outside the grouping hold their empty value.
             empty = {
@@ -698,10 +714,9 @@ def recent_days(*, days: int, now: datetime | None = None) -> list[tuple[int, da
 
 
 def dirty_hours(*, limit: int = 500, before: datetime | None = None) -> list[tuple[int, datetime]]:
-    """The oldest-marked dirty ``(tenant id, hour)`` pairs within the hour horizon (an hour
-    marked before it fell out is never rolled; the next prune deletes its state), of hours
-    starting before ``before`` if given."""
-    dirty = RollupHour.objects.filter(dirty_since__isnull=False, hour__gte=hour_horizon())
+    """The oldest-marked dirty ``(tenant id, hour)`` pairs, of hours starting before ``before``
+    if given."""
+    dirty = RollupHour.objects.filter(dirty_since__isnull=False)
     if before is not None:
         dirty = dirty.filter(hour__lt=before)
     return list(dirty.order_by("dirty_since").values_list("tenant_id", "hour")[:limit])
@@ -748,17 +763,19 @@ def recent_hours(*, days: int, now: datetime | None = None) -> list[tuple[int, d
 
 
 def prune_hours(now: datetime | None = None) -> int:
-    """Deletes the hour rollup rows and states of hours before the hour horizon, in one
-    transaction; returns how many rows went. A roll still writing such an hour leaves rows no
-    state vouches for (never read), which the next prune deletes."""
+    """Deletes the hour rollup rows of hours before the hour horizon, in one transaction, but
+    their call totals (and their states, which vouch for the totals); returns how many rows
+    went. A roll still writing such an hour in full leaves rows that no read takes (reads take
+    only totals there), which the next prune deletes."""
     horizon = hour_horizon(now)
     # Naming the tenants lets each table's (tenant, hour) index find the rows.
     tenants = list(Tenant.objects.values_list("pk", flat=True))
     deleted = 0
     with transaction.atomic():
-        tables: tuple[type[Model], ...] = (RollupHour, *HOURS.models)
-        for model in tables:
+        for model in HOURS.models:
             old = model._default_manager.filter(tenant_id__in=tenants, hour__lt=horizon)
+            if model is CallHourRollup:
+                old = old.exclude(grouping=TOTALS)
             count, _ = old.delete()
             deleted += count
     return deleted

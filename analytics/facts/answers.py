@@ -25,6 +25,7 @@ from analytics.facts.vocabulary import (
     LEAD_STAGES,
     NO_CALL_FILTERS,
     NO_LEAD_FILTERS,
+    TOTALS,
     CallDimension,
     CallFilters,
     CallQuestion,
@@ -161,9 +162,12 @@ def call_hour_facts(
     """Call totals keyed by the UTC start of each local hour of the scope's zone (see
     ``raw.call_hour_facts``). Hour rollups serve the UTC hours that are local hours (every hour
     but in zones whose offset is not a whole number of hours), from the smallest stored grouping
-    holding the filtered columns."""
+    holding the filtered columns; unfiltered, hours of any age (their call totals are kept past
+    the hour horizon)."""
     grouping = rolled.call_grouping(filters, ())
-    split = plan.split_window(scope=scope, usable=grouping is not None, keyed_by="hour")
+    split = plan.split_window(
+        scope=scope, usable=grouping is not None, keyed_by="hour", totals_only=grouping == TOTALS
+    )
     facts: dict[datetime, CallTotals] = {}
     if split.raw:
         facts = raw.call_hour_facts(scope=scope, windows=split.raw, filters=filters)

@@ -3,8 +3,9 @@
 A whole tenant-local day inside the window is read from day rollups when it has been rolled in
 the tenant's current zone and no write has touched it since. What the days leave of the window
 is read, where it can be, from hour rollups: whole UTC hours that are rolled and clean, within
-the hour horizon (``settings.ROLLUP_HOUR_HORIZON_DAYS``), and that fit the keys of the answer (an
-hour keyed by a local day must lie within one). Every other part of the window (partial hours at
+the hour horizon (``settings.ROLLUP_HOUR_HORIZON_DAYS``) unless the answer needs only call totals
+(which hours keep for good), and that fit the keys of the answer (an hour keyed by a local day
+must lie within one). Every other part of the window (partial hours at
 the edges, dirty or never-rolled hours, any hour outside the horizon) is computed from raw rows
 by ``analytics.facts.raw``; ``analytics.facts.rolled`` reads the rollup rows of the planned days
 and hours.
@@ -95,10 +96,10 @@ def _hour_after(instant: datetime) -> datetime:
 
 
 def first_readable_hour(now: datetime | None = None) -> datetime:
-    """The oldest UTC hour whose hour rollups are read: two hours inside the horizon the rolls
-    keep (``hour_horizon``). An hour older than that is neither marked dirty by a write nor
-    rolled, so its rows, until pruned, may no longer hold what raw rows do; the margin keeps an
-    hour that leaves the horizon while an answer is read out of it."""
+    """The oldest UTC hour whose hour rollups, but call totals, are read: two hours inside the
+    horizon that the rolls keep in full (``hour_horizon``). An hour older than that is rolled for
+    its call totals only, so its other rows, until pruned, may no longer hold what raw rows do;
+    the margin keeps an hour that leaves the horizon while an answer is read out of it."""
     return hour_horizon(now) + 2 * HOUR
 
 
@@ -201,11 +202,17 @@ def _hour_fits(keyed_by: KeyedBy, zone: zoneinfo.ZoneInfo) -> Callable[[datetime
 
 
 def split_window(
-    *, scope: FactScope, usable: bool = True, keyed_by: KeyedBy = "day", hours: bool = True
+    *,
+    scope: FactScope,
+    usable: bool = True,
+    keyed_by: KeyedBy = "day",
+    hours: bool = True,
+    totals_only: bool = False,
 ) -> Split:
     """Which whole days and hours of the scope's window come from rollups (none unless
     ``usable``; hours only with ``hours``, and only those that fit ``keyed_by``), and the raw
-    windows for the rest.
+    windows for the rest. An answer read from call totals alone (``totals_only``: the
+    ``TOTALS`` grouping) takes rolled hours of any age; others only hours within the horizon.
 
     Days are read from rollups for answers in the tenant's zone and not keyed by hour; hours
     wherever the days leave a gap, in any zone.
@@ -230,7 +237,8 @@ def split_window(
         gaps.append(Window(cursor, window.end))
     if not hours:
         return Split(days, tuple(gaps))
-    return _hours_in(scope, days, gaps, _hour_fits(keyed_by, zone))
+    oldest = None if totals_only else first_readable_hour()
+    return _hours_in(scope, days, gaps, _hour_fits(keyed_by, zone), oldest)
 
 
 def _clean_days_of(tenant: Tenant, window: Window, zone: zoneinfo.ZoneInfo) -> tuple[date, ...]:
@@ -250,16 +258,18 @@ def _hours_in(
     days: tuple[date, ...],
     gaps: list[Window],
     fits: Callable[[datetime], bool],
+    oldest: datetime | None,
 ) -> Split:
-    """The split of ``days`` and, inside the ``gaps`` they leave, the clean hours that ``fits``
-    accepts, with raw windows for the rest of the gaps."""
+    """The split of ``days`` and, inside the ``gaps`` they leave, the clean hours from ``oldest``
+    on (if given) that ``fits`` accepts, with raw windows for the rest of the gaps."""
     # Only the whole hours inside the gaps are looked up (a long window's rolled days would
     # otherwise fetch hundreds of hours it cannot use); facts of one answer that leave the same
     # gaps share the lookup.
-    oldest = first_readable_hour()
     spans = []
     for gap in gaps:
-        first, last = max(_hour_after(gap.start), oldest), utc_hour(gap.end) - HOUR
+        first, last = _hour_after(gap.start), utc_hour(gap.end) - HOUR
+        if oldest is not None:
+            first = max(first, oldest)
         if first <= last:
             spans.append((first, last))
     if not spans:

@@ -255,13 +255,17 @@ class CallQuestion:
 # (tests/analytics/test_rollup_schema.py), and a question no grouping holds is read from raw
 # rows.
 CALL_GROUPINGS: dict[str, tuple[str, ...]] = {
-    "day": (),
+    "day": (),  # ``TOTALS``
     "status": ("status",),
     "workflow": ("agent_id", "type_of_call", "workflow_id"),
     "outcome": ("status", "end_call_reason"),
     "sales": ("channel", "lead_source", "status"),
     "agent": ("agent_id", "type_of_call", "status", "end_call_reason"),
 }
+
+# The grouping keyed by the period alone: a tenant's call totals per day or hour. Its hour rows
+# are kept past the hour horizon (see ``hour_horizon``).
+TOTALS = "day"
 
 # Every dimension column of some grouping: the columns of the per-day cube a roll sums each
 # grouping from.
@@ -289,7 +293,9 @@ LEAD_STAGES: tuple[LeadStage, ...] = tuple(LEAD_STAGE_COLUMNS)
 
 
 def hour_horizon(now: datetime | None = None) -> datetime:
-    """The start of the oldest UTC hour kept in hour rollups (``ROLLUP_HOUR_HORIZON_DAYS``):
-    hours before it are neither marked dirty nor rolled, and their rows are pruned."""
+    """The start of the oldest UTC hour whose every hour rollup row is kept
+    (``ROLLUP_HOUR_HORIZON_DAYS``). Before it an hour keeps only its call totals (the ``TOTALS``
+    grouping, a row per hour that has calls: what hourly call volume over a long window reads);
+    its other rows are pruned."""
     current = utc_hour(now or timezone.now())
     return current - timedelta(days=settings.ROLLUP_HOUR_HORIZON_DAYS)

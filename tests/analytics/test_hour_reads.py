@@ -1,8 +1,8 @@
 """Reading hour rollups: which hours of a window are read from hour rows, which from raw rows,
 and in how many queries.
 
-Hours are kept for the recent ``ROLLUP_HOUR_HORIZON_DAYS`` only, so every window here ends a few
-hours before the test runs (at minute 37, like a window ending now).
+Hours are kept in full for the recent ``ROLLUP_HOUR_HORIZON_DAYS`` only, so every window here
+ends a few hours before the test runs (at minute 37, like a window ending now).
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def test_hours_past_the_horizon_are_read_from_raw_rows(berlin: Tenant) -> None:
     assert len(split_window(scope=scope).hours) == 9
 
     # Later, with a one-day horizon: the older hours are still stored (not pruned yet), but a
-    # write to them would no longer mark them dirty, so they are not read.
+    # roll would now write their call totals only, so nothing else of theirs is read.
     later = timezone.now() + timedelta(hours=18)
     with (
         override_settings(ROLLUP_HOUR_HORIZON_DAYS=1),
@@ -284,6 +284,47 @@ def test_hours_past_the_horizon_are_read_from_raw_rows(berlin: Tenant) -> None:
         rolled = call_facts(scope=scope)
     with raw_only():
         assert rolled == call_facts(scope=scope)
+
+
+def test_calls_per_hour_read_the_call_totals_kept_past_the_horizon(berlin: Tenant) -> None:
+    window = Window(NOW - 10 * HOUR, NOW)
+    busy(berlin, window.start, window.end)
+    roll_every_hour(berlin, window.start, window.end)
+    scope = scope_of(berlin, window)
+    late = window.start + 2 * HOUR + timedelta(minutes=5)
+
+    later = timezone.now() + timedelta(hours=18)
+    with (
+        override_settings(ROLLUP_HOUR_HORIZON_DAYS=1),
+        mock.patch("django.utils.timezone.now", return_value=later),
+    ):
+        assert rollups.prune_hours() > 0
+        # A late call in an hour past the horizon marks it dirty: read raw until rolled again.
+        ingest_call_documents(tenant=berlin, documents=[document(999, late)])
+        split = split_window(scope=scope, keyed_by="hour", totals_only=True)
+        assert utc_hour(late) not in split.hours
+        assert min(split.hours) < hour_horizon()
+        assert len(split.hours) == 8
+        with one_answer():
+            dirty = call_hour_facts(scope=scope)
+        roll_every_hour(berlin, window.start, window.end)
+        assert len(split_window(scope=scope, keyed_by="hour", totals_only=True).hours) == 9
+        with one_answer():
+            rolled = call_hour_facts(scope=scope)
+        # Filtered by status, the answer needs more than totals: no hour past the horizon.
+        detailed = split_window(scope=scope, keyed_by="hour").hours
+        assert detailed and min(detailed) >= first_readable_hour()
+        with one_answer():
+            filtered = call_hour_facts(scope=scope, filters=CallFilters(status="completed"))
+        with raw_only():
+            expected = call_hour_facts(scope=scope)
+            expected_filtered = call_hour_facts(
+                scope=scope, filters=CallFilters(status="completed")
+            )
+
+    assert dirty == rolled == expected
+    assert filtered == expected_filtered
+    assert sum(t.calls for t in expected.values()) == 31
 
 
 def test_the_errors_total_reads_error_rollups_and_the_page_raw_rows(

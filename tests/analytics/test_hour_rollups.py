@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from analytics import rollups, tasks
 from analytics.facts.raw import CALLS_WITH_SAMPLES, call_aggregates
-from analytics.facts.vocabulary import CALL_GROUPINGS, CALL_MEASURES
+from analytics.facts.vocabulary import CALL_GROUPINGS, CALL_MEASURES, TOTALS
 from analytics.models import (
     ActionHourRollup,
     CallHourRollup,
@@ -309,27 +309,37 @@ def test_moving_a_call_to_another_hour_marks_both_hours(kolkata):
     assert sorted(hour for _, hour in rollups.dirty_hours()) == [old, new]
 
 
-def test_hours_past_the_horizon_are_neither_marked_nor_rolled_and_prune_drops_them(
-    kolkata, settings
-):
+def test_hours_past_the_horizon_keep_their_call_totals_only(kolkata, settings):
     settings.ROLLUP_HOUR_HORIZON_DAYS = 2
     old, recent = hours_ago(49), hours_ago(47)
     ingest_call_documents(tenant=kolkata, documents=[doc("old", old), doc("recent", recent)])
 
-    # Both days are marked; only the hour within the horizon is.
-    assert RollupDay.objects.filter(tenant=kolkata, dirty_since__isnull=False).exists()
-    assert [hour for _, hour in rollups.dirty_hours()] == [recent]
+    # Every hour written is marked, the old one too: its call totals are rolled.
+    assert sorted(hour for _, hour in rollups.dirty_hours()) == [old, recent]
     rollups.roll_hours(tenant_id=kolkata.pk, first=old, last=recent)
+    assert not RollupHour.objects.filter(dirty_since__isnull=False).exists()
     assert list(RollupHour.objects.values_list("hour", flat=True).order_by("hour")) == [
+        old,
         hours_ago(48),
         recent,
     ]
-    assert CallHourRollup.objects.get(grouping="day").hour == recent
+    # The old hour has its totals row and nothing else; the recent one every table's rows.
+    old_rows = {name: [r for r in rows if old in r] for name, rows in hour_rows(kolkata).items()}
+    assert {name for name, rows in old_rows.items() if rows} == {"CallHourRollup"}
+    assert CallHourRollup.objects.get(hour=old).grouping == TOTALS
+    assert CallHourRollup.objects.filter(hour=recent).count() == len(CALL_GROUPINGS)
+    assert LatencyHourRollup.objects.filter(hour=recent).exists()
 
-    # Two hours later the rolled hours fall past the horizon.
-    assert rollups.prune_hours(now=timezone.now() + 2 * HOUR) > 2
-    assert not RollupHour.objects.exists()
-    assert not any(hour_rows(kolkata).values())
+    # Two hours later the recent hour falls past the horizon too: prune drops all but the call
+    # totals, and keeps the states that vouch for them.
+    assert rollups.prune_hours(now=timezone.now() + 2 * HOUR) > 0
+    assert RollupHour.objects.count() == 3
+    remaining = {name: rows for name, rows in hour_rows(kolkata).items() if rows}
+    assert set(remaining) == {"CallHourRollup"}
+    assert set(CallHourRollup.objects.values_list("grouping", "hour")) == {
+        (TOTALS, old),
+        (TOTALS, recent),
+    }
 
 
 def test_prune_keeps_the_hours_within_the_horizon(kolkata):

@@ -12,8 +12,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from analytics import rollups
+from analytics.facts.vocabulary import CALL_GROUPINGS, TOTALS
 from analytics.models import CallDayRollup, CallHourRollup, RollupDay, RollupHour
-from analytics.windows import utc_hour
+from analytics.windows import HOUR, hour_range, utc_hour
 from calls.models import Tenant
 from calls.services import ingest_call_documents
 
@@ -115,30 +116,34 @@ def _recent_hours(n: int) -> list[datetime]:
 
 
 @pytest.mark.django_db
-def test_a_rebuild_also_rolls_the_completed_hours_of_its_days_within_the_horizon(settings):
+def test_a_rebuild_also_rolls_the_completed_hours_of_its_days(settings):
     settings.ROLLUP_HOUR_HORIZON_DAYS = 1
     tenant = Tenant.objects.create(name="T", slug="t", timezone="UTC")
     first = utc_hour(timezone.now()) - timedelta(days=3)
+    new = _recent_hours(2)[0]
     ingest_call_documents(
         tenant=tenant,
         documents=[
             {"call_id": "old", "status": "completed", "start_time": first.isoformat()},
-            {
-                "call_id": "new",
-                "status": "completed",
-                "start_time": _recent_hours(2)[0].isoformat(),
-            },
+            {"call_id": "new", "status": "completed", "start_time": new.isoformat()},
         ],
     )
 
     out = rollups_command("--tenant", "t")
 
-    # Every completed hour since the horizon (a day ago), none before it, and not this hour.
+    # Every completed hour from the first call's day on, and not this hour.
+    midnight = first.replace(hour=0)
+    completed = set(hour_range(midnight, utc_hour(timezone.now()) - HOUR))
     hours = RollupHour.objects.filter(tenant=tenant, rolled_at__isnull=False)
-    assert set(hours.values_list("hour", flat=True)) == set(_recent_hours(24))
+    assert set(hours.values_list("hour", flat=True)) == completed
     assert not hours.filter(dirty_since__isnull=False).exists()
-    assert CallHourRollup.objects.get(tenant=tenant, grouping="day").hour == _recent_hours(2)[0]
-    assert "and 24 tenant-hour(s)" in out
+    assert f"and {len(completed)} tenant-hour(s)" in out
+    # Both calls' hours have call totals; only the hour within the horizon has the rest.
+    totals = CallHourRollup.objects.filter(tenant=tenant, grouping=TOTALS)
+    assert set(totals.values_list("hour", flat=True)) == {first, new}
+    assert set(CallHourRollup.objects.values_list("hour", flat=True)) == {first, new}
+    assert CallHourRollup.objects.filter(hour=first).count() == 1
+    assert CallHourRollup.objects.filter(hour=new).count() == len(CALL_GROUPINGS)
     assert len(_rolled(tenant)) == 2
 
 

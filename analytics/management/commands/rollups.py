@@ -15,7 +15,6 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from analytics import rollups
-from analytics.facts.vocabulary import hour_horizon
 from analytics.windows import HOUR, date_range, date_window, hour_range, local_date, utc_hour
 from calls.models import Call, Tenant
 
@@ -26,8 +25,9 @@ Span = tuple[Tenant, date, date]
 class Command(BaseCommand):
     help = (
         "Rebuild rollups of tenant-local days (default: every day that has calls, for every "
-        "tenant) and of every completed UTC hour of those days within the hour horizon "
-        "(ROLLUP_HOUR_HORIZON_DAYS); with --dirty only the days and hours marked dirty."
+        "tenant) and of every completed UTC hour of those days (in full within the hour horizon, "
+        "ROLLUP_HOUR_HORIZON_DAYS; call totals only before it); with --dirty only the days and "
+        "hours marked dirty."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -50,7 +50,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--hours-only",
             action="store_true",
-            help="roll only hours, no days (e.g. to fill the hour horizon after a deploy)",
+            help="roll only hours, no days (e.g. to fill the hour rollups after an upgrade)",
         )
         parser.add_argument(
             "--jobs",
@@ -120,13 +120,12 @@ class Command(BaseCommand):
 
 
 def _completed_hours(spans: list[Span]) -> list[tuple[int, datetime]]:
-    """The UTC hours of the spans' days that lie within the hour horizon and have ended."""
-    now = timezone.now()
-    horizon, current = hour_horizon(now), utc_hour(now)
+    """The UTC hours of the spans' days that have ended."""
+    current = utc_hour(timezone.now())
     pairs: list[tuple[int, datetime]] = []
     for tenant, first, last in spans:
         window = date_window(first, last, tenant.zone)
-        start = max(utc_hour(window.start), horizon)
+        start = utc_hour(window.start)
         end = min(window.end, current)
         if start < end:
             hours = hour_range(start, end - HOUR)
