@@ -1,7 +1,13 @@
-"""Voice-agent platforms whose webhooks Callscope receives (see ``calls.platforms.base``)."""
+"""Voice-agent platforms whose webhooks Callscope receives (see ``calls.platforms.base``).
+
+One module per platform: ``vapi``, ``retell``, ``elevenlabs``, ``bland``, ``twilio``. Each
+module's docstring names the platform's envelope, units, signature scheme, who chooses the
+secret, and the idempotency key of its events.
+"""
 
 from __future__ import annotations
 
+from calls.platforms import bland, elevenlabs, retell, twilio, vapi
 from calls.platforms.base import (
     Credentials,
     Delivery,
@@ -11,8 +17,9 @@ from calls.platforms.base import (
     SignatureInvalid,
 )
 
-# Filled with one module per platform: ``{"vapi": calls.platforms.vapi, …}``.
-PLATFORMS: dict[str, Platform] = {}
+PLATFORMS: dict[str, Platform] = {
+    module.name: module for module in (vapi, retell, elevenlabs, bland, twilio)
+}
 
 
 def get_platform(name: str) -> Platform | None:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+# How far a signed timestamp may lie from the time of receipt, in either direction, by default.
+DEFAULT_TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 
 
 class SignatureInvalid(Exception):
@@ -54,6 +57,9 @@ class Credentials:
     scheme: str = ""
     # The header that carries the secret, for schemes that send the secret itself in a header.
     header_name: str = ""
+    # How far a signed timestamp may lie from ``now``, in either direction, for the platforms
+    # whose signatures carry one (Retell, ElevenLabs, Vapi HMAC).
+    timestamp_tolerance: timedelta = DEFAULT_TIMESTAMP_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ class PlatformEvent:
 
     # The platform's own event name (``end-of-call-report``, ``call_analyzed``, ``completed``…).
     event_type: str
-    # The platform's call id; also the call document's ``call_id``.
+    # The platform's call id; also the call document's ``call_id``. Empty only for an ignored
+    # event that concerns no call (Vapi's ``chat.created``…).
     call_id: str
     # Unique per platform, call and event: a delivery seen again under this key is a resend.
     idempotency_key: str
@@ -71,6 +78,11 @@ class PlatformEvent:
     # The partial native call document, or ``None`` for an event Callscope does not use (the
     # receiver answers 200 so that the platform does not retry it).
     document: dict[str, Any] | None = field(default=None)
+    # True when the event does not carry the call's start and ``document["start_time"]`` is the
+    # best instant it has (when the event was sent, the call was created…), which CallDocument
+    # requires: the receiver should then not let it replace the start of a call already stored,
+    # or a late event would move a start an earlier event knew exactly.
+    start_time_estimated: bool = False
 
 
 class Platform(Protocol):
