@@ -82,6 +82,7 @@ from analytics.windows import (
     utc_hour,
     week_start,
 )
+from calls import counts
 from calls.models import ActivityEvent, Call, ErrorLog, Lead, Tenant
 
 logger = logging.getLogger(__name__)
@@ -273,6 +274,9 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
         for week in weeks:
             _rebuild_latency_week(tenant, week)
         _mark_rolled(RollupDay, states, marked, timezone=tenant.timezone)
+        # Answers now read these days from rollups (a percentile within its accuracy, a float
+        # sum in another order): tags issued before the roll must not vouch for them.
+        counts.bump_after_commit(tenant.pk)
     return True
 
 
@@ -306,6 +310,7 @@ def roll_hours(*, tenant_id: int, first: datetime, last: datetime) -> bool:
             model._default_manager.filter(tenant=tenant, **roll.periods()).delete()
         _roll_facts(roll)
         _mark_rolled(RollupHour, states, marked)
+        counts.bump_after_commit(tenant.pk)  # as for days (``roll_days``)
     return True
 
 
