@@ -87,7 +87,7 @@ from analytics.windows import (
     utc_hour,
     week_start,
 )
-from calls.models import ActivityEvent, Call, ErrorLog, Lead, Tenant
+from calls.models import ActivityEvent, Call, ErrorLog, Lead, Tenant, answers_changed
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +276,9 @@ def roll_days(*, tenant_id: int, first: date, last: date) -> bool:
         for week in weeks:
             _rebuild_latency_week(tenant, week)
         _mark_rolled(RollupDay, states, marked, timezone=tenant.timezone)
+        # Answers now read these days from rollups (a percentile within its accuracy, a float
+        # sum in another order): what versions answers must move.
+        answers_changed.send(sender=RollupDay, tenant_id=tenant.pk)
     return True
 
 
@@ -322,6 +325,7 @@ def _roll_hour_span(tenant: Tenant, first: datetime, last: datetime, *, totals_o
                 model._default_manager.filter(tenant=tenant, **roll.periods()).delete()
             _roll_facts(roll)
         _mark_rolled(RollupHour, states, marked)
+        answers_changed.send(sender=RollupHour, tenant_id=tenant.pk)  # as for days
 
 
 def _roll_facts(roll: _Roll) -> None:

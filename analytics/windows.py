@@ -60,6 +60,30 @@ class Window:
         return Window(self.start - self.span, self.start)
 
 
+@dataclass(frozen=True)
+class Drift:
+    """How a window resolved against the clock moves as the clock does.
+
+    ``start`` and ``end`` are each bound's speed: 1 when it follows ``now`` (a window ending
+    now), 0 when the request fixed it. ``jumps_at`` is the instant the window is replaced
+    outright, when it is (a default of "today" becoming tomorrow). A window the request fixed
+    entirely is ``Drift()``.
+    """
+
+    start: int = 0
+    end: int = 0
+    jumps_at: datetime | None = None
+
+    @property
+    def moves(self) -> bool:
+        return bool(self.start or self.end or self.jumps_at)
+
+    def previous(self) -> Drift:
+        """The drift of ``Window.previous()``: it ends at this start and starts one span
+        earlier (``2 * start - end``)."""
+        return Drift(start=2 * self.start - self.end, end=self.start, jumps_at=self.jumps_at)
+
+
 def day_start(day: date, zone: zoneinfo.ZoneInfo) -> datetime:
     """The UTC instant at which ``day`` starts in ``zone``.
 

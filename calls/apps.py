@@ -7,8 +7,12 @@ class CallsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Cached call totals are invalidated once a write of the tenant's calls has committed.
+        # Cached call totals and answer tags are invalidated once a write of the tenant's calls,
+        # or a roll of its analytics, has committed.
         from calls import counts
-        from calls.models import rows_written
+        from calls.models import answers_changed, rows_written
 
         rows_written.connect(counts.on_rows_written, dispatch_uid="calls.counts.rows_written")
+        answers_changed.connect(
+            counts.on_answers_changed, dispatch_uid="calls.counts.answers_changed"
+        )

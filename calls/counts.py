@@ -45,6 +45,11 @@ with ``REDIS_URL`` (the Redis cache), off in embedded mode (a per-process local-
 and off means the total is counted on every request and the cache is never touched. A cache
 outage is never an error: the total is counted, and the outage logged. After a failed cache call
 the lookups skip the cache for a moment (``config.cache_outage``); bumps are always tried.
+
+The same generation versions the read APIs' ``ETag``s (``READ_API_ETAGS``,
+``config.api.conditional``), so it is moved whenever either feature is on
+(``generation_in_use``), and analytics rolls move it too (a roll changes which rows an answer
+is read from).
 """
 
 from __future__ import annotations
@@ -98,6 +103,26 @@ def _json_value(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(f"no canonical form for {type(value).__name__} filter values")
+
+
+def generation_in_use() -> bool:
+    """Whether anything reads the write generation (cached totals or the read APIs' tags), so
+    writes must move it."""
+    return bool(settings.CALL_COUNT_CACHE or settings.READ_API_ETAGS)
+
+
+def current_generation(tenant_id: int) -> str | None:
+    """The tenant's generation token, or ``None`` when the cache cannot give one (an outage,
+    logged; the cache is then skipped for a moment, ``config.cache_outage``). Read it *before*
+    reading what it versions (see the module docstring)."""
+    if cache_outage.recently_failed(cache=cache):
+        return None
+    try:
+        return _current_generation(tenant_id)
+    except cache_outage.CACHE_ERRORS:
+        cache_outage.record_failure(cache=cache)
+        logger.warning("write generation unavailable: tenant=%s", tenant_id, exc_info=True)
+        return None
 
 
 def _current_generation(tenant_id: int) -> str | None:
@@ -170,8 +195,18 @@ def bump_generation(tenant_id: int) -> None:
 def on_rows_written(sender: Any, tenant: Tenant, **kwargs: Any) -> None:
     """``rows_written`` receiver: bumps the tenant's generation once the writing transaction has
     committed (a rolled-back write bumps nothing)."""
-    if not settings.CALL_COUNT_CACHE:
+    bump_after_commit(tenant.pk)
+
+
+def on_answers_changed(sender: Any, tenant_id: int, **kwargs: Any) -> None:
+    """``answers_changed`` receiver: as ``on_rows_written``."""
+    bump_after_commit(tenant_id)
+
+
+def bump_after_commit(tenant_id: int) -> None:
+    """Moves the tenant's generation once the current transaction commits (at once outside
+    one), when anything reads it (``generation_in_use``)."""
+    if not generation_in_use():
         return
-    tenant_id = tenant.pk
     # robust: the write has committed by then; a failing bump must not make it look failed.
     transaction.on_commit(lambda: bump_generation(tenant_id), robust=True)

@@ -649,3 +649,9 @@ class SynthflowDelivery(models.Model):
 # mark in one sorted statement: several statements per transaction could deadlock against a
 # concurrent writer.
 rows_written = Signal()
+
+# Sent, with the ``tenant_id``, by a write that changes what the tenant's read answers are
+# computed from without writing any call (an analytics roll: a percentile then comes from a
+# histogram, not from raw samples). Receivers that version answers (``calls.counts``) move the
+# version once the transaction commits.
+answers_changed = Signal()

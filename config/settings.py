@@ -19,6 +19,8 @@ in-process. Production differs only by environment variables:
   or ``off`` disables); past it the read is a 503 with ``Retry-After``.
 - ``CALL_COUNT_CACHE``: cache the exact totals of ``GET /v2/calls`` until the tenant's calls
   change (default on with ``REDIS_URL``, off without: it needs a cache shared by all processes).
+- ``READ_API_ETAGS``: ``ETag``/``304`` on the read APIs from the tenant's write generation
+  (default on with ``REDIS_URL``, off without, for the same reason).
 - ``SECURE_SSL_REDIRECT``, ``SESSION_COOKIE_SECURE``, ``CSRF_COOKIE_SECURE``,
   ``SECURE_HSTS_SECONDS``, ``SECURE_HSTS_INCLUDE_SUBDOMAINS``, ``SECURE_HSTS_PRELOAD``: HTTPS
   only (default on, HSTS one year, when DEBUG is off; off in DEBUG).
@@ -98,6 +100,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before (outside) everything that writes a response body: it compresses the final one.
+    "config.api.middleware.ApiGZipMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.api.middleware.RequestIdMiddleware",
     "config.api.middleware.BodySizeLimitMiddleware",
@@ -278,7 +282,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON without non-finite numbers, lone surrogates or deep nesting (a 400, never a 500).
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONBodyParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.TenantReadThrottle"],
@@ -382,6 +386,12 @@ else:
 # with the per-process local-memory cache of embedded mode, where it would serve one process's
 # stale totals after another process's writes.
 CALL_COUNT_CACHE = env_bool("CALL_COUNT_CACHE", bool(REDIS_URL))
+
+# Read answers carry an ``ETag`` derived from the same per-tenant write generation, and a
+# request naming a current one is answered ``304`` without computing the answer
+# (``config.api.conditional``). Needs the shared cache for the same reason; without it every
+# read is computed and sent whole (no ``ETag``, so no ``304``).
+READ_API_ETAGS = env_bool("READ_API_ETAGS", bool(REDIS_URL))
 
 # --- Domain ---------------------------------------------------------------------------------
 

@@ -17,9 +17,11 @@ from rest_framework import serializers
 from analytics.facts import CallFilters
 from analytics.windows import (
     DateSpan,
+    Drift,
     Window,
     WindowError,
     date_window,
+    day_start,
     resolve_zone,
     volume_buckets,
 )
@@ -153,10 +155,17 @@ class SynthflowAnalyticsParams(AnalyticsParams):
         return {
             "zone": zone,
             "window": Window(start, end),
+            "drift": _drift(start_given="from_date" in attrs, end_given="to_date" in attrs),
             "filters": CallFilters(
                 agent_model_id=attrs.get("model_id"), type_of_call=attrs.get("type_of_call")
             ),
         }
+
+
+def _drift(*, start_given: bool, end_given: bool) -> Drift:
+    """A window whose end defaults to now and whose start defaults to a span before its end."""
+    end = 0 if end_given else 1
+    return Drift(start=0 if start_given else end, end=end)
 
 
 # --- Voice platform ---------------------------------------------------------------------------
@@ -183,7 +192,8 @@ class PlatformParams(AnalyticsParams):
             for k, v in attrs.items()
             if k not in {"timezone", "period", "started_after", "started_before"}
         }
-        return {"zone": zone, "window": Window(start, end), **options}
+        drift = _drift(start_given="started_after" in attrs, end_given="started_before" in attrs)
+        return {"zone": zone, "window": Window(start, end), "drift": drift, **options}
 
 
 class CallVolumeParams(PlatformParams):
@@ -243,7 +253,10 @@ class SalesParams(AnalyticsParams):
         first = attrs.get("startDate") or last - timedelta(days=SALES_DEFAULT_DAYS)
         _check_span(first, last)
         options = {k: v for k, v in attrs.items() if k not in {"timezone", "startDate", "endDate"}}
-        return {"zone": zone, "span": DateSpan(first, last), **options}
+        # Without endDate the span ends today, and is another one from the next local midnight.
+        tomorrow = None if "endDate" in attrs else day_start(last + timedelta(days=1), zone)
+        drift = Drift(jumps_at=tomorrow)
+        return {"zone": zone, "span": DateSpan(first, last), "drift": drift, **options}
 
 
 def _check_span(first: date, last: date) -> None:
@@ -304,6 +317,7 @@ class ActivityParams(SalesParams):
         return {
             "zone": zone,
             "window": Window(start, end),
+            "drift": _drift(start_given=first is not None, end_given=last is not None),
             "types": attrs.get("type", []),
             "lead_id": attrs.get("leadId"),
             "page": attrs["page"],

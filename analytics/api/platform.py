@@ -41,7 +41,14 @@ class PlatformView(AnalyticsView):
     params_class = PlatformParams
 
 
+# ``cache_max_age`` of each endpoint is the refresh rate the voice-platform API recommends
+# for dashboards polling it.
+
+
 class SummaryView(PlatformView):
+    cache_max_age = 30
+    counts_active = True
+
     @platform_schema(
         "analytics_summary", "Aggregated analytics", PlatformParams, queries.PlatformSummary
     )
@@ -55,6 +62,7 @@ class SummaryView(PlatformView):
 
 class CallVolumeView(PlatformView):
     params_class = CallVolumeParams
+    cache_max_age = 60
 
     @platform_schema(
         "analytics_call_volume",
@@ -72,6 +80,7 @@ class CallVolumeView(PlatformView):
 
 class WorkflowStatsView(PlatformView):
     params_class = WorkflowStatsParams
+    cache_max_age = 60
 
     @platform_schema(
         "analytics_workflow_stats",
@@ -88,6 +97,8 @@ class WorkflowStatsView(PlatformView):
 
 
 class ProviderLatencyView(PlatformView):
+    cache_max_age = 60
+
     @platform_schema(
         "analytics_provider_latency",
         "Latency per provider type and name (mean, exact p50/p95/p99)",
@@ -102,6 +113,8 @@ class ProviderLatencyView(PlatformView):
 
 class ErrorLogView(PlatformView):
     params_class = ErrorLogParams
+    cache_max_age = 30
+    clock_sources = ("errors",)
 
     @platform_schema(
         "analytics_errors",
@@ -123,6 +136,9 @@ class ErrorLogView(PlatformView):
 
 
 class ActiveCallsView(PlatformView):
+    cache_max_age = 10
+    counts_active = True
+
     @platform_schema(
         "analytics_active_calls",
         "Calls active now (live status, started less than the stale limit ago)",

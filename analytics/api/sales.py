@@ -32,6 +32,7 @@ ACTIVITY_TYPES = OpenApiParameter(
 
 class SalesView(AnalyticsView):
     error_family = "sales"
+    cache_max_age = 60
 
 
 class OverviewView(SalesView):
@@ -83,6 +84,9 @@ class FunnelView(SalesView):
 
 class ActivityView(SalesView):
     params_class = ActivityParams
+    # A feed, polled like the voice platform's error log.
+    cache_max_age = 30
+    clock_sources = ("events",)
 
     @extend_schema(
         operation_id="analytics_activity",

@@ -15,6 +15,9 @@ from analytics.queries import synthflow as queries
 class SynthflowAnalyticsView(AnalyticsView):
     error_family = "synthflow"
     params_class = SynthflowAnalyticsParams
+    cache_max_age = 60
+    # The changes compare with the window of equal length before.
+    compares_previous = True
 
     @extend_schema(
         operation_id="synthflow_analytics_export",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from typing import ClassVar
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -30,6 +31,7 @@ from calls.api.filters import (
 from calls.api.schema import READ_ERROR_CODES, filterset_parameters, platform_errors
 from calls.api.serializers import CallDetailSerializer, CallListItemSerializer, CallPageSerializer
 from calls.models import Call
+from config.api.conditional import ConditionalReadMixin
 from config.api.errors import InvalidRequest
 from config.api.mixins import TenantScopedMixin
 
@@ -83,12 +85,18 @@ class _AllCalls:
         return Call.objects.all()
 
 
-class CallReadView(TenantScopedMixin, _AllCalls, APIView):
+class CallReadView(ConditionalReadMixin, TenantScopedMixin, _AllCalls, APIView):
     """Base of the call read views: ``get_queryset`` is the tenant's calls (scoped by
     ``TenantScopedMixin``). Parameters are read by FilterSets, not request serializers, so the
-    views are plain ``APIView``s."""
+    views are plain ``APIView``s.
+
+    Their answers depend on the rows and the request alone (windows are given, never "now"),
+    so an ``ETag`` holds until the tenant's next write; a call's status changes within
+    seconds while it is live, hence the short ``max-age``."""
 
     error_family = "platform"
+    cache_max_age: ClassVar[int | None] = 10
+    clock_independent = True
 
 
 class NativeCallView(CallReadView):
@@ -206,6 +214,8 @@ class CallExportView(NativeCallView):
     """``GET /api/v1/calls/export.csv``: every call matching the list's filters, as CSV."""
 
     filterset_class = CallExportFilterSet
+    # Streamed as it is read: no tag vouches for it.
+    cache_max_age = None
 
     @extend_schema(
         operation_id="calls_export",

@@ -1,4 +1,5 @@
-"""Request ids, the request-body limit and the statement timeout of API reads."""
+"""Request ids, the request-body limit, the statement timeout of API reads and the
+compression of their JSON answers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.middleware.gzip import GZipMiddleware
 
 from config.api.errors import ReadTimedOut, error_body, error_family_of, is_statement_timeout
 
@@ -19,6 +22,9 @@ logger = logging.getLogger("callscope.request")
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
 API_PREFIXES = ("/api/", "/v2/")
+# JSON answers larger than this are compressed for clients that accept gzip: below it the
+# saving is not worth a round of compression.
+GZIP_MIN_BYTES = 1024
 
 
 class RequestIdMiddleware:
@@ -215,3 +221,28 @@ class ReadStatementTimeoutMiddleware:
         )
         response["Retry-After"] = str(timed_out.wait)
         return response
+
+
+class ApiGZipMiddleware(GZipMiddleware):
+    """Django's gzip compression for the JSON answers of the APIs only: bodies over
+    ``GZIP_MIN_BYTES`` under ``/api/`` and ``/v2/``, when the client accepts gzip.
+
+    BREACH recovers a secret from the compressed length of responses that reflect
+    attacker-chosen text next to it, over many requests the victim's browser sends with its
+    credentials. These answers carry no secret of the kind (no CSRF token, no key: a key is
+    shown once, in the admin, which is never compressed here), and they are sent only to a
+    request bearing the key in its ``Authorization`` header, which a browser never adds to a
+    request another site makes it send. The admin and every HTML page stay uncompressed.
+    """
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        if (
+            not request.path.startswith(API_PREFIXES)
+            or not isinstance(response, HttpResponse)  # a stream is never compressed here
+            or not response.get("Content-Type", "").startswith("application/json")
+            or len(response.content) <= GZIP_MIN_BYTES
+        ):
+            return response
+        return super().process_response(request, response)
