@@ -8,7 +8,9 @@ class CallsConfig(AppConfig):
 
     def ready(self) -> None:
         # Cached call totals are invalidated once a write of the tenant's calls has committed.
-        from calls import counts
+        from calls import counts, live
         from calls.models import rows_written
 
         rows_written.connect(counts.on_rows_written, dispatch_uid="calls.counts.rows_written")
+        # Call lifecycle events go to the live streams once the write has committed.
+        rows_written.connect(live.on_rows_written, dispatch_uid="calls.live.rows_written")
