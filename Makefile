@@ -9,7 +9,8 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1:8000
 
 .PHONY: install run test test-sqlite test-postgres lint format migrations-check worker beat \
-        bench-ingest bench-calls-read bench-analytics-raw bench-rollups clean static browser
+        serve-http serve-ws bench-ingest bench-calls-read bench-analytics-raw bench-rollups \
+        bench-live clean static browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +48,8 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
-## Run the product: migrate, load the demo tenant once, print the login and an API key, serve.
+## Run the product: migrate, load the demo tenant once, print the login and an API key, serve
+## HTTP and the WebSocket streams on one port (runserver is daphne's).
 run: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py setup_demo --base-url http://$(HOST)
@@ -81,7 +83,19 @@ format: install
 migrations-check: install
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
-## Production processes (set DATABASE_URL, REDIS_URL, SECRET_KEY).
+## Production processes (set DATABASE_URL, REDIS_URL, SECRET_KEY). The proxy routes /ws/ to
+## serve-ws and everything else to serve-http (README: "Live streams").
+HTTP_BIND ?= 127.0.0.1:8000
+WS_BIND_HOST ?= 127.0.0.1
+WS_PORT ?= 8001
+GUNICORN_WORKERS ?= 4
+
+serve-http: install
+	$(VENV)/bin/gunicorn config.wsgi --bind $(HTTP_BIND) --workers $(GUNICORN_WORKERS)
+
+serve-ws: install
+	$(VENV)/bin/daphne -b $(WS_BIND_HOST) -p $(WS_PORT) config.asgi:application
+
 worker: install
 	$(VENV)/bin/celery -A config worker --loglevel=INFO
 
@@ -100,6 +114,9 @@ bench-analytics-raw: install
 
 bench-rollups: install
 	$(PY) bench/analytics_rollups.py
+
+bench-live: install
+	$(PY) bench/live.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache test-artifacts $(STATIC_SRC)/node_modules

@@ -16,10 +16,18 @@ from django.apps.registry import Apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    QueryDict,
+)
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
 from analytics import rollup_admin  # noqa: F401  (registers the rollup freshness admin)
 from analytics.dashboard import (
@@ -32,9 +40,11 @@ from analytics.dashboard import (
     preset_window,
     span_label,
 )
+from analytics.queries.dashboard import calls_in_progress
 from calls.enums import CallType
-from calls.models import Agent, Tenant
+from calls.models import Agent, Call, Tenant
 from config.admin.scoping import TenantMemberViewMixin, can_view_tenant_data, visible_tenant_ids
+from config.live.auth import LivePrincipal, issue_ticket
 
 # --- The dashboard page ------------------------------------------------------------------------
 
@@ -161,13 +171,71 @@ class DashboardAdmin(TenantMemberViewMixin, admin.ModelAdmin):  # type: ignore[t
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
+        view = self.admin_site.admin_view
         return [
+            path("", view(self.dashboard_view), name="{}_{}_changelist".format(*info)),
+            # The live parts of the page: a WebSocket ticket for the session, the tiles to
+            # redraw when calls change, and the way from a live call to its admin page.
             path(
-                "",
-                self.admin_site.admin_view(self.dashboard_view),
-                name="{}_{}_changelist".format(*info),
-            )
+                "live-ticket/",
+                view(require_POST(self.live_ticket_view)),
+                name="{}_{}_live_ticket".format(*info),
+            ),
+            path("tiles/", view(require_GET(self.tiles_view)), name="{}_{}_tiles".format(*info)),
+            path(
+                "call/<path:call_id>",
+                view(require_GET(self.call_view)),
+                name="{}_{}_call".format(*info),
+            ),
         ]
+
+    def _tenant(self, request: HttpRequest) -> Tenant:
+        if not can_view_tenant_data(request):
+            raise PermissionDenied
+        tenant = chosen_tenant(request, visible_tenants(request))
+        if tenant is None:
+            raise Http404("No tenant.")
+        return tenant
+
+    def live_ticket_view(self, request: HttpRequest) -> JsonResponse:
+        """A single-use WebSocket ticket for ``?tenant=``, bound to the session's user: the
+        connection ends when the user loses access to the tenant."""
+        tenant = self._tenant(request)
+        principal = LivePrincipal(
+            tenant_id=tenant.pk, tenant_zone=tenant.timezone, user_id=request.user.pk
+        )
+        # The admin's views already answer with "Cache-Control: no-store" (never cached).
+        return JsonResponse({"ticket": issue_ticket(principal)})
+
+    def tiles_view(self, request: HttpRequest) -> JsonResponse:
+        """The KPI tiles of the dashboard the same query string shows, as JSON."""
+        tenant = self._tenant(request)
+        agents = list(Agent.objects.filter(tenant=tenant).only("name", "model_id"))
+        form = DashboardForm(request.GET, agents=agents)
+        if not form.is_valid():
+            return JsonResponse({"detail": "Invalid dashboard parameters."}, status=400)
+        now = timezone.now()
+        dashboard = build_dashboard(form.scope(tenant, now), now=now)
+        tiles = [
+            {
+                "key": tile.key,
+                "display": tile.display,
+                "change_display": tile.change_display,
+                "trend": tile.trend,
+                "previous_display": tile.previous_display,
+                "count_label": tile.count_label,
+            }
+            for tile in dashboard.tiles
+        ]
+        return JsonResponse({"tiles": tiles})
+
+    def call_view(self, request: HttpRequest, call_id: str) -> HttpResponseRedirect:
+        """Redirects to the admin page of the tenant's call ``call_id`` (404 for any other)."""
+        tenant = self._tenant(request)
+        call = Call.objects.filter(tenant=tenant, call_id=call_id).only("pk").first()
+        if call is None:
+            raise Http404("No call matches the given id.")
+        return HttpResponseRedirect(reverse("admin:calls_call_change", args=[call.pk]))
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         if not can_view_tenant_data(request):
@@ -209,5 +277,10 @@ class DashboardAdmin(TenantMemberViewMixin, admin.ModelAdmin):  # type: ignore[t
             window_end=scope.window.end.astimezone(zone),
             previous_start=dashboard.previous.start.astimezone(zone),
             span=span_label(scope.window.span),
+            in_progress=calls_in_progress(tenant=tenant, now=now),
+            tiles_url=reverse("admin:analytics_dashboard_tiles")
+            + _query(request, tenant=tenant.pk),
+            # Tiles of a window ending now change with every call; a past range never does.
+            live_tiles=form.cleaned_data["range"] in PRESETS,
         )
         return TemplateResponse(request, "admin/analytics/dashboard.html", context)

@@ -9,10 +9,12 @@ class CallsConfig(AppConfig):
     def ready(self) -> None:
         # Cached call totals and answer tags are invalidated once a write of the tenant's calls,
         # or a roll of its analytics, has committed.
-        from calls import counts
+        from calls import counts, live
         from calls.models import answers_changed, rows_written
 
         rows_written.connect(counts.on_rows_written, dispatch_uid="calls.counts.rows_written")
         answers_changed.connect(
             counts.on_answers_changed, dispatch_uid="calls.counts.answers_changed"
         )
+        # Call lifecycle events go to the live streams once the write has committed.
+        rows_written.connect(live.on_rows_written, dispatch_uid="calls.live.rows_written")

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -647,7 +648,8 @@ class SynthflowDelivery(models.Model):
 # a lead's calls when its source changed, when every activity event written occurred, and the
 # timestamps of the error logs written or replaced). Sent once so receivers can lock what they
 # mark in one sorted statement: several statements per transaction could deadlock against a
-# concurrent writer.
+# concurrent writer. Call ingestion also sends ``calls``: a ``WrittenCall`` per call it created or
+# changed (the live streams publish what changed once the transaction has committed).
 rows_written = Signal()
 
 # Sent, with the ``tenant_id``, by a write that changes what the tenant's read answers are
@@ -655,3 +657,18 @@ rows_written = Signal()
 # histogram, not from raw samples). Receivers that version answers (``calls.counts``) move the
 # version once the transaction commits.
 answers_changed = Signal()
+
+
+@dataclass(frozen=True)
+class WrittenCall:
+    """A call a writing transaction created or changed, as ``rows_written`` reports it."""
+
+    pk: int
+    created: bool
+    # Before the write (None for a created call) and after it.
+    previous_status: str | None
+    previous_end_call_reason: str | None
+    status: str
+    end_call_reason: str
+    # Whether the write stored the call's error list (new error log rows).
+    errors_written: bool

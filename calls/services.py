@@ -50,6 +50,7 @@ from calls.models import (
     Tenant,
     TranscriptTurn,
     Workflow,
+    WrittenCall,
     rows_written,
 )
 from calls.retry import atomic_with_retry
@@ -146,6 +147,9 @@ class _Pending:
     moved_calls: list[Call] = field(default_factory=list)
     events: list[ActivityEvent] = field(default_factory=list)
     instants: set[datetime] = field(default_factory=set)
+    # id(call) -> (call, created, status and end reason before the batch): what the live
+    # streams are told about (``WrittenCall``).
+    written: dict[int, tuple[Call, bool, str | None, str | None]] = field(default_factory=dict)
     # The lead ``find_lead`` returns for a phone, looked up for the whole batch in one query
     # (documents that carry only ``lead_phone_number`` link to it).
     leads_by_phone: dict[str, Lead | None] = field(default_factory=dict)
@@ -247,8 +251,26 @@ def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
     _write(pending)
     pending.instants.update(event.occurred_at for event in pending.events)
     if pending.instants:
-        rows_written.send(sender=Call, tenant=tenant, instants=pending.instants)
+        rows_written.send(
+            sender=Call, tenant=tenant, instants=pending.instants, calls=_written_calls(pending)
+        )
     return outcomes
+
+
+def _written_calls(pending: _Pending) -> list[WrittenCall]:
+    errors = pending.children["errors"]
+    return [
+        WrittenCall(
+            pk=call.pk,
+            created=created,
+            previous_status=status,
+            previous_end_call_reason=reason,
+            status=call.status,
+            end_call_reason=call.end_call_reason,
+            errors_written=key in errors,
+        )
+        for key, (call, created, status, reason) in pending.written.items()
+    ]
 
 
 def _leads_by_phone(tenant: Tenant, parsed: list[_Parsed]) -> dict[str, Lead | None]:
@@ -338,6 +360,7 @@ def _apply(
     present = doc.fields_set()
     changed = created
     old_start = None if created else call.start_time
+    before = (created, None if created else call.status, None if created else call.end_call_reason)
     copied = None if created else CallCopies.of(call).copied_by_children()
 
     for name in SCALAR_FIELDS:
@@ -405,6 +428,8 @@ def _apply(
     if not changed:
         return False
     call.document_hash = item.hash
+    # A call sent twice in one batch keeps what it was before the batch.
+    pending.written.setdefault(id(call), (call, *before))
     if not created and call.pk is not None:
         pending.changed_calls[call.pk] = call
     pending.instants.add(call.start_time)

@@ -25,6 +25,9 @@ in-process. Production differs only by environment variables:
   ``SECURE_HSTS_SECONDS``, ``SECURE_HSTS_INCLUDE_SUBDOMAINS``, ``SECURE_HSTS_PRELOAD``: HTTPS
   only (default on, HSTS one year, when DEBUG is off; off in DEBUG).
 - ``SECURE_PROXY_SSL_HEADER``: trust ``X-Forwarded-Proto: https`` from the proxy (default on).
+- ``LIVE_HEARTBEAT_SECONDS`` (default 25), ``LIVE_AUTH_RECHECK_SECONDS`` (default 30),
+  ``LIVE_MAX_CONNECTIONS_PER_TENANT`` (default 100), ``LIVE_TICKET_TTL_SECONDS`` (default 30),
+  ``LIVE_SUMMARY_MIN_INTERVAL_MS`` (default 1000): the WebSocket streams (``config.live``).
 - ``ADMIN_LOGIN_FAILURE_LIMIT`` (default 5), ``ADMIN_LOGIN_COOLOFF_MINUTES`` (default 15): admin
   login lockout per username and IP address; ``ADMIN_LOGIN_PROXY_COUNT`` (default 0): reverse
   proxies in front that append the client's address to ``X-Forwarded-For``.
@@ -82,6 +85,9 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
+    # First, so that ``manage.py runserver`` is daphne's: HTTP and the WebSocket streams on one
+    # port (``config.asgi``).
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -94,6 +100,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "csp",
+    "channels",
     "calls",
     "analytics",
 ]
@@ -118,6 +125,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -392,6 +400,58 @@ CALL_COUNT_CACHE = env_bool("CALL_COUNT_CACHE", bool(REDIS_URL))
 # (``config.api.conditional``). Needs the shared cache for the same reason; without it every
 # read is computed and sent whole (no ``ETag``, so no ``304``).
 READ_API_ETAGS = env_bool("READ_API_ETAGS", bool(REDIS_URL))
+
+# --- Live streams (WebSockets, ``config.live``) ------------------------------------------------
+
+# The channel layer carries published events from the processes that write (gunicorn, Celery,
+# ``import_calls``) to the daphne processes holding the WebSocket connections: Redis when there
+# is one; otherwise the in-memory layer, which reaches only connections of the same process (the
+# embedded ``make run`` serves HTTP and WebSockets from one process, so its writes reach them).
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # Only the connect timeout: a subscriber's read blocks on Redis for seconds by
+                # design (BZPOPMIN), which a socket timeout would break.
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": REDIS_TIMEOUT_SECONDS}],
+                "prefix": "callscope:live",
+                # A subscriber that stops reading loses messages after this many, instead of
+                # growing Redis without bound.
+                "capacity": 500,
+                "expiry": 30,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def _positive(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be 1 or more, got {value}")
+    return value
+
+
+# Every stream sends a heartbeat message at least this often (seconds). At most 30: clients are
+# promised one every 30 s, and each heartbeat also renews the connection's count
+# (``config.live.limits``).
+LIVE_HEARTBEAT_SECONDS = _positive("LIVE_HEARTBEAT_SECONDS", 25)
+if LIVE_HEARTBEAT_SECONDS > 30:
+    raise ImproperlyConfigured(
+        f"LIVE_HEARTBEAT_SECONDS must be at most 30, got {LIVE_HEARTBEAT_SECONDS}"
+    )
+# How often an open connection checks that its API key (or admin user) still has access; a key
+# revoked while connected is disconnected within this many seconds.
+LIVE_AUTH_RECHECK_SECONDS = _positive("LIVE_AUTH_RECHECK_SECONDS", 30)
+# Open WebSocket connections per tenant, over all daphne processes; one more is closed with 4429.
+LIVE_MAX_CONNECTIONS_PER_TENANT = _positive("LIVE_MAX_CONNECTIONS_PER_TENANT", 100)
+# How long a browser's single-use connection ticket stays valid (seconds).
+LIVE_TICKET_TTL_SECONDS = _positive("LIVE_TICKET_TTL_SECONDS", 30)
+# The live summary is sent at most once per this many milliseconds per connection, however fast
+# calls arrive (its answer is computed once per tenant, period and zone for all of them).
+LIVE_SUMMARY_MIN_INTERVAL_MS = _positive("LIVE_SUMMARY_MIN_INTERVAL_MS", 1000)
 
 # --- Domain ---------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from drf_spectacular.views import (
 )
 
 from config.api import schema as _schema  # noqa: F401  (registers the OpenAPI auth extension)
+from config.live.views import LiveTicketView
 
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 redoc = SpectacularRedocView.as_view(url_name="schema")
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     # ReDoc's bundle draws its maker's logo from their CDN, an image it cannot be told to drop.
     path("api/redoc/", csp_update({"img-src": [REDOC_LOGO]})(redoc), name="redoc"),
+    path("api/v1/live/tickets", LiveTicketView.as_view(), name="live-tickets"),
     path("", include("calls.api.urls")),
     path("", include("analytics.api.urls")),
 ]

@@ -31,7 +31,7 @@ from analytics.facts import (
 from analytics.queries import folds
 from analytics.queries.platform import active_call_count
 from analytics.windows import Window, hour_starts
-from calls.models import Agent, Tenant, Workflow, stale_after
+from calls.models import Agent, Call, Tenant, Workflow, stale_after
 
 # --- Result shapes -----------------------------------------------------------------------------
 
@@ -259,4 +259,21 @@ def _active(scope: FactScope, now: datetime) -> ActiveCalls:
         now=active_call_count(tenant=scope.tenant, window=live, now=now),
         before=active_call_count(tenant=scope.tenant, window=Window(then - stale, then), now=then),
         window=live,
+    )
+
+
+# --- Calls in progress -------------------------------------------------------------------------
+
+# The dashboard's "Calls in progress" panel lists at most this many (the newest).
+CALLS_IN_PROGRESS_LIMIT = 50
+
+
+def calls_in_progress(*, tenant: Tenant, now: datetime) -> list[Call]:
+    """The tenant's active calls (``CallQuerySet.active``), newest first, with their agents."""
+    return list(
+        Call.objects.filter(tenant=tenant)
+        .active(at=now)
+        .select_related("agent")
+        .only("call_id", "status", "start_time", "agent__name", "agent__model_id")
+        .order_by("-start_time", "-id")[:CALLS_IN_PROGRESS_LIMIT]
     )

@@ -291,17 +291,18 @@ def error_logs(
         )
         .order_by("-timestamp", "-id")[offset : offset + limit]
     )
-    items = [
-        PlatformErrorLog(
-            id=f"{log.call.call_id}-{log.position}" if log.call else f"error-{log.pk}",
-            call_id=log.call.call_id if log.call else None,
-            timestamp=iso_utc(log.timestamp),
-            service=log.service,
-            level=log.level,
-            message=log.message,
-            details=log.details,
-            agent=log.agent_name,
-        )
-        for log in page
-    ]
-    return PlatformErrorLogPage(items=items, total=total)
+    return PlatformErrorLogPage(items=[error_log_item(log) for log in page], total=total)
+
+
+def error_log_item(log: ErrorLog) -> PlatformErrorLog:
+    """An error log as the errors endpoint lists it (``log.call`` read with it)."""
+    return PlatformErrorLog(
+        id=f"{log.call.call_id}-{log.position}" if log.call else f"error-{log.pk}",
+        call_id=log.call.call_id if log.call else None,
+        timestamp=iso_utc(log.timestamp),
+        service=log.service,
+        level=log.level,
+        message=log.message,
+        details=log.details,
+        agent=log.agent_name,
+    )

@@ -31,28 +31,38 @@ class TenantPrincipal:
         return self.tenant.pk
 
 
+def api_key_from_header(authorization: bytes) -> ApiKey:
+    """The active key (with its tenant) an ``Authorization: Bearer <key>`` header value names.
+
+    Raises ``NotAuthenticated`` when the header is missing and ``AuthenticationFailed`` when it
+    is malformed or names an unknown or revoked key. Shared by the REST APIs and the WebSocket
+    handshake (``config.live.auth``)."""
+    header = authorization.split()
+    if not header:
+        raise exceptions.NotAuthenticated("Missing Authorization header (Bearer <api key>).")
+    if header[0].lower() != ApiKeyAuthentication.keyword.lower().encode() or len(header) != 2:
+        raise exceptions.AuthenticationFailed(
+            "Malformed Authorization header: expected 'Bearer <api key>'."
+        )
+    try:
+        raw_key = header[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise exceptions.AuthenticationFailed("Malformed API key.") from None
+    if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) > 200:
+        raise exceptions.AuthenticationFailed("Malformed API key.")
+
+    key = ApiKey.objects.select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
+    if key is None or not key.is_active:
+        # Unknown and revoked keys are indistinguishable to the caller.
+        raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+    return key
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[TenantPrincipal, ApiKey]:
-        header = get_authorization_header(request).split()
-        if not header:
-            raise exceptions.NotAuthenticated("Missing Authorization header (Bearer <api key>).")
-        if header[0].lower() != self.keyword.lower().encode() or len(header) != 2:
-            raise exceptions.AuthenticationFailed(
-                "Malformed Authorization header: expected 'Bearer <api key>'."
-            )
-        try:
-            raw_key = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Malformed API key.") from None
-        if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) > 200:
-            raise exceptions.AuthenticationFailed("Malformed API key.")
-
-        key = ApiKey.objects.select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
-        if key is None or not key.is_active:
-            # Unknown and revoked keys are indistinguishable to the caller.
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        key = api_key_from_header(get_authorization_header(request))
         self._touch(key)
         return TenantPrincipal(tenant=key.tenant), key
 
