@@ -146,6 +146,31 @@ def test_a_current_tag_is_answered_304_without_computing_the_answer(
     assert "Authorization" in again["Vary"]
 
 
+@pytest.mark.postgres
+def test_a_304_costs_the_key_lookup_alone_not_the_read_limit_around_it(
+    etags, calls, api_client, settings, monkeypatch
+):
+    from django.db import connection
+
+    settings.API_READ_STATEMENT_TIMEOUT_MS = 5_000
+    path, query = "/api/v1/analytics/summary", {"period": "24h"}
+    tag = get(api_client, path, query)["ETag"]
+    driver = type(connection.connection)
+    sent: list[str] = []
+    original = driver.execute
+
+    def execute(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(statement))
+        return original(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "execute", execute)
+    assert get(api_client, path, query, **{"If-None-Match": tag}).status_code == 304
+    assert not any("statement_timeout" in statement for statement in sent)
+    # A full answer sets the limit and resets it.
+    assert get(api_client, path, query).status_code == 200
+    assert sum("statement_timeout" in statement for statement in sent) == 2
+
+
 class CountingCache:
     """The cache, counting the calls made to it."""
 

@@ -16,6 +16,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from calls.models import API_KEY_PREFIX, ApiKey, Tenant, hash_api_key
+from config.api.exemptions import without_statement_limit
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ def api_key_from_header(authorization: bytes) -> ApiKey:
     if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) > 200:
         raise exceptions.AuthenticationFailed("Malformed API key.")
 
-    key = ApiKey.objects.select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
+    with without_statement_limit():
+        key = ApiKey.objects.select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
     if key is None or not key.is_active:
         # Unknown and revoked keys are indistinguishable to the caller.
         raise exceptions.AuthenticationFailed("Invalid or revoked API key.")

@@ -17,6 +17,7 @@ from django.http.response import HttpResponseBase
 from django.middleware.gzip import GZipMiddleware
 
 from config.api.errors import ReadTimedOut, error_body, error_family_of, is_statement_timeout
+from config.api.exemptions import limit_exempt
 
 logger = logging.getLogger("callscope.request")
 
@@ -140,7 +141,7 @@ class _StatementLimit:
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
         self.deadline = time.monotonic() + self.timeout_ms / 1000
-        if self.applied_to is not connection.connection:
+        if self.applied_to is not connection.connection and not limit_exempt():
             self.applied_to = connection.connection
             if connection.vendor == "postgresql":
                 with connection.wrap_database_errors:
