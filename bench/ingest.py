@@ -15,11 +15,23 @@ Bar: at least 1,000 calls/s.
 (b) seed_demo: writes ``--seed-calls`` demo calls with all their children into a tenant
 ("bench-seed") emptied first and removed afterwards (``--keep`` keeps it).
 Bar: 1,000,000 calls in under 15 minutes.
+
+(c) platform receiver: ``--deliveries`` signed deliveries per platform, one per request, through
+``POST /api/v1/webhooks/<platform>/<token>`` (same gunicorn setup) into a tenant
+("bench-platform") emptied first; each a distinct call, from the platform's example payload
+(``bench/payloads/``). Platforms whose module is installed and whose signature the benchmark
+can make (Retell, ElevenLabs, Bland) are measured; without any, the test suite's stub platform
+(``tests/calls/platform_stub.py``) stands in under the name ``bland`` with a payload of the same
+size. Then the same work in-process, split into verify, map and store, to show where the time
+goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -30,6 +42,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -48,6 +61,8 @@ from bench.common import (
 )
 
 API_TENANT = "bench-ingest"
+PLATFORM_TENANT = "bench-platform"
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
 SEED_TENANT = "bench-seed"
 API_BAR_CALLS_PER_S = 1000.0
 SEED_BAR_SECONDS_PER_MILLION = 15 * 60
@@ -62,8 +77,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(workers: int, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    workers: int, port: int, app: str = "config.wsgi:application", **env_extra: str
+) -> subprocess.Popen[bytes]:
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
+    if not gunicorn.exists():
+        # The interpreter running the benchmark's own (a virtualenv elsewhere).
+        gunicorn = Path(sys.executable).parent / "gunicorn"
     if not gunicorn.exists():
         raise SystemExit(f"{gunicorn} is missing: install the project (make install).")
     env = {
@@ -74,11 +94,13 @@ def start_server(workers: int, port: int) -> subprocess.Popen[bytes]:
         # Plain HTTP on loopback: production's HTTPS redirect would answer every request 301.
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        **env_extra,
     }
     process = subprocess.Popen(
         [
             str(gunicorn),
-            "config.wsgi:application",
+            app,
             f"--workers={workers}",
             f"--bind=127.0.0.1:{port}",
             "--timeout=300",
@@ -328,6 +350,213 @@ def bench_seed(args: argparse.Namespace) -> dict[str, Any]:
     return {"calls": args.seed_calls, "seconds": seconds, "rate": rate, "ok": ok}
 
 
+# --- Platform receiver ------------------------------------------------------------------------
+
+
+def _retell(secret: str, body: bytes) -> dict[str, str]:
+    stamp = str(int(time.time() * 1000))
+    digest = hmac.new(secret.encode(), body + stamp.encode(), hashlib.sha256).hexdigest()
+    return {"x-retell-signature": f"v={stamp},d={digest}"}
+
+
+def _elevenlabs(secret: str, body: bytes) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"elevenlabs-signature": f"t={stamp},v0={digest}"}
+
+
+def _bland(secret: str, body: bytes) -> dict[str, str]:
+    return {"x-webhook-signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def _set_path(payload: dict[str, Any], path: tuple[str, ...], value: str) -> dict[str, Any]:
+    result = copy.deepcopy(payload)
+    node = result
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return result
+
+
+# platform -> (example payload, where its call id is, how a delivery is signed)
+PLATFORM_CASES: dict[str, tuple[str, tuple[str, ...], Callable[[str, bytes], dict[str, str]]]] = {
+    "retell": ("retell-call_ended.json", ("call", "call_id"), _retell),
+    "elevenlabs": (
+        "elevenlabs-post_call_transcription.json",
+        ("data", "conversation_id"),
+        _elevenlabs,
+    ),
+    "bland": ("bland-post_call.json", ("call_id",), _bland),
+}
+
+
+def _stub_case(size: int) -> tuple[dict[str, Any], tuple[str, ...], Callable[..., Any]]:
+    """The stub platform's end-of-call payload, padded with turns to about ``size`` bytes."""
+    from tests.calls.platform_stub import sign
+
+    turns = []
+    payload: dict[str, Any] = {"event": "call_ended", "call": {}}
+    while len(json.dumps(payload)) < size:
+        role = "assistant" if len(turns) % 2 == 0 else "user"
+        turns.append({"role": role, "text": "Thanks for calling, how can I help you today? " * 2})
+        payload = {
+            "event": "call_ended",
+            "call": {
+                "id": "x",
+                "start": "2026-03-01T10:00:00Z",
+                "end": "2026-03-01T10:04:00Z",
+                "cost_cents": 14.2,
+                "reason": "customer-ended-call",
+                "transcript": turns,
+            },
+        }
+    return payload, ("call", "id"), lambda secret, body: {"x-stub-signature": sign(secret, body)}
+
+
+def _signed(
+    payload: dict[str, Any],
+    path: tuple[str, ...],
+    signer: Callable[[str, bytes], dict[str, str]],
+    secret: str,
+    call_id: str,
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(_set_path(payload, path, call_id)).encode()
+    return body, signer(secret, body)
+
+
+def post_deliveries(
+    port: int, requests: list[tuple[str, bytes, dict[str, str]]], clients: int
+) -> tuple[float, list[float], dict[str, int]]:
+    """Posts every ``(path, body, headers)`` once over ``clients`` keep-alive connections."""
+    queue = list(requests)
+    totals: dict[str, int] = {}
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(_: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        while True:
+            try:
+                path, body, headers = queue.pop()
+            except IndexError:
+                break
+            started = time.perf_counter()
+            conn.request(
+                "POST", path, body=body, headers={"Content-Type": "application/json", **headers}
+            )
+            response = conn.getresponse()
+            payload = response.read()
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {payload[:300]!r}")
+            with lock:
+                outcome = json.loads(payload)["status"]
+                totals[outcome] = totals.get(outcome, 0) + 1
+        conn.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    return time.perf_counter() - started, latencies, totals
+
+
+def _breakdown(connection: Any, cases: list[tuple[bytes, dict[str, str]]]) -> dict[str, float]:
+    """Mean milliseconds per delivery of each step of ``receive_delivery``, in-process."""
+    from django.utils import timezone
+
+    from calls.platform_connections import credentials
+    from calls.platform_ingest import apply_event, map_payload
+    from calls.platforms import PLATFORMS, Delivery
+
+    module = PLATFORMS[connection.platform]
+    spent = {"credentials": 0.0, "verify": 0.0, "decode+map": 0.0, "store+upsert": 0.0}
+    for body, headers in cases:
+        now = timezone.now()
+        delivery = Delivery(body=body, headers=headers, url="http://127.0.0.1/")
+        t0 = time.perf_counter()
+        creds = credentials(connection, now=now)
+        t1 = time.perf_counter()
+        module.verify(delivery, creds, now)
+        t2 = time.perf_counter()
+        event = map_payload(module, module.decode(delivery))
+        t3 = time.perf_counter()
+        apply_event(
+            tenant=connection.tenant, platform=connection.platform, event=event, received_at=now
+        )
+        t4 = time.perf_counter()
+        for name, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            spent[name] += seconds
+    return {name: total * 1000 / len(cases) for name, total in spent.items()}
+
+
+def bench_platforms(args: argparse.Namespace) -> dict[str, Any]:
+    from calls.models import Tenant
+    from calls.platform_connections import create_connection, webhook_path
+    from calls.platforms import PLATFORMS
+
+    drop_tenant(PLATFORM_TENANT)
+    tenant = Tenant.objects.create(name="Bench platforms", slug=PLATFORM_TENANT)
+    secret = secrets.token_urlsafe(32)
+    real = [name for name in PLATFORM_CASES if name in PLATFORMS]
+    stub = "" if real else "bland"
+    cases: dict[str, tuple[dict[str, Any], tuple[str, ...], Callable[..., Any]]] = {}
+    for name in real:
+        file, path, signer = PLATFORM_CASES[name]
+        cases[name] = (json.loads((PAYLOADS / file).read_text()), path, signer)
+    if stub:
+        from tests.calls.platform_stub import StubPlatform
+
+        PLATFORMS[stub] = StubPlatform(stub)  # this process's in-process breakdown
+        size = len((PAYLOADS / PLATFORM_CASES[stub][0]).read_bytes())
+        cases[stub] = _stub_case(max(size, 8_000))
+
+    port = args.port or free_port()
+    server = start_server(
+        args.workers, port, "bench.platform_wsgi:application", CALLSCOPE_BENCH_STUB_PLATFORM=stub
+    )
+    results: dict[str, Any] = {}
+    try:
+        print("== (c) POST /api/v1/webhooks/<platform>/<token> ==")
+        print(
+            f"workers {args.workers} (gunicorn sync), clients {args.clients}, one delivery per "
+            f"request, {args.deliveries:,} deliveries per platform, each a new call"
+            + (" (stub platform: no real module installed)" if stub else "")
+        )
+        for name, (payload, path, signer) in cases.items():
+            connection = create_connection(tenant=tenant, platform=name, secret=secret).connection
+            url = webhook_path(connection)
+
+            def request(index: int, kind: str) -> tuple[bytes, dict[str, str]]:
+                return _signed(payload, path, signer, secret, f"bench-{kind}-{index}")  # noqa: B023
+
+            warm = [(url, *request(i, "warm")) for i in range(args.workers * 2)]
+            post_deliveries(port, warm, args.workers)
+            signed = [(url, *request(i, "http")) for i in range(args.deliveries)]
+            body_bytes = len(signed[0][1])
+            seconds, latencies, totals = post_deliveries(port, signed, args.clients)
+            resent, re_latencies, re_totals = post_deliveries(port, signed, args.clients)
+            lat, re_lat = percentiles(latencies), percentiles(re_latencies)
+            steps = _breakdown(connection, [request(i, "proc") for i in range(200)])
+            rate = args.deliveries / seconds
+            results[name] = {"rate": rate, "resend_rate": args.deliveries / resent}
+            print(
+                f"{name:11} {rate:7,.0f} deliveries/s  p50 {lat['p50']:5.1f} ms  "
+                f"p95 {lat['p95']:5.1f} ms  ({body_bytes:,} B body)  {totals}"
+            )
+            print(
+                f"{'  resend':11} {args.deliveries / resent:7,.0f} deliveries/s  "
+                f"p50 {re_lat['p50']:5.1f} ms  p95 {re_lat['p95']:5.1f} ms  {re_totals}"
+            )
+            print(
+                "  in-process ms/delivery: "
+                + ", ".join(f"{step} {ms:.2f}" for step, ms in steps.items())
+            )
+    finally:
+        stop_server(server)
+    print()
+    return {"ok": True, "platforms": results}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20_000, help="API documents (20,000).")
@@ -343,9 +572,17 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the seed_demo tenant.")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--skip-seed", action="store_true")
+    parser.add_argument(
+        "--deliveries", type=int, default=2000, help="Platform deliveries per platform (2,000)."
+    )
+    parser.add_argument("--skip-platforms", action="store_true")
     args = parser.parse_args()
     args.clients = args.clients or args.workers
 
+    # The server runs with DEBUG off, where platform secrets need a configured key.
+    from cryptography.fernet import Fernet
+
+    os.environ.setdefault("CALLSCOPE_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     setup_django(bench_database_url())
     ensure_database()
     print_machine_info("ingestion benchmark")
@@ -353,6 +590,8 @@ def main() -> None:
     results = {}
     if not args.skip_api:
         results["api"] = bench_api(args)
+    if not args.skip_platforms:
+        results["platforms"] = bench_platforms(args)
     if not args.skip_seed:
         results["seed"] = bench_seed(args)
     if "api" in results:

@@ -8,9 +8,10 @@ shape only. Every limit mirrors a column limit: a document that validates can al
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -26,9 +27,11 @@ from pydantic import (
 )
 
 from calls.enums import (
+    CallPlatform,
     CallStatus,
     CallType,
     Channel,
+    CostComponent,
     ErrorLevel,
     ErrorService,
     LeadSource,
@@ -78,7 +81,7 @@ def _unstorable_text(text: str) -> str | None:
     return None
 
 
-def _storable_json(value: Any) -> Any:
+def storable_json(value: Any) -> Any:
     """Checks that a JSON value can be stored in jsonb as sent: no NUL characters or lone
     surrogates in any string or key, only finite numbers, at most ``MAX_JSON_DEPTH`` levels.
     Walked without recursion, so no value can exhaust the stack."""
@@ -123,8 +126,8 @@ def Text(max_length: int | None = None) -> Any:
     return Annotated[str, Field(max_length=max_length), AfterValidator(_no_nul)]
 
 
-JsonValue = Annotated[Any, AfterValidator(_storable_json)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+JsonValue = Annotated[Any, AfterValidator(storable_json)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(storable_json)]
 Int32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
 
 
@@ -339,13 +342,105 @@ def _transcript(value: Any) -> Any:
     return parse_transcript_string(value) if isinstance(value, str) else value
 
 
+# USD amounts are stored with 6 decimal places in 16 digits (``Call.cost_usd``): fractions of a
+# cent per minute survive, and the largest amount is just under ten billion dollars.
+USD_PLACES = Decimal("0.000001")
+MAX_USD = Decimal("9999999999.999999")
+
+
+def parse_usd(value: Any) -> Decimal:
+    """A non-negative USD amount from a JSON number or a decimal string, rounded half-even to
+    6 places. Refuses booleans, non-finite and negative numbers, exponents past the column."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError("must be a number or a decimal string of US dollars")
+    try:
+        # A float through its repr: 0.1 is the decimal 0.1, not the binary fraction's expansion.
+        amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        raise ValueError("must be a number or a decimal string of US dollars") from None
+    if not amount.is_finite():
+        raise ValueError("must be a finite amount")
+    if amount < 0:
+        raise ValueError("must not be negative")
+    if amount > MAX_USD:
+        raise ValueError(f"must be at most {MAX_USD} US dollars")
+    return amount.quantize(USD_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def usd_text(amount: Decimal) -> str:
+    """An amount as the plain decimal string stored in JSON (no exponent)."""
+    return format(amount, "f")
+
+
+def _cost_breakdown(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("must be an object of cost components")
+    result: dict[str, str] = {}
+    for key, amount in value.items():
+        if key not in CostComponent.values:
+            raise ValueError(
+                f"unknown cost component {printable(str(key))[:64]!r}; "
+                f"components are {', '.join(CostComponent.values)}"
+            )
+        try:
+            result[key] = usd_text(parse_usd(amount))
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    return result
+
+
+def _is_breakdown(value: Any) -> bool:
+    """Whether ``value`` is a cost breakdown in Callscope's components. Another platform's
+    ``costBreakdown`` (Vapi's ``transport``, ``vapi``, token counts…) is not converted by
+    guesswork: it is kept as sent in ``extra``."""
+    try:
+        _cost_breakdown(value)
+    except ValueError:
+        return False
+    return True
+
+
+UsdAmount = Annotated[Decimal, BeforeValidator(parse_usd)]
+CostBreakdown = Annotated[dict[str, str], BeforeValidator(_cost_breakdown)]
+
+# What a document may carry beyond the modelled fields (``CallDocument.extra``): kept as sent,
+# checked like any stored JSON, and bounded so that a call row stays a call row.
+MAX_EXTRA_KEYS = 100
+MAX_EXTRA_BYTES = 64 * 1024
+# Native spellings of modelled fields (the names several platforms' exports use).
+FIELD_ALIASES = {"cost": "cost_usd"}
+
+
+def extra_problem(extra: dict[str, Any]) -> str | None:
+    """Why ``extra`` (a document's, or the merge of a call's stored and new ones) cannot be
+    stored, or None."""
+    if len(extra) > MAX_EXTRA_KEYS:
+        return f"at most {MAX_EXTRA_KEYS} fields Callscope does not model, got {len(extra)}"
+    size = len(json.dumps(extra, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_EXTRA_BYTES:
+        return f"fields Callscope does not model take at most {MAX_EXTRA_BYTES} bytes, got {size}"
+    return None
+
+
+def _bounded_extra(value: dict[str, Any]) -> dict[str, Any]:
+    if problem := extra_problem(value):
+        raise ValueError(problem)
+    return value
+
+
 def _sentiment(value: Any) -> Any:
     return value.lower() if isinstance(value, str) and value else _blank_to_none(value)
 
 
 class CallDocument(_Strict):
     """One call. Only ``call_id``, ``status`` and ``start_time`` are required; a field left out
-    keeps what is stored (see ``model_fields_set``)."""
+    keeps what is stored (see ``model_fields_set``).
+
+    Top-level keys the document does not model are not dropped: they are collected into
+    ``extra`` as sent. ``cost`` is read as ``cost_usd`` and ``costBreakdown`` as
+    ``cost_breakdown`` when that field is not given too and, for the breakdown, when it names
+    only Callscope's components; otherwise they land in ``extra`` like any other key (``extra``
+    itself included)."""
 
     call_id: Text(100) = Field(min_length=1)  # type: ignore[valid-type]
     status: CallStatus
@@ -394,6 +489,12 @@ class CallDocument(_Strict):
     total_tokens: Int32 | None = None
     response_time_ms: float | None = Field(default=None, ge=0, le=86_400_000)
 
+    platform: CallPlatform | None = None
+    platform_end_reason: Text(255) = ""  # type: ignore[valid-type]
+    cost_usd: UsdAmount | None = None
+    cost_breakdown: CostBreakdown | None = None
+    extra: Annotated[JsonObject, AfterValidator(_bounded_extra)] = Field(default_factory=dict)
+
     transcript: Annotated[list[TurnIn], BeforeValidator(_transcript)] | None = Field(
         default=None, max_length=10_000
     )
@@ -410,8 +511,34 @@ class CallDocument(_Strict):
     errors: list[ErrorIn] | None = Field(default=None, max_length=1_000)
     intents: list[IntentIn] | None = Field(default=None, max_length=100)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_extra(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        modelled = cls.model_fields.keys() - {"extra"}
+        data: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in modelled:
+                data[key] = item
+            elif FIELD_ALIASES.get(key) in modelled and FIELD_ALIASES[key] not in value:
+                data[FIELD_ALIASES[key]] = item
+            elif key == "costBreakdown" and "cost_breakdown" not in value and _is_breakdown(item):
+                data["cost_breakdown"] = item
+            else:
+                extra[key] = item
+        if extra:
+            data["extra"] = extra
+        return data
+
     @field_validator(
-        "custom_end_call_reason", "type_of_call", "channel", "telephony_hangup", mode="before"
+        "custom_end_call_reason",
+        "type_of_call",
+        "channel",
+        "telephony_hangup",
+        "platform",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
@@ -446,6 +573,7 @@ class CallDocument(_Strict):
         "campaign_type",
         "deployment_type",
         "telephony_disconnect_reason",
+        "platform_end_reason",
         mode="before",
     )
     @classmethod

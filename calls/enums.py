@@ -94,6 +94,29 @@ SUCCESSFUL_END_CALL_REASONS = (
 )
 
 
+class CallPlatform(models.TextChoices):
+    """The voice-agent platform a call came from (``calls.platforms``); a native document may
+    name one or leave it out."""
+
+    SYNTHFLOW = "synthflow"
+    VAPI = "vapi"
+    RETELL = "retell"
+    ELEVENLABS = "elevenlabs", "ElevenLabs"
+    BLAND = "bland"
+    TWILIO = "twilio"
+
+
+class CostComponent(models.TextChoices):
+    """What a call's cost breakdown (``Call.cost_breakdown``) splits its USD total into."""
+
+    STT = "stt"
+    LLM = "llm"
+    TTS = "tts"
+    TELEPHONY = "telephony"
+    PLATFORM = "platform"
+    OTHER = "other"
+
+
 class CallType(models.TextChoices):
     INBOUND = "inbound"
     OUTBOUND = "outbound"

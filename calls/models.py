@@ -17,8 +17,9 @@ from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import JSONField, Q, Value
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ from calls.enums import (
     ACTIVE_STATUSES,
     SUCCESSFUL_END_CALL_REASONS,
     ActivityType,
+    CallPlatform,
     CallStatus,
     CallType,
     Channel,
@@ -67,6 +69,15 @@ class Tenant(models.Model):
     webhook_token = models.CharField(max_length=64, unique=True, default=_random_token)
     webhook_token_hash = models.CharField(max_length=64, unique=True, editable=False)
     webhook_secret = models.CharField(max_length=128, default=_random_token)
+    # How long the raw payloads of platform webhook deliveries (``WebhookDelivery``) are kept:
+    # long enough to rebuild calls after a mapping fix, short enough not to hoard call content.
+    delivery_retention_days = models.PositiveIntegerField(
+        # Also the database's default: code deployed before this column still creates tenants.
+        default=30,
+        db_default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Days a platform webhook delivery's payload is kept.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -349,6 +360,22 @@ class Call(models.Model):
     # How many transcript turns the call has, kept with the turns by every writer: analytics sums
     # it (messages per conversation) without reading the turns table.
     turn_count = models.PositiveIntegerField(default=0, editable=False)
+
+    # The platform the call came from and its own end reason verbatim (``end_call_reason`` holds
+    # the normalised one cross-platform analytics count). Database defaults too: bulk writers
+    # (``calls.demo``, ``COPY``) leave these columns out.
+    platform = models.CharField(
+        max_length=16, choices=CallPlatform.choices, blank=True, default="", db_default=""
+    )
+    platform_end_reason = models.CharField(max_length=255, blank=True, default="", db_default="")
+    # Total cost in USD, and by component (``calls.enums.CostComponent``: decimal strings in
+    # USD); empty when nobody sent a USD figure (never converted by guesswork).
+    cost_usd = models.DecimalField(
+        max_digits=16, decimal_places=6, null=True, blank=True, help_text="USD"
+    )
+    cost_breakdown = models.JSONField(default=dict, blank=True, db_default=Value({}, JSONField()))
+    # Top-level fields of a document that Callscope does not model, kept as sent.
+    extra = models.JSONField(default=dict, blank=True, db_default=Value({}, JSONField()))
 
     # Bookkeeping for idempotent upserts: the hash of the last document applied, and of each child
     # list as stored, so a resend is recognised without re-reading the children.
@@ -636,6 +663,102 @@ class SynthflowDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Synthflow delivery of call {self.call_id}"
+
+
+class PlatformConnection(models.Model):
+    """A tenant's webhook connection to one voice-agent platform (``calls.platforms``).
+
+    The platform posts to ``/api/v1/webhooks/<platform>/<webhook_token>``. The token is found by
+    its SHA-256 and compared in constant time, as the Synthflow token is
+    (``calls.webhook_credentials``). The signing secret is kept encrypted
+    (``calls.encryption``); after a rotation the previous one stays valid until
+    ``previous_secret_expires_at``, so deliveries the platform signed before it picked up the new
+    secret still verify. ``calls.platform_connections`` creates and rotates; nothing else writes
+    the secrets.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,
+        related_name="platform_connections",
+        # The (tenant, platform) constraint's index serves the tenant's lookups.
+        db_index=False,
+    )
+    # A name of ``calls.platforms.PLATFORMS`` (the URL segment).
+    platform = models.CharField(max_length=16)
+    webhook_token = models.CharField(max_length=64, unique=True, default=_random_token)
+    webhook_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The platform's credential kind (one of the module's ``schemes``) and, for schemes that
+    # send the secret itself, the header that carries it.
+    scheme = models.CharField(max_length=32, blank=True)
+    header_name = models.CharField(max_length=100, blank=True)
+    secret_encrypted = models.TextField(editable=False)
+    previous_secret_encrypted = models.TextField(blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Deliveries refused since the connection was created (bad signature or payload).
+    failure_count = models.PositiveIntegerField(default=0, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_reason = models.CharField(max_length=200, blank=True, editable=False)
+
+    class Meta:
+        ordering = ("tenant", "platform")
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["tenant", "platform"], name="connection_tenant_platform_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} ({self.tenant})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The hash always follows the token: the receiver finds the connection by it.
+        self.webhook_token_hash = hash_webhook_token(self.webhook_token)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "webhook_token" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "webhook_token_hash"}
+        super().save(*args, **kwargs)
+
+
+class WebhookDelivery(models.Model):
+    """One verified platform delivery that Callscope used, kept so that calls can be rebuilt
+    after a mapping fix (``manage.py reprocess_deliveries``) and so that a resend is recognised.
+
+    ``idempotency_key`` is the platform's (per call and event); the constraint makes a resend,
+    even a concurrent one, a no-op. ``payload`` is what the platform sent with the secrets it
+    embeds redacted. Rows older than the tenant's ``delivery_retention_days`` are pruned.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
+    platform = models.CharField(max_length=16)
+    # The platform's call id (the call document's ``call_id``).
+    call_id = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=100)
+    idempotency_key = models.CharField(max_length=255)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("received_at", "id")
+        verbose_name_plural = "webhook deliveries"
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["tenant", "platform", "idempotency_key"],
+                name="delivery_tenant_key_uniq",
+            ),
+        ]
+        indexes: ClassVar = [
+            # Pruning a tenant's deliveries past retention, and the admin's list of them.
+            models.Index(fields=["tenant", "received_at"], name="delivery_tenant_received_idx"),
+            # reprocess_deliveries: one platform's deliveries in received order.
+            models.Index(fields=["platform", "received_at"], name="delivery_platform_recv_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.event_type} of {self.call_id}"
 
 
 # --- The write hook ------------------------------------------------------------------------------

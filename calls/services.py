@@ -35,7 +35,13 @@ from calls.denormalised import (
     conversation_events,
     turn_count,
 )
-from calls.documents import INT32_MAX, CallDocument, CallOutcomeName, format_errors
+from calls.documents import (
+    INT32_MAX,
+    CallDocument,
+    CallOutcomeName,
+    extra_problem,
+    format_errors,
+)
 from calls.enums import STATUS_RANK
 from calls.leads import LeadPhoneTaken, apply_lead, find_lead, lock_leads, save_events
 from calls.models import (
@@ -96,9 +102,15 @@ SCALAR_FIELDS = (
     "handoff",
     "total_tokens",
     "response_time_ms",
+    "platform",
+    "platform_end_reason",
+    "cost_usd",
+    "cost_breakdown",
 )
 # Columns of Call that hold "" rather than NULL when the document has no value.
-BLANK_STRING_FIELDS = {"type_of_call", "channel", "telephony_hangup"}
+BLANK_STRING_FIELDS = {"type_of_call", "channel", "telephony_hangup", "platform"}
+# Columns of Call that hold {} rather than NULL when the document has no value.
+EMPTY_OBJECT_FIELDS = {"cost_breakdown"}
 CHILD_KINDS = ("transcript", "collected_variables", "executed_actions", "latencies", "errors")
 UPDATE_FIELDS = (
     *SCALAR_FIELDS,
@@ -106,11 +118,17 @@ UPDATE_FIELDS = (
     "workflow",
     "lead",
     "intents",
+    "extra",
     "turn_count",
     "document_hash",
     "child_hashes",
     "updated_at",
 )
+
+
+class ExtraTooLarge(Exception):
+    """A document's unmodelled fields, merged into the call's stored ones, exceed the bounds of
+    ``calls.documents.extra_problem``."""
 
 
 class DocumentsInvalid(Exception):
@@ -240,6 +258,9 @@ def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
             # checked, so that every conflicting one is named.
             conflicts.append({"index": index, "field": "lead.phone_number", "message": str(exc)})
             continue
+        except ExtraTooLarge as exc:
+            conflicts.append({"index": index, "field": "extra", "message": str(exc)})
+            continue
         if created:
             outcomes.append(CallOutcome(item.doc.call_id, "created"))
         elif changed:
@@ -342,7 +363,18 @@ def _resolve_workflows(tenant: Tenant, docs: Iterable[CallDocument]) -> dict[str
 def _column_value(name: str, value: Any) -> Any:
     if value is None and name in BLANK_STRING_FIELDS:
         return ""
+    if value is None and name in EMPTY_OBJECT_FIELDS:
+        return {}
     return value
+
+
+def _merged_extra(call: Call, doc: CallDocument) -> dict[str, Any]:
+    """The call's unmodelled fields after ``doc``: a key sent again takes the new value, keys
+    it leaves out keep theirs (like the modelled fields). Raises ``ExtraTooLarge``."""
+    merged = {**(call.extra or {}), **doc.extra}
+    if problem := extra_problem(merged):
+        raise ExtraTooLarge(problem)
+    return merged
 
 
 def _apply(
@@ -358,6 +390,8 @@ def _apply(
     Returns whether the stored call changes."""
     doc = item.doc
     present = doc.fields_set()
+    # Checked first: a refused document must not leave a half-applied call in memory.
+    extra = _merged_extra(call, doc) if "extra" in present else None
     changed = created
     old_start = None if created else call.start_time
     before = (created, None if created else call.status, None if created else call.end_call_reason)
@@ -385,6 +419,9 @@ def _apply(
         changed = True
     if doc.workflow is not None and call.workflow_id != workflows[doc.workflow.slug].pk:
         call.workflow = workflows[doc.workflow.slug]
+        changed = True
+    if extra is not None and extra != call.extra:
+        call.extra = extra
         changed = True
     if "intents" in present:
         intents = [i.model_dump(mode="json") for i in doc.intents or []]

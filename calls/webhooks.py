@@ -10,6 +10,8 @@ import logging
 import re
 from typing import Any
 
+from calls.enums import CallPlatform
+
 SIGNATURE_HEADER = "Synthflow-Signature"
 # A webhook URL's last segment is a secret token; log lines show this instead.
 REDACTED_TOKEN = "<token>"
@@ -47,6 +49,7 @@ def webhook_to_document(payload: dict[str, Any]) -> dict[str, Any]:
         key: value for key, value in call.items() if key not in {"diversion", "external_id"}
     }
     document.setdefault("call_id", webhook_call_id(payload))
+    document["platform"] = CallPlatform.SYNTHFLOW.value
     if "status" not in document and "status" in payload:
         document["status"] = payload["status"]
     if "error_message" in payload and "error_message" not in document:

@@ -36,6 +36,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 60 * 60},
     },
+    "prune-webhook-deliveries": {
+        "task": "calls.tasks.prune_webhook_deliveries",
+        "schedule": crontab(hour=4, minute=0),
+        "options": {"expires": 60 * 60},
+    },
     "reconcile-recent-hours": {
         "task": "analytics.tasks.reconcile_recent_hours",
         "schedule": crontab(hour=3, minute=30),

@@ -35,6 +35,8 @@ in-process. Production differs only by environment variables:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 from datetime import timedelta
@@ -263,6 +265,37 @@ AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 MAX_CALLS_PER_BATCH = 1000
+
+# --- Platform webhooks ----------------------------------------------------------------------
+
+# Fernet keys (url-safe base64 of 32 bytes) that encrypt the platform signing secrets at rest,
+# comma-separated: the first encrypts, every one decrypts (so a new key can be put first while
+# secrets written under the old one still read). Without any, a development key derived from
+# SECRET_KEY is used in DEBUG only; elsewhere the first use of a platform connection fails with
+# ImproperlyConfigured (``calls.encryption``): a derived key would tie the stored secrets to
+# SECRET_KEY and its rotation.
+CALLSCOPE_ENCRYPTION_KEYS = [
+    key.strip() for key in os.environ.get("CALLSCOPE_ENCRYPTION_KEYS", "").split(",") if key.strip()
+]
+if not CALLSCOPE_ENCRYPTION_KEYS and DEBUG:
+    CALLSCOPE_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(b"callscope.platform-secrets:" + SECRET_KEY.encode()).digest()
+        ).decode()
+    ]
+# How long a rotated-out platform secret still verifies deliveries.
+PLATFORM_SECRET_OVERLAP_HOURS = env_int("PLATFORM_SECRET_OVERLAP_HOURS", 24)
+if PLATFORM_SECRET_OVERLAP_HOURS < 0:
+    raise ImproperlyConfigured(
+        f"PLATFORM_SECRET_OVERLAP_HOURS must be 0 or more, got {PLATFORM_SECRET_OVERLAP_HOURS}"
+    )
+# Largest platform webhook body taken (an end-of-call report with a long transcript is a few
+# hundred KB); larger ones get 413 before anything is verified or parsed.
+PLATFORM_WEBHOOK_MAX_BYTES = env_int("PLATFORM_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024)
+if PLATFORM_WEBHOOK_MAX_BYTES < 1:
+    raise ImproperlyConfigured(
+        f"PLATFORM_WEBHOOK_MAX_BYTES must be positive, got {PLATFORM_WEBHOOK_MAX_BYTES}"
+    )
 
 # Per-tenant budget of read requests (``<n>/<s|min|hour|day>``, or ``off``).
 READ_API_RATE = os.environ.get("READ_API_RATE", "").strip() or "600/min"

@@ -11,15 +11,16 @@ from typing import Any
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
+from calls.api.platform_webhooks import PlatformWebhookView
 from calls.api.views import SynthflowWebhookView
 from config.api.authentication import ApiKeyAuthentication, HasTenantApiKey
 from config.api.mixins import TenantScopedMixin
 
 API_PREFIXES = ("api/", "v2/")
-# Public by design: the schema and its UI (no tenant data), and the webhook, which proves its
-# tenant by the URL token and the HMAC signature instead of an API key.
+# Public by design: the schema and its UI (no tenant data), and the webhooks, which prove their
+# tenant by the URL token and the platform's signature instead of an API key.
 EXEMPT_ROUTES = {"api/schema/", "api/docs/", "api/redoc/"}
-EXEMPT_VIEWS: set[type] = {SynthflowWebhookView}
+EXEMPT_VIEWS: set[type] = {SynthflowWebhookView, PlatformWebhookView}
 
 
 def walk(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -76,8 +77,9 @@ def test_every_scoped_view_authenticates_by_api_key():
     assert not weak, f"API views not requiring an API key: {weak}"
 
 
-def test_exempt_webhook_view_really_is_the_token_and_signature_view():
-    # The exemption cannot hide a view that looks like the webhook but takes no token.
+def test_exempt_webhook_views_really_are_the_token_and_signature_views():
+    # The exemption cannot hide a view that looks like a webhook but takes no token.
     routes = {view: route for route, view in api_views()}
 
     assert "<id:token>" in routes[SynthflowWebhookView]
+    assert "<id:token>" in routes[PlatformWebhookView]

@@ -5,11 +5,12 @@
 - ``call``: the call log and the call page.
 - ``records``: agents, workflows, leads, activity events and error logs (read-only).
 - ``tenants``: tenants, memberships and API keys.
+- ``platforms``: platform webhook connections and the deliveries they received.
 """
 
 from django.contrib import admin
 
-from calls.admin import call, records, tenants  # noqa: F401  (registers the admins)
+from calls.admin import call, platforms, records, tenants  # noqa: F401  (registers the admins)
 
 admin.site.site_header = "Callscope"
 admin.site.site_title = "Callscope admin"

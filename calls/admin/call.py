@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from calls.admin.ingested import IngestedAdmin, IngestedInline, pretty_json
 from calls.admin_filters import (
@@ -25,9 +25,9 @@ from calls.admin_filters import (
     SuccessfulCallFilter,
     TranscriptTextFilter,
 )
-from calls.enums import ProviderType
+from calls.enums import CostComponent, ProviderType
 from calls.models import Call, CollectedVariable, ErrorLog, ExecutedAction, LatencySample
-from config.formatting import format_seconds
+from config.formatting import format_seconds, format_usd
 
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$", re.ASCII)
 
@@ -189,6 +189,8 @@ class CallAdmin(IngestedAdmin):
         "document_hash",
         "error_message",
         "custom_end_call_reason",
+        "cost_breakdown",
+        "extra",
     )
     inlines = (CollectedVariableInline, ExecutedActionInline, LatencySampleInline, ErrorLogInline)
     fieldsets = (
@@ -213,12 +215,14 @@ class CallAdmin(IngestedAdmin):
             {
                 "fields": (
                     ("end_call_reason", "custom_end_call_reason"),
+                    ("platform", "platform_end_reason"),
                     "error_message",
                     ("sentiment", "success", "handoff"),
                     ("total_tokens", "response_time_ms"),
                 )
             },
         ),
+        ("Cost", {"fields": ("cost_display", "cost_breakdown_display")}),
         ("Lead", {"fields": ("lead", "lead_name", "lead_phone_number")}),
         (
             "Telephony",
@@ -245,6 +249,7 @@ class CallAdmin(IngestedAdmin):
                     "prompt_variables_display",
                     "judge_results_display",
                     "intents_display",
+                    "extra_display",
                 ),
             },
         ),
@@ -262,6 +267,9 @@ class CallAdmin(IngestedAdmin):
         "prompt_variables_display",
         "judge_results_display",
         "intents_display",
+        "extra_display",
+        "cost_display",
+        "cost_breakdown_display",
         "created_at",
         "updated_at",
         "document_hash",
@@ -347,3 +355,21 @@ class CallAdmin(IngestedAdmin):
     @admin.display(description="intents")
     def intents_display(self, obj: Call) -> str:
         return pretty_json(obj.intents)
+
+    @admin.display(description="fields not modelled (as sent)")
+    def extra_display(self, obj: Call) -> str:
+        return pretty_json(obj.extra)
+
+    @admin.display(description="total cost")
+    def cost_display(self, obj: Call) -> str:
+        return format_usd(obj.cost_usd)
+
+    @admin.display(description="by component")
+    def cost_breakdown_display(self, obj: Call) -> str:
+        if not obj.cost_breakdown:
+            return "-"
+        order = {value: i for i, value in enumerate(CostComponent.values)}
+        rows = sorted(obj.cost_breakdown.items(), key=lambda item: order.get(item[0], 99))
+        return format_html_join(
+            "", "<div>{}: {}</div>", ((name, format_usd(amount)) for name, amount in rows)
+        )

@@ -92,7 +92,8 @@ class TenantAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
     def get_fields(self, request: HttpRequest, obj: Tenant | None = None) -> Any:
         fields = ["name", "slug", "timezone"]
         if obj is not None:
-            fields += ["webhook_path", "webhook_token"]
+            # Set after creation (the default applies until then).
+            fields += ["delivery_retention_days", "webhook_path", "webhook_token"]
             if _is_superuser(request):
                 fields.append("webhook_secret")
             fields.append("created_at")

@@ -14,9 +14,9 @@ characters is written with a leading apostrophe (``'=HYPERLINK(...)``), which sp
 as "this is text" and do not display. This applies to every text field, phone numbers included:
 ``+4915758658647`` is exported as ``'+4915758658647`` because the phone fields hold whatever the
 caller's platform sent, so a ``+`` there proves nothing. Numbers we read from numeric columns
-(``duration``, ``total_tokens``, ``response_time_ms``) are written as numbers, a negative one
-with its ``-``: they cannot carry a formula. Cells are quoted whenever they hold a comma, a
-quote or a line break, with embedded quotes doubled (RFC 4180), so no cell can spill a
+(``duration``, ``total_tokens``, ``response_time_ms``, ``cost_usd``) are written as numbers, a
+negative one with its ``-``: they cannot carry a formula. Cells are quoted whenever they hold a
+comma, a quote or a line break, with embedded quotes doubled (RFC 4180), so no cell can spill a
 formula into the next one. Scripts that read the export and want the raw text back drop one
 leading apostrophe that is followed by one of the six characters.
 """
@@ -178,6 +178,9 @@ COLUMNS: dict[str, Column] = {
         Column("handoff", ("handoff",), _handoff),
         _column("total_tokens"),
         _column("response_time_ms"),
+        _column("platform"),
+        _column("platform_end_reason"),
+        _column("cost_usd", description="US dollars"),
         Column("labels", ("labels",), _labels, "comma-separated"),
         _column("recording_url"),
         _column("error_message"),
@@ -206,6 +209,7 @@ DEFAULT_COLUMNS = (
     "success",
     "handoff",
     "labels",
+    "cost_usd",
 )
 
 

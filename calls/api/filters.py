@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import django_filters
@@ -22,7 +23,7 @@ from rest_framework.request import Request
 from calls import queries
 from calls.api import export
 from calls.documents import E164, INT32_MAX, parse_timestamp
-from calls.enums import CallStatus, CallType, Channel, Sentiment
+from calls.enums import CallPlatform, CallStatus, CallType, Channel, Sentiment
 from calls.models import Call
 from config.api.errors import InvalidRequest
 from config.api.params import MAX_YEAR, MIN_YEAR, time_zone_names
@@ -155,6 +156,24 @@ class EpochMsField(forms.Field):
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
 
 
+# A USD amount as the cost filters take it: plain decimal notation within ``Call.cost_usd``
+# (no sign, no exponent: ``1e400``, ``-1``, ``NaN`` and ``Infinity`` are refused).
+USD_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,6})?$"
+
+
+class UsdField(forms.Field):
+    def to_python(self, value: Any) -> Decimal | None:
+        if value in (None, ""):
+            return None
+        text = str(value).strip()
+        if not re.fullmatch(USD_PATTERN, text):
+            raise ValidationError(
+                "must be US dollars as a plain decimal, at most 10 digits before the point and "
+                "6 after it, e.g. 0.25"
+            )
+        return Decimal(text)
+
+
 class StrictBooleanField(forms.Field):
     """``true``/``false`` (also ``1``/``0``); anything else is an error, not "unset"."""
 
@@ -197,6 +216,10 @@ class ListFilter(django_filters.Filter):
 
 class IntegerFilter(django_filters.Filter):
     field_class = forms.IntegerField
+
+
+class UsdFilter(django_filters.Filter):
+    field_class = UsdField
 
 
 class EpochMsFilter(django_filters.Filter):
@@ -399,6 +422,15 @@ class CallFilterSet(StrictFilterSet):
     )
     duration_min = IntegerFilter(field_name="duration", lookup_expr="gte", **DURATION_LIMITS)
     duration_max = IntegerFilter(field_name="duration", lookup_expr="lte", **DURATION_LIMITS)
+    cost_min = UsdFilter(
+        field_name="cost_usd", lookup_expr="gte", help_text="Calls costing at least (USD)."
+    )
+    cost_max = UsdFilter(
+        field_name="cost_usd", lookup_expr="lte", help_text="Calls costing at most (USD)."
+    )
+    platform = ListFilter(
+        field_name="platform", choices=CallPlatform.values, help_text="Platforms."
+    )
     lead_phone = PhoneFilter(field_name="lead_phone_number", max_length=40)
     lead_id = django_filters.CharFilter(field_name="lead__lead_id", max_length=64)
     q = django_filters.CharFilter(

@@ -59,6 +59,11 @@ FILTER_HELP = {
     "started_before": "Calls started before (ISO 8601; no offset means UTC).",
     "duration_min": "Calls lasting at least this many seconds.",
     "duration_max": "Calls lasting at most this many seconds.",
+    "cost_min": "Calls costing at least this many US dollars (plain decimal, e.g. 0.25); calls "
+    "without a cost are left out.",
+    "cost_max": "Calls costing at most this many US dollars (plain decimal); calls without a "
+    "cost are left out.",
+    "platform": "Platforms the calls came from.",
     "lead_phone": "The lead's phone number (E.164; URL-encode + as %2B).",
     "lead_id": "The lead's id.",
     "q": (

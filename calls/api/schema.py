@@ -84,7 +84,10 @@ CALL_DOCUMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "A call document (`calls/documents.py` lists every field: transcript, "
     "collected variables, actions, latencies, errors, lead, agent, workflow, …). Only "
-    "`call_id`, `status` and `start_time` are required; unknown keys are ignored.",
+    "`call_id`, `status` and `start_time` are required. `cost_usd` (alias `cost`) and "
+    "`cost_breakdown` (alias `costBreakdown`; `stt`, `llm`, `tts`, `telephony`, `platform`, "
+    "`other`) are US dollars; "
+    "top-level keys Callscope does not model are kept as sent in the call's `extra`.",
     "required": ["call_id", "status", "start_time"],
     "properties": {
         "call_id": {**_TEXT, "minLength": 1, "maxLength": 100},
@@ -166,6 +169,8 @@ def _schema_of(name: str, flt: django_filters.Filter) -> tuple[Any, dict[str, An
         if "max_value" in extra:
             schema["maximum"] = extra["max_value"]
         return schema, {}
+    if isinstance(flt, filters.UsdFilter):
+        return {"type": "string", "pattern": filters.USD_PATTERN}, {}
     if isinstance(flt, filters.IsoDateTimeFilter):
         return dict(DATETIME_SCHEMA), {}
     if isinstance(flt, filters.TimezoneParameter):

@@ -397,6 +397,21 @@ class ErrorLogSerializer(serializers.Serializer):
     agent_name = serializers.CharField()
 
 
+def _usd_component(name: str) -> serializers.CharField:
+    return serializers.CharField(required=False, help_text=f"{name}: US dollars, decimal string.")
+
+
+class CostBreakdownSerializer(serializers.Serializer):
+    """A call's cost by component, in US dollars; only the components that were sent."""
+
+    stt = _usd_component("speech-to-text")
+    llm = _usd_component("language model")
+    tts = _usd_component("text-to-speech")
+    telephony = _usd_component("telephony")
+    platform = _usd_component("the agent platform's own fee")
+    other = _usd_component("everything else")
+
+
 class CallListItemSerializer(serializers.Serializer):
     """A call in the native list: everything but its transcript, latencies and errors."""
 
@@ -429,6 +444,13 @@ class CallListItemSerializer(serializers.Serializer):
     recording_duration = serializers.CharField()
     total_tokens = serializers.IntegerField(allow_null=True)
     response_time_ms = serializers.FloatField(allow_null=True)
+    platform = serializers.CharField(help_text="The platform the call came from, or ''.")
+    cost_usd = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=6,
+        allow_null=True,
+        help_text="Total cost in US dollars (a decimal string); null when none was sent.",
+    )
     collected_variables = CollectedVariablesField()
     executed_actions = ActionSummarySerializer(source="actions", many=True)
 
@@ -449,6 +471,15 @@ class CallDetailSerializer(CallListItemSerializer):
     telephony_ringing_duration = serializers.IntegerField(allow_null=True, help_text="ms")
     telephony_start = serializers.DateTimeField(allow_null=True)
     telephony_end = serializers.DateTimeField(allow_null=True)
+    platform_end_reason = serializers.CharField(
+        help_text="The platform's own end reason, verbatim (`end_call_reason` is normalised)."
+    )
+    cost_breakdown = CostBreakdownSerializer()
+    extra = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="Top-level fields of the call's documents that Callscope does not model, "
+        "as sent.",
+    )
     transcript = TurnSerializer(source="turns", many=True)
     executed_actions = ActionSerializer(source="actions", many=True)  # type: ignore[assignment]
     latencies = LatencySerializer(many=True)

@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from django.urls.converters import StringConverter
 
-from calls.api import native, synthflow, views
+from calls.api import native, platform_webhooks, synthflow, views
 
 
 class IdConverter(StringConverter):
@@ -24,6 +24,12 @@ urlpatterns = [
         "api/v1/webhooks/synthflow/<id:token>",
         views.SynthflowWebhookView.as_view(),
         name="webhook-synthflow",
+    ),
+    # Every other platform, by connection (after Synthflow's own route).
+    path(
+        "api/v1/webhooks/<id:platform>/<id:token>",
+        platform_webhooks.PlatformWebhookView.as_view(),
+        name="webhook-platform",
     ),
     # Synthflow-compatible reads.
     path("v2/calls", synthflow.SynthflowCallListView.as_view(), name="synthflow-calls"),

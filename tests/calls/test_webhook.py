@@ -64,6 +64,7 @@ def test_valid_signature_stores_the_call(tenant):
     assert list(call.turns.values_list("role", "text")) == [("bot", "Hi"), ("human", "Hello")]
     assert call.actions.get().payload["return_value"] == {"x": 1}
     assert call.variables.get().value == "Berlin"
+    assert call.platform == "synthflow"
 
 
 @pytest.mark.parametrize("signature", [None, "", "bm90IHRoZSBzaWduYXR1cmU="])

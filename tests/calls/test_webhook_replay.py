@@ -446,6 +446,7 @@ def test_the_token_and_secret_are_not_edited_by_hand(admin_client: Client, tenan
             "name": "Acme",
             "slug": "acme",
             "timezone": "UTC",
+            "delivery_retention_days": "30",
             "webhook_token": "weak",
             "webhook_secret": "weak",
             "memberships-TOTAL_FORMS": "0",

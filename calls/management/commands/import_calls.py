@@ -1,4 +1,5 @@
-"""``manage.py import_calls FILE.jsonl --tenant SLUG``: load call documents, one per line."""
+"""``manage.py import_calls FILE.jsonl --tenant SLUG [--format FORMAT]``: load call documents, or
+a platform's exported payloads (``--format vapi|retell|elevenlabs|bland``), one per line."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from tqdm import tqdm
 
 from calls.management.commands.create_api_key import find_tenant
 from calls.models import Tenant
+from calls.platform_ingest import map_payload
+from calls.platforms import PLATFORMS, PayloadInvalid, Platform
 from calls.services import DocumentsInvalid, ingest_call_documents, parse_documents
 from config.api.parsers import parse_json_text
 
@@ -31,6 +34,11 @@ def _open(path: str) -> Iterator[tuple[IO[bytes], int | None]]:
         yield handle, file.stat().st_size
 
 
+# Platforms whose exported payloads can be imported: each line is what the platform's webhook
+# (or its API) gives for one call, mapped by the platform's module like a delivery.
+IMPORT_FORMATS = ("native", "vapi", "retell", "elevenlabs", "bland")
+
+
 def _describe(errors: list[dict[str, Any]]) -> str:
     return "; ".join(f"{e['field']}: {e['message']}" for e in errors)
 
@@ -39,9 +47,10 @@ class Command(BaseCommand):
     help = (
         "Imports call documents from a JSON Lines file (one document per line; '-' reads stdin) "
         "through the same upsert as POST /api/v1/calls, so a rerun reports the calls as "
-        "unchanged. Bad lines (invalid JSON or an invalid document) are reported on stderr with "
-        "their line numbers and skipped; the exit status is 0 unless --strict is given and a "
-        "line was bad."
+        "unchanged. With --format vapi|retell|elevenlabs|bland each line is one of that "
+        "platform's payloads, mapped as its webhook deliveries are. Bad lines (invalid JSON or "
+        "an invalid document) are reported on stderr with their line numbers and skipped; the "
+        "exit status is 0 unless --strict is given and a line was bad."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -56,12 +65,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--strict", action="store_true", help="Exit with status 1 when any line was bad."
         )
+        parser.add_argument(
+            "--format",
+            choices=IMPORT_FORMATS,
+            default="native",
+            help="native call documents (default) or a platform's payloads.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         batch_size: int = options["batch"]
         if not 1 <= batch_size <= settings.MAX_CALLS_PER_BATCH:
             raise CommandError(f"--batch must be between 1 and {settings.MAX_CALLS_PER_BATCH}.")
         tenant = find_tenant(options["tenant"])
+        self.format: str = options["format"]
+        self.module: Platform | None = None
+        if self.format != "native":
+            self.module = PLATFORMS.get(self.format)
+            if self.module is None:
+                raise CommandError(f"The {self.format} platform module is not installed.")
         counts: Counter[str] = Counter()
         pending: list[tuple[int, Any]] = []
         with (
@@ -91,7 +112,8 @@ class Command(BaseCommand):
 
         self.stdout.write(
             f"Imported into {tenant.slug}: {counts['created']} created, {counts['updated']} "
-            f"updated, {counts['unchanged']} unchanged, {counts['bad']} bad line(s)."
+            f"updated, {counts['unchanged']} unchanged, {counts['bad']} bad line(s)"
+            + (f", {counts['ignored']} ignored (no call in them)." if self.module else ".")
         )
         if counts["bad"] and options["strict"]:
             raise CommandError(f"{counts['bad']} bad line(s) (--strict).")
@@ -108,6 +130,17 @@ class Command(BaseCommand):
         except (ValueError, UnicodeDecodeError) as exc:
             self._bad(number, f"invalid JSON: {exc}", counts)
             return None
+        if self.module is not None:
+            try:
+                event = map_payload(self.module, document)
+            except PayloadInvalid as exc:
+                self._bad(number, f"invalid {self.format} payload: {exc}", counts)
+                return None
+            if event.document is None:
+                # An event that carries nothing about a call (a delivery would be ignored too).
+                counts["ignored"] += 1
+                return None
+            document = {**event.document, "platform": self.format}
         try:
             parse_documents([document])
         except DocumentsInvalid as exc:
