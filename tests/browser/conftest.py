@@ -70,7 +70,10 @@ def chromium_path() -> str:
     return str(CHROMIUM)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's synchronous API is open it keeps an event
+# loop running in the main thread, where the live stream tests (which pytest-django may order
+# after some browser tests) run their coroutines with ``async_to_sync``.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
