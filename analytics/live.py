@@ -36,7 +36,12 @@ from analytics.api.base import AnalyticsMeta, AnalyticsWindow
 from analytics.api.params import PLATFORM_DEFAULT_PERIOD, PLATFORM_PERIODS, AnalyticsParams
 from analytics.api.shapes import to_wire
 from analytics.facts import one_answer
-from analytics.queries.platform import active_call_count, error_log_item, platform_summary
+from analytics.queries.platform import (
+    ERROR_LOG_ITEM_FIELDS,
+    active_call_count,
+    error_log_item,
+    platform_summary,
+)
 from analytics.windows import Window, iso_utc
 from calls.enums import ACTIVE_STATUSES, ErrorLevel, ErrorService
 from calls.models import Call, ErrorLog, Tenant, WrittenCall, stale_after
@@ -88,17 +93,7 @@ def error_messages(tenant_id: int, call_pks: list[int], as_of: str) -> Iterator[
     logs = (
         ErrorLog.objects.filter(tenant_id=tenant_id, call_id__in=call_pks)
         .select_related("call")
-        .only(
-            "position",
-            "timestamp",
-            "service",
-            "level",
-            "message",
-            "details",
-            "agent_name",
-            "call",
-            "call__call_id",
-        )
+        .only(*ERROR_LOG_ITEM_FIELDS)
         .order_by("timestamp", "id")
     )
     entries = [wire(to_wire(error_log_item(log))) for log in logs]

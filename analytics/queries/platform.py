@@ -278,20 +278,24 @@ def error_logs(
     )
     page = (
         logs.select_related("call")
-        .only(
-            "position",
-            "timestamp",
-            "service",
-            "level",
-            "message",
-            "details",
-            "agent_name",
-            "call",
-            "call__call_id",
-        )
+        .only(*ERROR_LOG_ITEM_FIELDS)
         .order_by("-timestamp", "-id")[offset : offset + limit]
     )
     return PlatformErrorLogPage(items=[error_log_item(log) for log in page], total=total)
+
+
+# What ``error_log_item`` reads of an error log (with ``select_related("call")``).
+ERROR_LOG_ITEM_FIELDS = (
+    "position",
+    "timestamp",
+    "service",
+    "level",
+    "message",
+    "details",
+    "agent_name",
+    "call",
+    "call__call_id",
+)
 
 
 def error_log_item(log: ErrorLog) -> PlatformErrorLog:
