@@ -86,7 +86,7 @@ def on_rows_written(
         if with_errors:
             yield from error_messages(tenant_id, with_errors, as_of)
 
-    publish_on_commit(messages)
+    publish_on_commit(tenant_id, messages)
 
 
 def error_messages(tenant_id: int, call_pks: list[int], as_of: str) -> Iterator[Message]:

@@ -19,11 +19,9 @@ Bar: 1,000,000 calls in under 15 minutes.
 (c) platform receiver: ``--deliveries`` signed deliveries per platform, one per request, through
 ``POST /api/v1/webhooks/<platform>/<token>`` (same gunicorn setup) into a tenant
 ("bench-platform") emptied first; each a distinct call, from the platform's example payload
-(``bench/payloads/``). Platforms whose module is installed and whose signature the benchmark
-can make (Retell, ElevenLabs, Bland) are measured; without any, the test suite's stub platform
-(``tests/calls/platform_stub.py``) stands in under the name ``bland`` with a payload of the same
-size. Then the same work in-process, split into verify, map and store, to show where the time
-goes.
+(``bench/payloads/``), signed the platform's way: Vapi (its HMAC credential), Retell, ElevenLabs,
+Bland and Twilio (form fields, signed over the URL). Then the same work in-process, split into
+verify, map and store, to show where the time goes.
 """
 
 from __future__ import annotations
@@ -44,8 +42,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -77,9 +77,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(
-    workers: int, port: int, app: str = "config.wsgi:application", **env_extra: str
-) -> subprocess.Popen[bytes]:
+def start_server(workers: int, port: int) -> subprocess.Popen[bytes]:
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
     if not gunicorn.exists():
         # The interpreter running the benchmark's own (a virtualenv elsewhere).
@@ -95,12 +93,11 @@ def start_server(
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
-        **env_extra,
     }
     process = subprocess.Popen(
         [
             str(gunicorn),
-            app,
+            "config.wsgi:application",
             f"--workers={workers}",
             f"--bind=127.0.0.1:{port}",
             "--timeout=300",
@@ -353,20 +350,39 @@ def bench_seed(args: argparse.Namespace) -> dict[str, Any]:
 # --- Platform receiver ------------------------------------------------------------------------
 
 
-def _retell(secret: str, body: bytes) -> dict[str, str]:
+def _hmac_hex(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _vapi(secret: str, body: bytes, url: str) -> dict[str, str]:
     stamp = str(int(time.time() * 1000))
-    digest = hmac.new(secret.encode(), body + stamp.encode(), hashlib.sha256).hexdigest()
-    return {"x-retell-signature": f"v={stamp},d={digest}"}
+    return {"x-timestamp": stamp, "x-signature": _hmac_hex(secret, f"{stamp}.".encode() + body)}
 
 
-def _elevenlabs(secret: str, body: bytes) -> dict[str, str]:
+def _retell(secret: str, body: bytes, url: str) -> dict[str, str]:
+    stamp = str(int(time.time() * 1000))
+    return {"x-retell-signature": f"v={stamp},d={_hmac_hex(secret, body + stamp.encode())}"}
+
+
+def _elevenlabs(secret: str, body: bytes, url: str) -> dict[str, str]:
     stamp = str(int(time.time()))
-    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"elevenlabs-signature": f"t={stamp},v0={digest}"}
+    return {
+        "elevenlabs-signature": f"t={stamp},v0={_hmac_hex(secret, f'{stamp}.'.encode() + body)}"
+    }
 
 
-def _bland(secret: str, body: bytes) -> dict[str, str]:
-    return {"x-webhook-signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+def _bland(secret: str, body: bytes, url: str) -> dict[str, str]:
+    return {"x-webhook-signature": _hmac_hex(secret, body)}
+
+
+def _twilio(secret: str, body: bytes, url: str) -> dict[str, str]:
+    from calls.platforms.twilio import compute_signature
+
+    fields = parse_qsl(body.decode(), keep_blank_values=True)
+    return {
+        "x-twilio-signature": compute_signature(secret, url, fields),
+        "content-type": "application/x-www-form-urlencoded",
+    }
 
 
 def _set_path(payload: dict[str, Any], path: tuple[str, ...], value: str) -> dict[str, Any]:
@@ -378,50 +394,38 @@ def _set_path(payload: dict[str, Any], path: tuple[str, ...], value: str) -> dic
     return result
 
 
-# platform -> (example payload, where its call id is, how a delivery is signed)
-PLATFORM_CASES: dict[str, tuple[str, tuple[str, ...], Callable[[str, bytes], dict[str, str]]]] = {
-    "retell": ("retell-call_ended.json", ("call", "call_id"), _retell),
-    "elevenlabs": (
-        "elevenlabs-post_call_transcription.json",
-        ("data", "conversation_id"),
-        _elevenlabs,
+@dataclass(frozen=True)
+class PlatformCase:
+    """How the benchmark makes a platform's deliveries: its example payload, where the call id
+    is in it, how a delivery is signed, the connection's credential scheme, and whether the body
+    is form fields (Twilio) rather than JSON."""
+
+    payload: str
+    call_id_at: tuple[str, ...]
+    sign: Callable[[str, bytes, str], dict[str, str]]
+    scheme: str = ""
+    form: bool = False
+
+
+PLATFORM_CASES: dict[str, PlatformCase] = {
+    "vapi": PlatformCase("vapi-end-of-call-report.json", ("message", "call", "id"), _vapi, "hmac"),
+    "retell": PlatformCase("retell-call_ended.json", ("call", "call_id"), _retell),
+    "elevenlabs": PlatformCase(
+        "elevenlabs-post_call_transcription.json", ("data", "conversation_id"), _elevenlabs
     ),
-    "bland": ("bland-post_call.json", ("call_id",), _bland),
+    "bland": PlatformCase("bland-post_call.json", ("call_id",), _bland),
+    "twilio": PlatformCase(
+        "twilio-status_callback-completed.json", ("CallSid",), _twilio, form=True
+    ),
 }
 
 
-def _stub_case(size: int) -> tuple[dict[str, Any], tuple[str, ...], Callable[..., Any]]:
-    """The stub platform's end-of-call payload, padded with turns to about ``size`` bytes."""
-    from tests.calls.platform_stub import sign
-
-    turns = []
-    payload: dict[str, Any] = {"event": "call_ended", "call": {}}
-    while len(json.dumps(payload)) < size:
-        role = "assistant" if len(turns) % 2 == 0 else "user"
-        turns.append({"role": role, "text": "Thanks for calling, how can I help you today? " * 2})
-        payload = {
-            "event": "call_ended",
-            "call": {
-                "id": "x",
-                "start": "2026-03-01T10:00:00Z",
-                "end": "2026-03-01T10:04:00Z",
-                "cost_cents": 14.2,
-                "reason": "customer-ended-call",
-                "transcript": turns,
-            },
-        }
-    return payload, ("call", "id"), lambda secret, body: {"x-stub-signature": sign(secret, body)}
-
-
 def _signed(
-    payload: dict[str, Any],
-    path: tuple[str, ...],
-    signer: Callable[[str, bytes], dict[str, str]],
-    secret: str,
-    call_id: str,
+    case: PlatformCase, payload: dict[str, Any], secret: str, call_id: str, url: str
 ) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(_set_path(payload, path, call_id)).encode()
-    return body, signer(secret, body)
+    data = _set_path(payload, case.call_id_at, call_id)
+    body = urlencode(data).encode() if case.form else json.dumps(data).encode()
+    return body, case.sign(secret, body, url)
 
 
 def post_deliveries(
@@ -441,9 +445,9 @@ def post_deliveries(
             except IndexError:
                 break
             started = time.perf_counter()
-            conn.request(
-                "POST", path, body=body, headers={"Content-Type": "application/json", **headers}
-            )
+            lowered = {name.lower(): value for name, value in headers.items()}
+            sent = {"content-type": "application/json", **lowered}
+            conn.request("POST", path, body=body, headers=sent)
             response = conn.getresponse()
             payload = response.read()
             latencies.append((time.perf_counter() - started) * 1000)
@@ -460,7 +464,9 @@ def post_deliveries(
     return time.perf_counter() - started, latencies, totals
 
 
-def _breakdown(connection: Any, cases: list[tuple[bytes, dict[str, str]]]) -> dict[str, float]:
+def _breakdown(
+    connection: Any, cases: list[tuple[bytes, dict[str, str]]], url: str
+) -> dict[str, float]:
     """Mean milliseconds per delivery of each step of ``receive_delivery``, in-process."""
     from django.utils import timezone
 
@@ -472,7 +478,7 @@ def _breakdown(connection: Any, cases: list[tuple[bytes, dict[str, str]]]) -> di
     spent = {"credentials": 0.0, "verify": 0.0, "decode+map": 0.0, "store+upsert": 0.0}
     for body, headers in cases:
         now = timezone.now()
-        delivery = Delivery(body=body, headers=headers, url="http://127.0.0.1/")
+        delivery = Delivery(body=body, headers=headers, url=url)
         t0 = time.perf_counter()
         creds = credentials(connection, now=now)
         t1 = time.perf_counter()
@@ -492,51 +498,40 @@ def _breakdown(connection: Any, cases: list[tuple[bytes, dict[str, str]]]) -> di
 def bench_platforms(args: argparse.Namespace) -> dict[str, Any]:
     from calls.models import Tenant
     from calls.platform_connections import create_connection, webhook_path
-    from calls.platforms import PLATFORMS
 
     drop_tenant(PLATFORM_TENANT)
     tenant = Tenant.objects.create(name="Bench platforms", slug=PLATFORM_TENANT)
     secret = secrets.token_urlsafe(32)
-    real = [name for name in PLATFORM_CASES if name in PLATFORMS]
-    stub = "" if real else "bland"
-    cases: dict[str, tuple[dict[str, Any], tuple[str, ...], Callable[..., Any]]] = {}
-    for name in real:
-        file, path, signer = PLATFORM_CASES[name]
-        cases[name] = (json.loads((PAYLOADS / file).read_text()), path, signer)
-    if stub:
-        from tests.calls.platform_stub import StubPlatform
-
-        PLATFORMS[stub] = StubPlatform(stub)  # this process's in-process breakdown
-        size = len((PAYLOADS / PLATFORM_CASES[stub][0]).read_bytes())
-        cases[stub] = _stub_case(max(size, 8_000))
-
     port = args.port or free_port()
-    server = start_server(
-        args.workers, port, "bench.platform_wsgi:application", CALLSCOPE_BENCH_STUB_PLATFORM=stub
-    )
+    server = start_server(args.workers, port)
     results: dict[str, Any] = {}
     try:
         print("== (c) POST /api/v1/webhooks/<platform>/<token> ==")
         print(
             f"workers {args.workers} (gunicorn sync), clients {args.clients}, one delivery per "
             f"request, {args.deliveries:,} deliveries per platform, each a new call"
-            + (" (stub platform: no real module installed)" if stub else "")
         )
-        for name, (payload, path, signer) in cases.items():
-            connection = create_connection(tenant=tenant, platform=name, secret=secret).connection
-            url = webhook_path(connection)
+        for name, case in PLATFORM_CASES.items():
+            payload = json.loads((PAYLOADS / case.payload).read_text())
+            connection = create_connection(
+                tenant=tenant, platform=name, secret=secret, scheme=case.scheme
+            ).connection
+            path = webhook_path(connection)
+            # The URL the platform posted to, as the receiver sees it (Twilio signs it).
+            url = f"http://127.0.0.1:{port}{path}"
 
             def request(index: int, kind: str) -> tuple[bytes, dict[str, str]]:
-                return _signed(payload, path, signer, secret, f"bench-{kind}-{index}")  # noqa: B023
+                call_id = f"bench-{name}-{kind}-{index}"  # noqa: B023
+                return _signed(case, payload, secret, call_id, url)  # noqa: B023
 
-            warm = [(url, *request(i, "warm")) for i in range(args.workers * 2)]
+            warm = [(path, *request(i, "warm")) for i in range(args.workers * 2)]
             post_deliveries(port, warm, args.workers)
-            signed = [(url, *request(i, "http")) for i in range(args.deliveries)]
+            signed = [(path, *request(i, "http")) for i in range(args.deliveries)]
             body_bytes = len(signed[0][1])
             seconds, latencies, totals = post_deliveries(port, signed, args.clients)
             resent, re_latencies, re_totals = post_deliveries(port, signed, args.clients)
             lat, re_lat = percentiles(latencies), percentiles(re_latencies)
-            steps = _breakdown(connection, [request(i, "proc") for i in range(200)])
+            steps = _breakdown(connection, [request(i, "proc") for i in range(200)], url)
             rate = args.deliveries / seconds
             results[name] = {"rate": rate, "resend_rate": args.deliveries / resent}
             print(

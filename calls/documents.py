@@ -12,6 +12,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -432,6 +433,12 @@ def _sentiment(value: Any) -> Any:
     return value.lower() if isinstance(value, str) and value else _blank_to_none(value)
 
 
+@cache
+def _modelled_fields() -> frozenset[str]:
+    # Read once: the class's field map is built anew on each access.
+    return frozenset(CallDocument.model_fields) - {"extra"}
+
+
 class CallDocument(_Strict):
     """One call. Only ``call_id``, ``status`` and ``start_time`` are required; a field left out
     keeps what is stored (see ``model_fields_set``).
@@ -516,7 +523,7 @@ class CallDocument(_Strict):
     def _collect_extra(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        modelled = cls.model_fields.keys() - {"extra"}
+        modelled = _modelled_fields()
         data: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, item in value.items():

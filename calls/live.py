@@ -58,7 +58,7 @@ def on_rows_written(
     if not events:
         return
     tenant_id = tenant.pk
-    publish_on_commit(lambda: call_messages(tenant_id, events))
+    publish_on_commit(tenant_id, lambda: call_messages(tenant_id, events))
 
 
 def call_messages(tenant_id: int, events: list[tuple[int, str]]) -> Iterator[Message]:

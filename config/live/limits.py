@@ -77,6 +77,17 @@ def claim(tenant_id: int) -> Lease | None:
     return lease
 
 
+def listening(tenant_id: int) -> bool:
+    """Whether the tenant may have an open connection: one cache read of its two counted slots.
+    Writers skip building messages nobody would receive; a cache outage answers yes."""
+    slot = current_slot()
+    try:
+        counts = cache.get_many([_key(tenant_id, slot - 1), _key(tenant_id, slot)])
+    except cache_outage.CACHE_ERRORS:
+        return True
+    return any(int(count) > 0 for count in counts.values())
+
+
 def renew(tenant_id: int, lease: Lease) -> Lease:
     """Keeps an open connection counted: in the current slot, once per slot."""
     slot = current_slot()

@@ -28,6 +28,11 @@ def test_an_http_ingest_reaches_a_websocket_client_of_another_process(
             "CONFIG": {"hosts": [redis_url], "prefix": "callscope:live"},
         }
     }
+    # As in production, every process shares the Redis cache: the writer finds there that the
+    # tenant has open connections (counted by daphne), so it builds and sends the event.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
+    }
     key, other = raw_key(tenant), raw_key(other_tenant)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")

@@ -10,13 +10,22 @@ import pytest
 
 from calls.models import Call, Tenant
 from calls.services import ingest_call_documents
-from config.live import publish
+from config.live import limits, publish
 from tests.live.conftest import document
+
+
+@pytest.fixture
+def listener(tenant: Tenant) -> Any:
+    """The tenant counted as having one open connection (as a daphne process counts it)."""
+    lease = limits.claim(tenant.pk)
+    assert lease is not None
+    yield lease
+    limits.release(tenant.pk, lease)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_writes_succeed_and_one_warning_is_logged_while_the_layer_is_unreachable(
-    tenant: Tenant, settings: Any, caplog: pytest.LogCaptureFixture
+    tenant: Tenant, listener: Any, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings.CHANNEL_LAYERS = {
         "default": {
@@ -37,7 +46,10 @@ def test_writes_succeed_and_one_warning_is_logged_while_the_layer_is_unreachable
 
 @pytest.mark.django_db(transaction=True)
 def test_a_message_that_cannot_be_built_does_not_fail_the_write(
-    tenant: Tenant, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tenant: Tenant,
+    listener: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(*args: Any) -> Any:
         raise RuntimeError("boom")
@@ -47,3 +59,21 @@ def test_a_message_that_cannot_be_built_does_not_fail_the_write(
         outcomes = ingest_call_documents(tenant=tenant, documents=[document("c-1")])
     assert [o.outcome for o in outcomes] == ["created"]
     assert any("could not be built" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_is_built_for_a_tenant_nobody_listens_to(
+    tenant: Tenant, other_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[int] = []
+    monkeypatch.setattr(
+        "calls.live.call_messages", lambda tenant_id, events: built.append(tenant_id) or []
+    )
+    lease = limits.claim(other_tenant.pk)  # someone listens to the other tenant only
+    assert lease is not None
+    try:
+        ingest_call_documents(tenant=tenant, documents=[document("c-1")])
+        ingest_call_documents(tenant=other_tenant, documents=[document("c-1")])
+    finally:
+        limits.release(other_tenant.pk, lease)
+    assert built == [other_tenant.pk]
