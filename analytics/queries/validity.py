@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from django.db.models import Max, Min, Model, Q, QuerySet
+from django.db import connection
+from django.db.models import Model
 
 from analytics.windows import HOUR, Drift, Window, hour_floor, utc_hour
 from calls.enums import ACTIVE_STATUSES
@@ -65,26 +67,69 @@ def holds_until(
             for bound, speed in ((window.start, drift.start), (window.end, drift.end))
             if speed
         )
+    # Each moving bound against each source's nearest row: one index probe each, all of them
+    # in one statement (a round trip or an ORM query per probe cost more than a small answer).
+    probes: list[_Probe] = []
     for bound, speed in sorted(bounds):
         waits.append(_to_boundary(bound, speed, zone))
-        for model, field in tables:
-            waits.append(_to_row(model._default_manager.filter(tenant=tenant), field, bound, speed))
+        probes.extend(_Probe(model, field, bound, speed) for model, field in tables)
     if counts_active:
         # A live call started at ``t`` is active while ``t > now - stale_after()``.
-        live = Call.objects.filter(tenant=tenant, status__in=ACTIVE_STATUSES)
-        waits.append(_to_row(live, "start_time", now - stale_after(), 1))
+        probes.append(_Probe(Call, "start_time", now - stale_after(), 1, live_only=True))
+    waits.extend(_to_rows(tenant, probes))
     return now + max(min(w for w in waits if w is not None), timedelta(0))
 
 
-def _to_row(rows: QuerySet[Any], field: str, bound: datetime, speed: int) -> timedelta | None:
-    """How long until ``bound``, moving at ``speed``, reaches the nearest timestamp of ``rows``
-    in its direction (``None``: there is none). A row exactly at the bound counts as reached:
-    whether it is in or out of a half-open window, the next instant changes that."""
-    if speed > 0:
-        nearest = rows.filter(Q(**{f"{field}__gte": bound})).aggregate(t=Min(field))["t"]
-        return None if nearest is None else (nearest - bound) / speed
-    nearest = rows.filter(Q(**{f"{field}__lte": bound})).aggregate(t=Max(field))["t"]
-    return None if nearest is None else (bound - nearest) / -speed
+@dataclass(frozen=True)
+class _Probe:
+    """The nearest timestamp ``field`` of the tenant's ``model`` rows from ``bound`` in the
+    direction of ``speed``; ``live_only``: of calls in a live status only."""
+
+    model: type[Model]
+    field: str
+    bound: datetime
+    speed: int
+    live_only: bool = False
+
+
+def _to_rows(tenant: Tenant, probes: list[_Probe]) -> list[timedelta | None]:
+    """For each probe: how long until its bound, moving at its speed, reaches the nearest row
+    (``None``: there is none). A row exactly at the bound counts as reached: whether it is in or
+    out of a half-open window, the next instant changes that. One statement for all of them,
+    each a ``LIMIT 1`` probe of the ``(tenant, timestamp)`` index."""
+    if not probes:
+        return []
+    quote = connection.ops.quote_name
+    selects: list[str] = []
+    params: list[Any] = []
+    for probe in probes:
+        meta = probe.model._meta
+        column = quote(getattr(meta.get_field(probe.field), "column", None) or probe.field)
+        ahead, order = (">=", "ASC") if probe.speed > 0 else ("<=", "DESC")
+        where = f"{quote('tenant_id')} = %s AND {column} {ahead} %s"
+        params.extend([tenant.pk, probe.bound])
+        if probe.live_only:
+            where += f" AND {quote('status')} IN ({', '.join(['%s'] * len(ACTIVE_STATUSES))})"
+            params.extend(str(status) for status in ACTIVE_STATUSES)
+        selects.append(
+            f"(SELECT {column} FROM {quote(meta.db_table)} WHERE {where} "
+            f"ORDER BY {column} {order} LIMIT 1)"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(selects)}", params)
+        found = cursor.fetchone()
+    return [
+        None if value is None else (_instant(value) - probe.bound) / probe.speed
+        for value, probe in zip(found, probes, strict=True)
+    ]
+
+
+def _instant(value: Any) -> datetime:
+    """A timestamp as the driver returns it: aware on PostgreSQL, UTC text on SQLite."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _to_boundary(bound: datetime, speed: int, zone: zoneinfo.ZoneInfo) -> timedelta:
