@@ -524,6 +524,8 @@ class CallDocument(_Strict):
         if not isinstance(value, dict):
             return value
         modelled = _modelled_fields()
+        if value.keys() <= modelled:
+            return value  # the common case: nothing to gather, nothing to copy
         data: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, item in value.items():
