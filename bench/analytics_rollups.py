@@ -28,7 +28,6 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -42,7 +41,6 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    ROOT,
     bench_database_url,
     ensure_database,
     ensure_loaded,
@@ -50,6 +48,8 @@ from bench.common import (
     percentiles,
     print_machine_info,
     setup_django,
+    start_gunicorn,
+    stop_server,
 )
 
 PORTS = {"rollups": 8701, "raw": 8702}
@@ -383,49 +383,14 @@ def busy_day(main: Any) -> tuple[float, str, date, int]:
 
 
 def start_server(name: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": bench_database_url(),
-        "DEBUG": "0",
-        "SECRET_KEY": "bench",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        # Plain HTTP on loopback: production's HTTPS redirect would answer every request 301.
-        "SECURE_SSL_REDIRECT": "0",
-        "READ_API_RATE": "off",
-        "LOG_LEVEL": "WARNING",
-        "ANALYTICS_USE_ROLLUPS": "1" if name == "rollups" else "0",
+    return start_gunicorn(
+        port,
+        READ_API_RATE="off",
+        ANALYTICS_USE_ROLLUPS="1" if name == "rollups" else "0",
         # The raw server is the reference a year of raw rows is timed against: no statement
         # limit (production's 5 s would answer its longest windows 503).
-        "API_READ_STATEMENT_TIMEOUT_MS": "5000" if name == "rollups" else "0",
-    }
-    process = subprocess.Popen(
-        # The gunicorn of the interpreter running this script (the project's virtualenv).
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "1",
-            "--timeout",
-            "300",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        API_READ_STATEMENT_TIMEOUT_MS="5000" if name == "rollups" else "0",
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/api/schema/")
-            connection.getresponse().read()
-            return process
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit(f"gunicorn on port {port} did not start")
 
 
 class Refused(Exception):
@@ -779,8 +744,7 @@ def main() -> None:
         cells = time_cells(tenant, key, windows, endpoints, args)
     finally:
         for process in servers.values():
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+            stop_server(process)
 
     print("\nadmin dashboard, server side with rollups, ms (build alone; whole page rendered):")
     for name, build, page in dashboard_times(tenant, repeat=args.repeat):

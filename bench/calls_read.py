@@ -65,12 +65,14 @@ from bench.common import (
     bench_database_url,
     ensure_database,
     ensure_loaded,
+    free_port,
     percentiles,
     print_machine_info,
     setup_django,
+    start_gunicorn,
+    stop_server,
     table_sizes,
 )
-from bench.ingest import free_port, start_server, stop_server
 
 FIRST_PAGE_P95_MS = 50.0
 DEEP_OFFSET_P95_MS = 500.0
@@ -526,7 +528,7 @@ def main() -> int:
 
     api_key, raw_key = create_api_key(tenant=tenant, name="bench calls_read")
     port = free_port()
-    process = start_server(args.workers, port)
+    process = start_gunicorn(port, workers=args.workers)
     try:
         server = Server(port, raw_key)
         print(

@@ -17,6 +17,9 @@ import math
 import os
 import platform
 import secrets
+import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -353,3 +356,81 @@ def make_documents(
             }
         documents.append(document)
     return documents
+
+
+# --- Servers --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(**overrides: str) -> dict[str, str]:
+    """The environment of a server a benchmark starts: production settings (``DEBUG`` off) on
+    the benchmark database, plain HTTP on loopback (production's HTTPS redirect would answer
+    every request 301), then ``overrides``."""
+    return {
+        **os.environ,
+        "DATABASE_URL": bench_database_url(),
+        "DEBUG": "0",
+        "SECRET_KEY": "bench",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        **overrides,
+    }
+
+
+def start_server(
+    command: Sequence[str], port: int, env: dict[str, str], *, root: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """Starts ``command`` (a program of this interpreter's environment, then its arguments) in
+    ``root`` and returns once it accepts connections on ``port``; stop it with ``stop_server``."""
+    program = Path(sys.executable).parent / command[0]
+    if not program.exists():
+        raise SystemExit(f"{program} is missing: install the project (make install).")
+    process = subprocess.Popen(
+        [str(program), *command[1:]],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{command[0]} exited with {process.returncode} during startup")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    stop_server(process)
+    raise SystemExit(f"{command[0]} did not start on port {port} within 60 s")
+
+
+def start_gunicorn(
+    port: int, *, workers: int = 1, root: Path = ROOT, **overrides: str
+) -> subprocess.Popen[bytes]:
+    """gunicorn serving ``config.wsgi`` of the checkout at ``root`` with ``workers`` sync
+    workers, in ``server_env(**overrides)``."""
+    command = ["gunicorn", "config.wsgi:application", f"--workers={workers}"]
+    command += [f"--bind=127.0.0.1:{port}", "--timeout=300"]
+    env = server_env(**overrides)
+    env["PYTHONPATH"] = str(root)
+    return start_server(command, port, env, root=root)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Stops a server ``start_server`` started, with the workers it forked."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -34,9 +34,6 @@ import http.client
 import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -50,13 +47,15 @@ from urllib.parse import parse_qsl, urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    ROOT,
     bench_database_url,
     ensure_database,
+    free_port,
     make_documents,
     percentiles,
     print_machine_info,
     setup_django,
+    start_gunicorn,
+    stop_server,
     table_sizes,
 )
 
@@ -69,65 +68,6 @@ SEED_BAR_SECONDS_PER_MILLION = 15 * 60
 
 
 # --- Server ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(workers: int, port: int) -> subprocess.Popen[bytes]:
-    gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
-    if not gunicorn.exists():
-        # The interpreter running the benchmark's own (a virtualenv elsewhere).
-        gunicorn = Path(sys.executable).parent / "gunicorn"
-    if not gunicorn.exists():
-        raise SystemExit(f"{gunicorn} is missing: install the project (make install).")
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(32),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        # Plain HTTP on loopback: production's HTTPS redirect would answer every request 301.
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
-    process = subprocess.Popen(
-        [
-            str(gunicorn),
-            "config.wsgi:application",
-            f"--workers={workers}",
-            f"--bind=127.0.0.1:{port}",
-            "--timeout=300",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit("gunicorn exited during startup") from None
-            time.sleep(0.2)
-    stop_server(process)
-    raise SystemExit("gunicorn did not start within 30 s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def post_batches(
@@ -251,7 +191,7 @@ def bench_api(args: argparse.Namespace) -> dict[str, Any]:
     size_mb = sum(len(b) for b in bodies) / 1e6
 
     port = args.port or free_port()
-    server = start_server(args.workers, port)
+    server = start_gunicorn(port, workers=args.workers)
     try:
         post_batches(port, key, [warmup] * args.workers, args.workers)
         print(f"posting {len(bodies)} batches of {args.batch} …", file=sys.stderr)
@@ -503,7 +443,7 @@ def bench_platforms(args: argparse.Namespace) -> dict[str, Any]:
     tenant = Tenant.objects.create(name="Bench platforms", slug=PLATFORM_TENANT)
     secret = secrets.token_urlsafe(32)
     port = args.port or free_port()
-    server = start_server(args.workers, port)
+    server = start_gunicorn(port, workers=args.workers)
     results: dict[str, Any] = {}
     try:
         print("== (c) POST /api/v1/webhooks/<platform>/<token> ==")

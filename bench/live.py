@@ -28,7 +28,6 @@ import asyncio
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -44,93 +43,48 @@ from bench.common import (
     ROOT,
     bench_database_url,
     ensure_database,
+    free_port,
     percentiles,
     print_machine_info,
+    server_env,
     setup_django,
+    start_gunicorn,
+    start_server,
+    stop_server,
 )
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def server_env(redis_url: str, subscribers: int) -> dict[str, str]:
+def live_env(redis_url: str, subscribers: int) -> dict[str, str]:
+    """What both servers run with: Redis as the cache and the channel layer, no read throttle,
+    room for every subscriber."""
     return {
-        **os.environ,
-        "DATABASE_URL": bench_database_url(),
         "REDIS_URL": redis_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
         "READ_API_RATE": "off",
-        "LOG_LEVEL": "WARNING",
         "LIVE_MAX_CONNECTIONS_PER_TENANT": str(subscribers),
     }
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{name} exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{name} did not start on port {port}")
-
-
-def start_gunicorn(
+def start_gunicorn_for(
     redis_url: str, subscribers: int, workers: int, root: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
     """gunicorn serving ``config.wsgi`` of the checkout at ``root`` (this one by default)."""
     port = free_port()
-    gunicorn = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            str(workers),
-            "--timeout",
-            "120",
-        ],
-        cwd=root,
-        env={**server_env(redis_url, subscribers), "PYTHONPATH": str(root)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port, gunicorn, "gunicorn")
-    return gunicorn, port
+    process = start_gunicorn(port, workers=workers, root=root, **live_env(redis_url, subscribers))
+    return process, port
 
 
 def start_servers(
     redis_url: str, subscribers: int, workers: int
 ) -> tuple[subprocess.Popen[bytes], int, subprocess.Popen[bytes], int]:
-    gunicorn, http_port = start_gunicorn(redis_url, subscribers, workers, ROOT)
+    gunicorn, http_port = start_gunicorn_for(redis_url, subscribers, workers, ROOT)
     ws_port = free_port()
-    daphne = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "daphne"),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(ws_port),
-            "config.asgi:application",
-        ],
-        cwd=ROOT,
-        env=server_env(redis_url, subscribers),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    daphne = start_server(
+        ["daphne", "-b", "127.0.0.1", "-p", str(ws_port), "config.asgi:application"],
+        ws_port,
+        server_env(**live_env(redis_url, subscribers)),
     )
-    wait_for_port(ws_port, daphne, "daphne")
     return gunicorn, http_port, daphne, ws_port
 
 
@@ -314,10 +268,8 @@ async def run(args: argparse.Namespace, tenants: list[tuple[int, str]]) -> dict[
             else None
         )
     finally:
-        gunicorn.terminate()
-        daphne.terminate()
-        gunicorn.wait(timeout=10)
-        daphne.wait(timeout=10)
+        stop_server(gunicorn)
+        stop_server(daphne)
 
     # Who should have received what: every connected subscriber of the call's tenant.
     subscribers_of: dict[str, list[int]] = {}
@@ -386,12 +338,13 @@ def main() -> None:
     print_machine_info("live streams")
     if args.api_only is not None:
         tenants = make_tenants(1)
-        gunicorn, port = start_gunicorn(args.redis_url, 1, args.workers, args.api_only.resolve())
+        gunicorn, port = start_gunicorn_for(
+            args.redis_url, 1, args.workers, args.api_only.resolve()
+        )
         try:
             rps = api_requests_per_second(port, tenants[0][1], args)
         finally:
-            gunicorn.terminate()
-            gunicorn.wait(timeout=10)
+            stop_server(gunicorn)
         print(
             f"API requests/s of {args.api_only.resolve()} (gunicorn {args.workers} workers, "
             f"GET {API_PATH}, {args.clients} clients, {args.api_seconds:g} s): {rps:,.1f}"

@@ -36,13 +36,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    ROOT,
     bench_database_url,
     ensure_database,
     ensure_loaded,
     percentiles,
     print_machine_info,
     setup_django,
+    start_gunicorn,
+    stop_server,
 )
 
 SUMMARY = "/api/v1/analytics/summary?period=24h"
@@ -51,39 +52,8 @@ BAR = 10.0
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": bench_database_url(),
-        "DEBUG": "0",
-        "SECRET_KEY": "bench",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        # Plain HTTP on loopback: production's HTTPS redirect would answer every request 301.
-        "SECURE_SSL_REDIRECT": "0",
-        "READ_API_RATE": "off",
-        "READ_API_ETAGS": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            *("config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "300"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/api/schema/")
-            connection.getresponse().read()
-            return process
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit(f"gunicorn on port {port} did not start")
+    # Tags on whether or not there is a shared cache; no read throttle to count the polls.
+    return start_gunicorn(port, READ_API_RATE="off", READ_API_ETAGS="1")
 
 
 def get(
@@ -167,8 +137,7 @@ def main() -> None:
         cheap = measure(args.port, key, args.seconds, conditional=True)
         plain, packed = sizes(args.port, key)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
         key_row.delete()
 
     for name, figures in (("full answer (200)", full), ("current tag (304)", cheap)):
