@@ -34,7 +34,7 @@ from analytics.sketch import Sketch
 from analytics.windows import local_date, utc_hour
 from calls.models import ActivityEvent, Call, ErrorLog, ExecutedAction, LatencySample, Tenant
 from calls.services import ingest_call_documents
-from tests.analytics.conftest import agent, call, error_log, event, lead, workflow
+from tests.analytics.conftest import agent, call, error_log, event, lead, rollup_rows, workflow
 
 pytestmark = pytest.mark.django_db
 HOUR = timedelta(hours=1)
@@ -73,12 +73,7 @@ def doc(call_id: str, start: datetime, **extra: Any) -> dict[str, Any]:
 
 def hour_rows(tenant: Tenant) -> dict[str, list[tuple]]:
     """Every hour rollup row of the tenant, without ids, in a stable order."""
-    result = {}
-    for model in HOUR_TABLES:
-        names = [f.attname for f in model._meta.concrete_fields if f.name != "id"]
-        rows = model.objects.filter(tenant=tenant).values_list(*names)
-        result[model.__name__] = sorted(rows, key=repr)
-    return result
+    return rollup_rows(tenant, HOUR_TABLES)
 
 
 @pytest.fixture

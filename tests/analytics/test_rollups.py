@@ -27,7 +27,7 @@ from analytics.models import (
 from analytics.sketch import Sketch
 from calls.models import Tenant
 from calls.services import ingest_call_documents
-from tests.analytics.conftest import utc
+from tests.analytics.conftest import rollup_rows, utc
 
 pytestmark = pytest.mark.django_db
 ROLLUP_TABLES = (
@@ -72,12 +72,7 @@ def doc(call_id: str, start: str, **extra):
 
 def snapshot(tenant: Tenant) -> dict[str, list[tuple]]:
     """Every rollup row of the tenant, without ids, in a stable order."""
-    result = {}
-    for model in ROLLUP_TABLES:
-        names = [f.attname for f in model._meta.concrete_fields if f.name != "id"]
-        rows = model.objects.filter(tenant=tenant).values_list(*names)
-        result[model.__name__] = sorted(rows, key=repr)
-    return result
+    return rollup_rows(tenant, ROLLUP_TABLES)
 
 
 @pytest.fixture
