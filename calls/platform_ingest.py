@@ -148,18 +148,15 @@ def apply_event(
                 )
         except IntegrityError:
             return DeliveryOutcome("duplicate", event.event_type, event.call_id)
-        outcome = _upsert(tenant, platform, event)
+        outcome = _upsert(tenant, dict(document), estimated_start=event.start_time_estimated)
         return DeliveryOutcome(outcome.outcome, event.event_type, event.call_id)
 
     return atomic_with_retry(write, attempts=MAX_ATTEMPTS)
 
 
-def _upsert(tenant: Tenant, platform: str, event: PlatformEvent) -> CallOutcome:
-    """Upserts the document of ``event`` (which has one) for ``tenant``, in the caller's
-    transaction."""
-    assert event.document is not None
-    document = {**event.document, "platform": platform}
-    if event.start_time_estimated:
+def _upsert(tenant: Tenant, document: dict[str, Any], *, estimated_start: bool) -> CallOutcome:
+    """Upserts an event's ``document`` for ``tenant``, in the caller's transaction."""
+    if estimated_start:
         _keep_stored_start(tenant, document)
     (outcome,) = ingest_call_documents(tenant=tenant, documents=[document])
     return outcome
@@ -225,7 +222,10 @@ def reprocess_deliveries(
                 counts.ignored += 1
                 continue
             with transaction.atomic():
-                outcome = _upsert(delivery.tenant, delivery.platform, event)
+                document = {**event.document, "platform": delivery.platform}
+                outcome = _upsert(
+                    delivery.tenant, document, estimated_start=event.start_time_estimated
+                )
         except (PayloadInvalid, DocumentsInvalid) as exc:
             counts.failed += 1
             logger.warning(
