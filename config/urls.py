@@ -1,6 +1,8 @@
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.urls import include, path
+from django.http import HttpRequest, HttpResponseRedirect
+from django.templatetags.static import static
+from django.urls import include, path, reverse
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
@@ -13,7 +15,20 @@ from config.live.views import LiveTicketView
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 redoc = SpectacularRedocView.as_view(url_name="schema")
 
+
+def home(request: HttpRequest) -> HttpResponseRedirect:
+    """Callscope's front door is the admin: ``/`` leads there (to its login when signed out)."""
+    return HttpResponseRedirect(reverse("admin:index"))
+
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Browsers ask for ``/favicon.ico`` on pages that name no icon (the API's JSON, ReDoc)."""
+    return HttpResponseRedirect(static("calls/favicon.svg"))
+
+
 urlpatterns = [
+    path("", home, name="home"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file of its own, so the page needs

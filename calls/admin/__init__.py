@@ -15,3 +15,6 @@ from calls.admin import call, platforms, records, tenants  # noqa: F401  (regist
 admin.site.site_header = "Callscope"
 admin.site.site_title = "Callscope admin"
 admin.site.index_title = "Call log and analytics"
+# Callscope has no public site for "View site" to open: the link is hidden, and "/" leads to the
+# admin (config/urls.py).
+admin.site.site_url = None

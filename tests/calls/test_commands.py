@@ -391,6 +391,20 @@ def test_setup_demo_is_idempotent_and_shows_credentials_once() -> None:
     model_id = re.search(r"model_id=([0-9a-f-]+)", first)
     assert model_id is not None
     assert Call.objects.filter(tenant__slug="demo", agent__model_id=model_id.group(1)).exists()
+    # The example sets $KEY once and the curl line uses it, so it can be pasted as printed.
+    assert f"export KEY={key.group(1)}" in first
+    assert "export KEY=<your API key>" in second
+    assert 'curl -H "Authorization: Bearer $KEY"' in first
+
+
+def test_setup_demo_prints_the_address_it_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOST", "127.0.0.1:8100")
+    from_env, _ = run("setup_demo", calls=20, days=2, verbosity=0)
+    given, _ = run("setup_demo", calls=20, days=2, verbosity=0, base_url="http://example.test:9")
+
+    urls = re.findall(r"https?://[^\s\"/]+", from_env)
+    assert urls and set(urls) == {"http://127.0.0.1:8100"}
+    assert set(re.findall(r"https?://[^\s\"/]+", given)) == {"http://example.test:9"}
 
 
 def test_seed_demo_keeps_each_calls_turn_count_with_its_turns() -> None:

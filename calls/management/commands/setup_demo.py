@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from typing import Any
@@ -33,7 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="Random seed (1).")
         parser.add_argument("--timezone", default="Europe/Berlin", help="Demo tenant time zone.")
         parser.add_argument(
-            "--base-url", default="http://127.0.0.1:8000", help="Where the server listens."
+            "--base-url",
+            default=f"http://{os.environ.get('HOST') or '127.0.0.1:8000'}",
+            help="Where the server listens, for the URLs printed (default: http://$HOST).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -55,7 +58,7 @@ class Command(BaseCommand):
         model_id = agent.model_id if agent else "<model_id>"
         self.stdout.write("")
         self.stdout.write(f"Admin:     {base}/admin/")
-        self.stdout.write(f"API docs:  {base}/api/docs/")
+        self.stdout.write(f"API docs:  {base}/api/docs/  (ReDoc: {base}/api/redoc/)")
         if password:
             self.stdout.write(f"Login:     {ADMIN_USERNAME} / {password}   (shown once)")
         else:
@@ -71,9 +74,9 @@ class Command(BaseCommand):
                 f"`manage.py create_api_key {DEMO_SLUG} --name {DEMO_KEY_NAME}`"
             )
         self.stdout.write("Try:")
+        self.stdout.write(f"  export KEY={raw_key or '<your API key>'}")
         self.stdout.write(
-            f'  curl -H "Authorization: Bearer {raw_key or "<api key>"}" '
-            f'"{base}/v2/calls?model_id={model_id}&limit=5"'
+            f'  curl -H "Authorization: Bearer $KEY" "{base}/v2/calls?model_id={model_id}&limit=5"'
         )
 
     def _seed(self, tenant: Tenant, options: dict[str, Any]) -> None:
