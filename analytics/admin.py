@@ -216,18 +216,7 @@ class DashboardAdmin(TenantMemberViewMixin, admin.ModelAdmin):  # type: ignore[t
             return JsonResponse({"detail": "Invalid dashboard parameters."}, status=400)
         now = timezone.now()
         dashboard = build_dashboard(form.scope(tenant, now), now=now)
-        tiles = [
-            {
-                "key": tile.key,
-                "display": tile.display,
-                "change_display": tile.change_display,
-                "trend": tile.trend,
-                "previous_display": tile.previous_display,
-                "count_label": tile.count_label,
-            }
-            for tile in dashboard.tiles
-        ]
-        return JsonResponse({"tiles": tiles})
+        return JsonResponse({"tiles": [tile.as_json() for tile in dashboard.tiles]})
 
     def call_view(self, request: HttpRequest, call_id: str) -> HttpResponseRedirect:
         """Redirects to the admin page of the tenant's call ``call_id`` (404 for any other)."""

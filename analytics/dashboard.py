@@ -22,7 +22,14 @@ from urllib.parse import quote_plus
 
 from django.urls import reverse
 
-from analytics.definitions import PERCENTILES, mean, percent, percent_change, ratio
+from analytics.definitions import (
+    PERCENTILES,
+    mean,
+    percent,
+    percent_change,
+    point_change,
+    ratio,
+)
 from analytics.queries import folds
 from analytics.queries.dashboard import (
     DashboardNumbers,
@@ -193,30 +200,124 @@ def leads_url(scope: Scope, window: Window, column: str) -> str:
 # --- What the dashboard shows ------------------------------------------------------------------
 
 
+Trend = Literal["up", "down", "flat", "none"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """A tile's change against the previous window, as the tile shows it.
+
+    Counts and averages change in percent of their previous value ("+12.5% vs 8"); rates in
+    percentage points ("\u22125.0 pp vs 68.1%"): a rate's relative change (63.1% against 68.1%
+    as \u22127.3%) reads like a change of the rate itself. When the previous window has nothing
+    to compare with, ``figure`` is ``None`` and ``versus`` says so ("no calls in previous
+    period") instead of a percentage made up from zero. The sign, the rounding and the trend
+    (the tile's arrow and colour) all follow the figure as shown, so "+0.0%" is never "up".
+    The live tiles (``analytics/static/analytics/live.js``) show these strings as the server
+    renders them, never their own.
+    """
+
+    # Percent of the previous value (``unit`` "%") or percentage points ("pp"); None: no figure.
+    figure: float | None
+    unit: Literal["%", "pp"]
+    # What the figure is against ("vs 8"), or why there is none.
+    versus: str
+
+    @property
+    def _shown(self) -> tuple[float, int] | None:
+        """The figure as rounded for display, with its number of decimals: one, none for
+        changes of 100% or more (a tenth of a percent of +124,800% says nothing)."""
+        if self.figure is None:
+            return None
+        digits = 0 if self.unit == "%" and abs(self.figure) >= 100 else 1
+        # ``+ 0.0`` turns a rounded -0.0 into 0.0.
+        return round(self.figure, digits) + 0.0, digits
+
+    @property
+    def display(self) -> str:
+        shown = self._shown
+        if shown is None:
+            return ""
+        value, digits = shown
+        sign = "+" if value > 0 else ("\u2212" if value < 0 else "\u00b1")
+        number = f"{abs(value):,.{digits}f}"
+        return f"{sign}{number}%" if self.unit == "%" else f"{sign}{number} pp"
+
+    @property
+    def trend(self) -> Trend:
+        shown = self._shown
+        if shown is None:
+            return "none"
+        value = shown[0]
+        return "up" if value > 0 else ("down" if value < 0 else "flat")
+
+
+def relative_change(
+    current: float | None, previous: float | None, *, versus: str, absent: str
+) -> Change:
+    """The change of a count or an average in percent of its previous value (the APIs'
+    ``percent_change``). ``absent`` is shown instead when the previous value is 0 or undefined:
+    a change from nothing has no percentage."""
+    if not previous:
+        return Change(None, "%", absent)
+    if current is None:
+        return Change(None, "%", versus)
+    return Change(percent_change(current, previous), "%", versus)
+
+
+def rate_change(
+    current: float | None, previous: float | None, *, versus: str, absent: str
+) -> Change:
+    """The change of a rate (in percent) in percentage points; ``absent`` when the previous
+    rate is undefined (no calls to divide by)."""
+    if previous is None:
+        return Change(None, "pp", absent)
+    return Change(point_change(current, previous), "pp", versus)
+
+
+NO_CALLS_BEFORE = "no calls in previous period"
+
+
 @dataclass(frozen=True)
 class Tile:
     """A KPI: its value, its change against the previous window and its drill-down."""
 
     key: str
     label: str
+    # What the number counts ("Successful calls / calls"), shown under the label.
+    definition: str
     value: float | None
     display: str
-    previous_display: str
-    change: float
+    # None for a number at an instant (active calls now): there is nothing to compare it with.
+    change: Change | None
     # How many calls the drill-down lists (and what they are).
     count: int
     count_label: str
     url: str
     note: str = ""
+    # More about the definition, for the tooltip only.
+    about: str = ""
 
     @property
-    def change_display(self) -> str:
-        sign = "+" if self.change > 0 else ("\u2212" if self.change < 0 else "\u00b1")
-        return f"{sign}{abs(self.change):,.1f}%"
+    def tooltip(self) -> str:
+        about = f" {self.about}" if self.about else ""
+        return f"{self.definition}.{about} Open the {self.count_label} in the call list."
 
-    @property
-    def trend(self) -> str:
-        return "up" if self.change > 0 else ("down" if self.change < 0 else "flat")
+    def as_json(self) -> dict[str, Any]:
+        """The tile as the live dashboard redraws it (``live.js``)."""
+        return {
+            "key": self.key,
+            "display": self.display,
+            "change": None
+            if self.change is None
+            else {
+                "display": self.change.display,
+                "versus": self.change.versus,
+                "trend": self.change.trend,
+            },
+            "count_label": self.count_label,
+            "tooltip": self.tooltip,
+        }
 
 
 @dataclass(frozen=True)
@@ -398,6 +499,17 @@ def build_dashboard(scope: Scope, *, now: datetime) -> Dashboard:
 # --- Tiles -------------------------------------------------------------------------------------
 
 
+# The dashboard's success rate is the Synthflow family's (successful calls / calls); the
+# voice-platform API's ``success_rate`` is a completion rate (completed calls / calls), which
+# the dashboard shows per workflow under that name.
+SUCCESS_RATE_DEFINITION = "Successful calls / calls"
+SUCCESSFUL_ABOUT = (
+    "A call is successful when its platform said so, else when it completed with a "
+    "goodbye-like end reason (agent_goodbye, human_goodbye, ...). Not the completion rate "
+    "(completed calls / calls) that the summary API calls success_rate."
+)
+
+
 def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Tile]:
     window = scope.window
     cur, prev, live = numbers.totals, numbers.totals_before, numbers.active
@@ -418,14 +530,26 @@ def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Ti
     def average_display(seconds: float | None) -> str:
         return "-" if seconds is None else format_seconds(round(seconds))
 
+    def count_change(
+        current: float | None, previous: float | None, shown: str, what: str
+    ) -> Change:
+        # The previous window without calls says so; with calls but none of these, names them.
+        absent = NO_CALLS_BEFORE if not prev.calls else f"no {what} in previous period"
+        return relative_change(current, previous, versus=f"vs {shown}", absent=absent)
+
+    def share_change(current: float | None, previous: float | None) -> Change:
+        return rate_change(
+            current, previous, versus=f"vs {_percent(previous)}", absent=NO_CALLS_BEFORE
+        )
+
     return [
         Tile(
             key="calls",
             label="Calls",
+            definition="Calls started in the range",
             value=cur.calls,
             display=f"{cur.calls:,}",
-            previous_display=f"{prev.calls:,}",
-            change=percent_change(cur.calls, prev.calls),
+            change=count_change(cur.calls, prev.calls, f"{prev.calls:,}", "calls"),
             count=cur.calls,
             count_label=calls_label(cur.calls),
             url=all_calls,
@@ -433,10 +557,12 @@ def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Ti
         Tile(
             key="completed",
             label="Completed",
+            definition="Calls with the status completed",
             value=cur.completed,
             display=f"{cur.completed:,}",
-            previous_display=f"{prev.completed:,}",
-            change=percent_change(cur.completed, prev.completed),
+            change=count_change(
+                cur.completed, prev.completed, f"{prev.completed:,}", "completed calls"
+            ),
             count=cur.completed,
             count_label=calls_label(cur.completed, "completed calls"),
             url=calls_url(scope, window, {"status__exact": CallStatus.COMPLETED}),
@@ -444,21 +570,24 @@ def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Ti
         Tile(
             key="success_rate",
             label="Success rate",
+            definition=SUCCESS_RATE_DEFINITION,
             value=success,
             display=_percent(success),
-            previous_display=_percent(success_before),
-            change=percent_change(success or 0.0, success_before or 0.0),
+            change=share_change(success, success_before),
             count=cur.successful,
             count_label=f"{cur.successful:,} successful of {cur.calls:,}",
             url=calls_url(scope, window, {SUCCESSFUL_PARAM: "yes"}),
+            about=SUCCESSFUL_ABOUT,
         ),
         Tile(
             key="minutes",
             label="Minutes",
+            definition="Call durations added up",
             value=minutes,
             display=_number(round(minutes, 1)),
-            previous_display=_number(round(minutes_before, 1)),
-            change=percent_change(minutes, minutes_before),
+            change=count_change(
+                minutes, minutes_before, _number(round(minutes_before, 1)), "call minutes"
+            ),
             count=cur.calls,
             count_label=calls_label(cur.calls),
             url=all_calls,
@@ -466,10 +595,15 @@ def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Ti
         Tile(
             key="average_duration",
             label="Average duration",
+            definition="Call durations / calls with a duration",
             value=average,
             display=average_display(average),
-            previous_display=average_display(average_before),
-            change=percent_change(average or 0.0, average_before or 0.0),
+            change=count_change(
+                average,
+                average_before,
+                average_display(average_before),
+                "calls with a duration",
+            ),
             count=cur.duration_count,
             count_label=calls_label(cur.duration_count, "calls with a duration"),
             url=calls_url(scope, window, {"duration__isnull": "False"}),
@@ -477,10 +611,10 @@ def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Ti
         Tile(
             key="positive",
             label="Positive sentiment",
+            definition="Calls with a positive sentiment / calls",
             value=positive,
             display=_percent(positive),
-            previous_display=_percent(positive_before),
-            change=percent_change(positive or 0.0, positive_before or 0.0),
+            change=share_change(positive, positive_before),
             count=cur.positive,
             count_label=f"{cur.positive:,} positive of {cur.calls:,}",
             url=calls_url(scope, window, {"sentiment__exact": Sentiment.POSITIVE}),
@@ -488,10 +622,11 @@ def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Ti
         Tile(
             key="active",
             label="Active calls now",
+            definition="Calls in a live status at this instant",
             value=live.now,
             display=f"{live.now:,}",
-            previous_display=f"{live.before:,}",
-            change=percent_change(live.now, live.before),
+            # A count at one instant: the same instant one window ago says nothing of a trend.
+            change=None,
             count=live.now,
             count_label=calls_label(live.now, "live calls"),
             url=calls_url(scope, live.window, {ACTIVE_AT_PARAM: iso_utc(now)}, filtered=False),
@@ -617,26 +752,30 @@ def _ranked(
 
 
 def _agents(scope: Scope, agents: Sequence[RankedTotals]) -> tuple[dict[str, Any], list[Row]]:
-    """The agents with the most calls, with their success rate."""
+    """The agents with the most calls, with their success rate (successful calls / calls)."""
     rows = _ranked(
         scope,
         agents,
         "agent__id__exact",
         lambda a: (
-            f"success rate {_percent(percent(a.totals.successful, a.totals.calls))}, "
-            f"{a.totals.completed:,} completed"
+            f"success rate {_percent(percent(a.totals.successful, a.totals.calls))} "
+            f"(successful / calls), {a.totals.completed:,} completed"
         ),
     )
     return _bar_rows(rows, color="#3b82c4"), rows
 
 
 def _workflows(scope: Scope, workflows: Sequence[RankedTotals]) -> tuple[dict[str, Any], list[Row]]:
-    """The workflows with the most calls, with their completion rate."""
+    """The workflows with the most calls, with their completion rate (completed calls / calls:
+    the workflow-stats API's ``success_rate``)."""
     rows = _ranked(
         scope,
         workflows,
         "workflow__id__exact",
-        lambda w: f"{_percent(percent(w.totals.completed, w.totals.calls))} completed",
+        lambda w: (
+            f"completion rate {_percent(percent(w.totals.completed, w.totals.calls))} "
+            "(completed / calls)"
+        ),
     )
     return _bar_rows(rows, color="#4aa3a2"), rows
 

@@ -57,6 +57,18 @@ def percent_change(current: float, previous: float) -> float:
     return 100.0 if current else 0.0
 
 
+def point_change(current: float | None, previous: float | None) -> float | None:
+    """Change of a rate (a share in percent) in percentage points: ``current - previous``
+    (63.1% against 68.1% is -5.0). ``None`` when either rate is undefined (no calls).
+
+    A rate's change relative to its previous value (-7.3% here) reads like a change of the rate
+    itself; the admin dashboard shows rates' changes in points.
+    """
+    if current is None or previous is None:
+        return None
+    return current - previous
+
+
 def decimal_change(current: float | None, previous: float | None) -> float | None:
     """Change against the comparison period as a decimal (sales family: 0.24 = +24%).
 

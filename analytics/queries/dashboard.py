@@ -85,11 +85,10 @@ class FunnelCounts:
 
 @dataclass(frozen=True, slots=True)
 class ActiveCalls:
-    """Calls active at ``now`` and at the same instant one window earlier (all agents and
-    types). ``window`` is when the calls active at ``now`` may have started."""
+    """Calls active at ``now`` (all agents and types). ``window`` is when they may have
+    started. A count at one instant has no previous window to compare with."""
 
     now: int
-    before: int
     window: Window
 
 
@@ -251,14 +250,9 @@ def _top_keys(per_key: dict[Any, CallTotals], limit: int) -> list[Any]:
 
 
 def _active(scope: FactScope, now: datetime) -> ActiveCalls:
-    # A count at an instant: now, against the same instant one window ago.
-    stale = stale_after()
-    then = now - scope.window.span
-    live = Window(now - stale, now)
+    live = Window(now - stale_after(), now)
     return ActiveCalls(
-        now=active_call_count(tenant=scope.tenant, window=live, now=now),
-        before=active_call_count(tenant=scope.tenant, window=Window(then - stale, then), now=then),
-        window=live,
+        now=active_call_count(tenant=scope.tenant, window=live, now=now), window=live
     )
 
 

@@ -39,6 +39,14 @@ PROVIDER_ORDER = {value: index for index, value in enumerate(ProviderType.values
 
 # --- Result shapes (field names are the wire's) ------------------------------------------------
 
+# This API's ``success_rate`` is a completion rate; the Synthflow family's and the admin
+# dashboard's success rate count successful calls. The field keeps its public name, and its
+# description says which ratio it is.
+COMPLETION_RATE_HELP = (
+    "Completed calls / calls (completion rate), in percent. Named success_rate by this API; "
+    "not the success rate of /v2/analytics/ and the admin dashboard (successful calls / calls)."
+)
+
 
 @dataclass(frozen=True, slots=True)
 class PlatformSummary:
@@ -47,7 +55,9 @@ class PlatformSummary:
     failed_calls: int
     active_calls: int
     avg_duration_seconds: float | None
-    success_rate: float | None
+    success_rate: float | None = field(
+        metadata={"help": COMPLETION_RATE_HELP + " Null without calls."}
+    )
     total_tokens: int
     avg_stt_latency_ms: float | None
     avg_llm_latency_ms: float | None
@@ -78,7 +88,7 @@ class PlatformWorkflowStat:
     total_calls: int
     completed_calls: int
     failed_calls: int
-    success_rate: float
+    success_rate: float = field(metadata={"help": COMPLETION_RATE_HELP + " 0 without calls."})
     avg_duration_seconds: float | None
 
 

@@ -115,8 +115,21 @@ class SynthflowCallsMade:
 class SynthflowSuccessRate:
     model_id: str
     name: str
-    success_rate: float
-    percentage_change: float
+    success_rate: float = field(
+        metadata={
+            "help": "Successful calls / calls, in percent: a call is successful when its "
+            "document said so, else when it completed with a goodbye-like end reason "
+            "(agent_goodbye, human_goodbye, ...). Not the "
+            "completion rate that /api/v1/analytics/summary and workflow-stats call "
+            "success_rate (completed calls / calls)."
+        }
+    )
+    percentage_change: float = field(
+        metadata={
+            "help": "Change of success_rate against the previous window in percent of its "
+            "previous value (not percentage points), as Synthflow computes it."
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)

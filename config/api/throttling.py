@@ -2,8 +2,9 @@
 
 Keyed by the tenant of the API key (not by IP: one tenant's scripts behind many addresses share
 one budget, and tenants behind one NAT do not share theirs). The rate comes from the settings
-(``READ_API_RATE``, e.g. ``600/min``). A cache outage never turns requests into errors: the
-request is allowed and the outage logged.
+(``READ_API_RATE``, default ``6000/min``, sized for a few hundred polling dashboards: the
+arithmetic is beside it in ``config.settings``). A cache outage never turns requests into
+errors: the request is allowed and the outage logged.
 
 The budget is a window opened by a tenant's first read: it admits exactly ``n`` reads, however
 many arrive at once, and closes ``duration`` after it opened; the next read opens a new one. A

@@ -152,6 +152,12 @@ def tiles(board: Any) -> dict[str, Any]:
     return {tile.key: tile for tile in board.tiles}
 
 
+def figure(tile: Any) -> float:
+    """A tile's change figure (percent or percentage points); fails when it has none."""
+    assert tile.change is not None and tile.change.figure is not None, tile
+    return float(tile.change.figure)
+
+
 def listed(client: Client, url: str) -> int:
     """How many rows the admin list at ``url`` holds (exact: test data stay far below the
     paginator's cap)."""
@@ -401,19 +407,26 @@ def test_tiles_and_charts_equal_the_apis_over_the_same_window(
     assert t["positive"].value == pytest.approx(
         synthflow["sentiment_stat"]["positive_percentage"], abs=0.005
     )
-    # Changes against the previous 7 days, as the Synthflow API computes them.
+    # Counts change against the previous 7 days in percent, as the Synthflow API computes them.
     metrics = synthflow["duration_metrics"]
-    assert round(t["calls"].change, 2) == metrics["total_calls_percentage_change"]
-    assert round(t["minutes"].change, 2) == metrics["total_minutes_percentage_change"]
-    assert (
-        round(t["positive"].change, 2)
-        == (synthflow["sentiment_stat"]["positive_percentage_change"])
-    )
+    assert round(figure(t["calls"]), 2) == metrics["total_calls_percentage_change"]
+    assert round(figure(t["minutes"]), 2) == metrics["total_minutes_percentage_change"]
     completed = next(
         s for s in synthflow["call_status_stat"]["items"] if s["status"] == "completed"
     )
     assert t["completed"].value == completed["value"]
-    assert round(t["completed"].change, 2) == completed["percentage_change"]
+    assert round(figure(t["completed"]), 2) == completed["percentage_change"]
+    # A rate changes in percentage points: the difference of the two windows' rates.
+    before = api(
+        api_client,
+        "/v2/analytics/",
+        from_date="2026-02-24T12:00:00Z",
+        to_date=synthflow_window["from_date"],
+    )["sentiment_stat"]["positive_percentage"]
+    assert figure(t["positive"]) == pytest.approx(
+        synthflow["sentiment_stat"]["positive_percentage"] - before, abs=0.01
+    )
+    assert t["positive"].change.unit == "pp"
     # Charts.
     reasons = {i["reason"]: i["value"] for i in synthflow["end_call_reason_stat"]["items"]}
     end_reasons = board.charts["end_reasons"]

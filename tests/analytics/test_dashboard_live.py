@@ -71,7 +71,16 @@ def test_the_tiles_json_equals_the_page_tiles(
     assert set(listed) == set(page)
     for key, tile in page.items():
         assert listed[key]["display"] == tile.display
-        assert listed[key]["change_display"] == tile.change_display
+        change = tile.change
+        assert listed[key]["change"] == (
+            None
+            if change is None
+            else {"display": change.display, "versus": change.versus, "trend": change.trend}
+        )
+        assert listed[key]["count_label"] == tile.count_label
+    # Active calls now is a count at an instant: nothing to compare it with, live or not.
+    assert listed["active"]["change"] is None
+    assert listed["calls"]["change"]["display"]
     assert staff_client.get(TILES, {"range": "bogus"}).status_code == 400
 
 

@@ -9,7 +9,13 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from analytics.definitions import SUCCESSFUL, decimal_change, percent_change, percentile_cont
+from analytics.definitions import (
+    SUCCESSFUL,
+    decimal_change,
+    percent_change,
+    percentile_cont,
+    point_change,
+)
 from analytics.facts import FactScope, latency_summary
 from analytics.windows import Window
 from calls.enums import KNOWN_END_CALL_REASONS, CallStatus
@@ -92,6 +98,14 @@ def test_percent_change() -> None:
     assert percent_change(0, 2) == -100.0
     assert percent_change(5, 0) == 100.0
     assert percent_change(0, 0) == 0.0
+
+
+def test_point_change_is_the_difference_of_two_rates() -> None:
+    assert point_change(63.1, 68.1) == pytest.approx(-5.0)
+    assert point_change(20.0, 0.0) == 20.0
+    assert point_change(0.0, 0.0) == 0.0
+    assert point_change(None, 50.0) is None
+    assert point_change(50.0, None) is None
 
 
 def test_decimal_change() -> None:

@@ -1,12 +1,14 @@
 """The dashboard live in a real browser: a call ingested over HTTP changes the "Active calls now"
-tile, the "Calls" tile and the "Calls in progress" panel without a reload, under the
-Content-Security-Policy. Served as ``make run`` serves (daphne's runserver, HTTP and WebSockets
-on one port, the in-memory channel layer), on the test database, so PostgreSQL only."""
+tile, the "Calls" tile (its change figure as the page renders it) and the "Calls in progress"
+panel without a reload, under the Content-Security-Policy. Served as ``make run`` serves
+(daphne's runserver, HTTP and WebSockets on one port, the in-memory channel layer), on the test
+database, so PostgreSQL only."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from django.utils import timezone
 
 from calls.keys import create_api_key
 from calls.models import Tenant
+from tests.analytics.conftest import call
 from tests.live.servers import daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -33,14 +36,21 @@ def ingest(host: str, key: str, document: dict[str, Any]) -> None:
         assert response.status in (200, 201)
 
 
-def tile(page: Any, key: str) -> str:
-    return str(page.inner_text(f'.cs-tile[data-tile="{key}"] .cs-tile-value')).strip()
+def tile(page: Any, key: str, part: str = "value") -> str:
+    return str(page.inner_text(f'.cs-tile[data-tile="{key}"] .cs-tile-{part}')).strip()
+
+
+def trend(page: Any, key: str) -> str:
+    return str(page.get_attribute(f'.cs-tile[data-tile="{key}"] .cs-tile-change', "class"))
 
 
 def test_a_new_call_updates_the_dashboard_without_a_reload(browser: Any) -> None:
     tenant = Tenant.objects.create(name="Acme", slug="acme", timezone="UTC")
     User.objects.create_superuser("root", "root@example.com", PASSWORD)
     _, key = create_api_key(tenant=tenant, name="browser")
+    # One successful call in the previous 24 hours: every tile but "Active calls now" has
+    # something to compare with.
+    call(tenant, timezone.now() - timedelta(hours=30), end_call_reason="agent_goodbye")
     with daphne(runserver=True) as host:
         context = browser.new_context(base_url=f"http://{host}")
         page = context.new_page()
@@ -61,6 +71,10 @@ def test_a_new_call_updates_the_dashboard_without_a_reload(browser: Any) -> None
         page.wait_for_selector("#cs-live-state:has-text('live')", timeout=15000)
         assert tile(page, "active") == "0"
         assert tile(page, "calls") == "0"
+        assert tile(page, "calls", "change") == "\u2212100% vs 1"
+        assert tile(page, "success_rate", "change") == "vs 100.0%"  # no calls: no figure
+        assert "cs-none" in trend(page, "success_rate")
+        assert page.locator('.cs-tile[data-tile="active"] .cs-tile-change').count() == 0
         page.evaluate("() => { window.__notReloaded = true; }")
 
         ingest(
@@ -88,6 +102,13 @@ def test_a_new_call_updates_the_dashboard_without_a_reload(browser: Any) -> None
             timeout=15000,
         )
         assert page.evaluate("() => window.__notReloaded") is True
+        # Redrawn from the tiles JSON with the server's strings: a count in percent, a rate in
+        # points, and still no change for "Active calls now".
+        assert tile(page, "calls", "change") == "\u00b10.0% vs 1"
+        assert "cs-flat" in trend(page, "calls")
+        assert tile(page, "success_rate", "change") == "\u2212100.0 pp vs 100.0%"
+        assert "cs-down" in trend(page, "success_rate")
+        assert page.locator('.cs-tile[data-tile="active"] .cs-tile-change').count() == 0
         # The panel's link leads to the call's admin page.
         row.locator("a").click()
         page.wait_for_selector("text=live-call-1")

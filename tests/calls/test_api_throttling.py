@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 import redis
 from django.core.cache import cache
+from django.urls import resolve
 
+from calls.keys import create_api_key
+from calls.models import Tenant
+from config import settings as settings_module
 from config.api.throttling import TenantReadThrottle
 from tests.calls.factories import call_doc
 
@@ -140,3 +145,52 @@ def test_throttle_on_redis_is_keyed_by_tenant(
         assert other_api_client.get("/api/v1/calls").status_code == 200
     finally:
         redis_cache.clear()
+
+
+# --- The default budget --------------------------------------------------------------------------
+
+# What a voice-platform dashboard polls, each at its recommended refresh rate (``max-age``).
+DASHBOARD_POLLS = tuple(
+    f"/api/v1/analytics/{name}"
+    for name in (
+        "summary",
+        "call-volume",
+        "workflow-stats",
+        "provider-latency",
+        "errors",
+        "active-calls",
+    )
+)
+# With a call list beside it.
+CALL_LIST = "/api/v1/calls"
+DASHBOARDS = 300
+
+
+def polls_per_minute(path: str) -> float:
+    return 60 / resolve(path).func.view_class.cache_max_age  # type: ignore[attr-defined]
+
+
+def default_reads_per_minute() -> float:
+    n, seconds = TenantReadThrottle().parse_rate(settings_module.READ_API_RATE_DEFAULT)
+    return n * 60 / seconds
+
+
+def test_the_default_budget_admits_a_few_hundred_polling_dashboards():
+    dashboard = sum(polls_per_minute(path) for path in DASHBOARD_POLLS)
+    assert dashboard == 13  # 6 active-calls + 2 summary + 2 errors + 3 others, per minute
+
+    assert default_reads_per_minute() >= DASHBOARDS * (dashboard + polls_per_minute(CALL_LIST))
+
+
+def test_the_default_budget_is_enforced(settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"read_api": settings_module.READ_API_RATE_DEFAULT},
+    }
+    key, _ = create_api_key(tenant=Tenant.objects.create(name="Busy", slug="busy"), name="d")
+    request = SimpleNamespace(method="GET", auth=key, path="/api/v1/analytics/summary")
+    budget = int(default_reads_per_minute())
+
+    admitted = sum(TenantReadThrottle().allow_request(request, None) for _ in range(budget + 5))
+
+    assert admitted == budget

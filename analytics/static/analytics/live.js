@@ -77,18 +77,24 @@
 
   // --- Tiles ---------------------------------------------------------------------------------
 
+  // A tile as data-tiles-url renders it (analytics.dashboard.Tile.as_json). Every string is the
+  // server's, the change figure included: its rules (percent or percentage points, no figure
+  // without a previous value) are written once, in analytics/dashboard.py.
   function setTile(key, fields) {
     const tile = document.querySelector(`.cs-tile[data-tile="${key}"]`);
     if (!tile) {
       return;
     }
     tile.querySelector(".cs-tile-value").textContent = fields.display;
-    if (fields.change_display !== undefined) {
-      const change = tile.querySelector(".cs-tile-change");
-      change.className = `cs-tile-change cs-${fields.trend}`;
-      change.firstChild.textContent = `${fields.change_display} `;
-      change.querySelector(".cs-quiet").textContent = `vs ${fields.previous_display}`;
+    const change = tile.querySelector(".cs-tile-change");
+    if (change && fields.change) {
+      change.className = `cs-tile-change cs-${fields.change.trend}`;
+      change.querySelector(".cs-tile-delta").textContent = fields.change.display;
+      change.querySelector(".cs-quiet").textContent = fields.change.versus;
+    }
+    if (fields.count_label !== undefined) {
       tile.querySelector(".cs-tile-count").textContent = `${fields.count_label} \u2192`;
+      tile.title = fields.tooltip;
     }
   }
 
