@@ -551,7 +551,9 @@ class ExecutedAction(models.Model):
 
 class LatencySample(models.Model):
     """One provider latency measurement. ``tenant`` and ``start_time`` copy the call's, so the
-    provider-latency window is one index range scan instead of a join over every call."""
+    provider-latency window is one index range scan instead of a join over every call. A sample
+    names no transcript turn: the n-th of a provider type is the call's n-th reply
+    (``agent_replies``)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False)
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="latencies")
@@ -577,6 +579,26 @@ class LatencySample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_type}/{self.provider_name}: {self.latency_ms} ms"
+
+
+def agent_replies(turns: Iterable[tuple[int, str, int | None]]) -> list[tuple[int, int | None]]:
+    """The agent's replies among a call's transcript turns ``(position, role, start ms)`` in
+    order: each bot turn that answers a human turn (an opening greeting answers nobody), as
+    ``(position, start ms)``.
+
+    Latency samples belong to replies: platforms measure a speech-to-text, an LLM and a
+    text-to-speech latency each time the agent answers, in order, so a call's n-th sample of
+    each provider type is its n-th reply's. A sample carries no turn of its own; one past the
+    last reply of its transcript has none."""
+    replies = []
+    heard = False
+    for position, role, start_ms in turns:
+        if role == TurnRole.HUMAN:
+            heard = True
+        elif role == TurnRole.BOT and heard:
+            replies.append((position, start_ms))
+            heard = False
+    return replies
 
 
 class ErrorLog(models.Model):

@@ -15,8 +15,10 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.core import signing
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.db.models import (
     BigIntegerField,
@@ -30,6 +32,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
+from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import Col, OrderBy, RawSQL
 from django.db.models.functions import Cast
 
@@ -923,6 +926,126 @@ def iterate_keyset(
             yield chunk
         if not complete:
             return
+
+
+# --- neighbours in an arbitrary ordering -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SortColumn:
+    """One column of a queryset's ORDER BY, as the database sorts it (its default NULL
+    placement: PostgreSQL sorts NULL as the largest value, SQLite as the smallest)."""
+
+    path: str
+    descending: bool
+    nullable: bool
+
+
+def sort_columns(queryset: QuerySet[Any]) -> list[SortColumn] | None:
+    """The columns ``queryset`` is ordered by, or ``None`` when an ordering term is not a plain
+    column (an expression, or a column with an explicit NULL placement) and no keyset can follow
+    it."""
+    model = queryset.model
+    columns = []
+    for term in queryset.query.order_by:
+        if isinstance(term, str):
+            descending = term.startswith("-")
+            path = term.lstrip("-")
+        elif (
+            isinstance(term, OrderBy)
+            and isinstance(term.expression, F)
+            and not (term.nulls_first or term.nulls_last)
+        ):
+            # django-stubs do not declare F.name.
+            descending, path = term.descending, str(term.expression.name)  # type: ignore[attr-defined]
+        else:
+            return None
+        if path == "pk":
+            path = model._meta.pk.name
+        if path == "?":
+            return None
+        try:
+            fields = get_fields_from_path(model, path)
+        except (FieldDoesNotExist, NotRelationField):
+            return None
+        if fields[-1].is_relation:
+            return None  # ordered by the related model's own ordering
+        nullable = any(getattr(f, "null", False) for f in fields)
+        columns.append(SortColumn(path, descending, nullable))
+    return columns or None
+
+
+def _later(column: SortColumn, value: Any, *, backwards: bool) -> Q | None:
+    """Rows whose ``column`` comes strictly after ``value`` in the ordering (``backwards``:
+    strictly before), or None when no value can."""
+    path = column.path
+    larger = column.descending == backwards
+    nulls_largest = connection.features.nulls_order_largest
+    nulls_here = column.nullable and nulls_largest == larger
+    if value is None:
+        # NULL is the last value one way and the first the other way.
+        return None if nulls_here else Q(**{f"{path}__isnull": False})
+    beyond = Q(**{f"{path}__gt" if larger else f"{path}__lt": value})
+    return beyond | Q(**{f"{path}__isnull": True}) if nulls_here else beyond
+
+
+def _equal(column: SortColumn, value: Any) -> Q:
+    return Q(**{f"{column.path}__isnull": True}) if value is None else Q(**{column.path: value})
+
+
+def keyset_beyond(columns: Sequence[SortColumn], key: Sequence[Any], *, backwards: bool) -> Q:
+    """Rows after the row whose sort key is ``key`` in the ordering ``columns`` (``backwards``:
+    before it): later in the first column, or equal in it and later in the next, and so on. The
+    first column's bound comes first as a range of its own, so PostgreSQL reads an index from the
+    key on instead of filtering every row."""
+    alternatives = Q(pk__in=[])
+    ties = Q()
+    for column, value in zip(columns, key, strict=True):
+        later = _later(column, value, backwards=backwards)
+        if later is not None:
+            alternatives |= ties & later
+        ties &= _equal(column, value)
+    first, value = columns[0], key[0]
+    if first.nullable or value is None:
+        return alternatives
+    toward = "lte" if first.descending != backwards else "gte"
+    return Q(**{f"{first.path}__{toward}": value}) & alternatives
+
+
+def neighbours_in_order(
+    queryset: QuerySet[Any], row: Any, fields: Sequence[str]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None] | None:
+    """The rows just before and just after ``row`` (a model instance) in ``queryset``'s own
+    order, as ``.values(*fields)``: each one keyset query (``LIMIT 1`` from the row's sort key,
+    no ``OFFSET``, no count). ``None`` when the order is not one a keyset can follow
+    (``sort_columns``). The row need not be in ``queryset``: its neighbours are then the rows
+    around where it would be. A sort key through a relation costs one more lookup by primary
+    key."""
+    columns = sort_columns(queryset)
+    if columns is None:
+        return None
+    paths = [c.path for c in columns]
+    if any(LOOKUP_SEP in path for path in paths):
+        manager = queryset.model._default_manager
+        key = manager.filter(pk=row.pk).values_list(*paths).first()
+        if key is None:
+            return None
+    else:
+        key = tuple(getattr(row, path) for path in paths)
+    order = [F(c.path).desc() if c.descending else F(c.path).asc() for c in columns]
+    reverse = [F(c.path).asc() if c.descending else F(c.path).desc() for c in columns]
+    rows = queryset.order_by()
+    before = list(
+        rows.filter(keyset_beyond(columns, key, backwards=True))
+        .order_by(*reverse)
+        .values(*fields)[:1]
+    )
+    after = list(
+        rows.filter(keyset_beyond(columns, key, backwards=False))
+        .order_by(*order)
+        .values(*fields)[:1]
+    )
+    return (before[0] if before else None, after[0] if after else None)
 
 
 def transcripts_of(call_pks: Sequence[int]) -> dict[int, list[tuple[str, str]]]:

@@ -3,17 +3,23 @@ the conversation it records."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import admin
+from django.contrib.admin.options import IS_POPUP_VAR, IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.loader import render_to_string
-from django.utils.html import format_html, format_html_join
+from django.urls import reverse
+from django.utils.html import format_html_join
 
 from calls.admin.ingested import IngestedAdmin, IngestedInline, pretty_json
 from calls.admin_filters import (
@@ -26,7 +32,16 @@ from calls.admin_filters import (
     TranscriptTextFilter,
 )
 from calls.enums import CostComponent, ProviderType
-from calls.models import Call, CollectedVariable, ErrorLog, ExecutedAction, LatencySample
+from calls.models import (
+    Call,
+    CollectedVariable,
+    ErrorLog,
+    ExecutedAction,
+    LatencySample,
+    agent_replies,
+)
+from calls.queries import neighbours_in_order
+from calls.templatetags.callscope_admin import mmss
 from config.formatting import format_seconds, format_usd
 
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$", re.ASCII)
@@ -52,10 +67,24 @@ PROVIDER_TYPE_COLORS: dict[str, str] = {
 }
 
 
-def latency_chart_spec(samples: Iterable[tuple[str, str, float]]) -> dict[str, Any]:
+def reply_label(n: int, replies: Sequence[tuple[int, int | None]]) -> str:
+    """The x-axis label of the ``n``-th (from 1) latency sample of each provider: the agent's
+    ``n``-th reply as its turn ("Turn 4 · agent · 00:07"), or "Reply n" when the transcript has
+    no such reply."""
+    if n > len(replies):
+        return f"Reply {n}"
+    position, start_ms = replies[n - 1]
+    label = f"Turn {position + 1} · agent"
+    return f"{label} · {mmss(start_ms)}" if start_ms is not None else label
+
+
+def latency_chart_spec(
+    samples: Iterable[tuple[str, str, float]],
+    replies: Sequence[tuple[int, int | None]] = (),
+) -> dict[str, Any]:
     """A call's latency samples, ``(provider type, provider name, ms)`` in order, as a line chart
     (``analytics/static/analytics/charts.js``): one line per provider type, the n-th sample of
-    each type at x = n."""
+    each type at the agent's n-th reply (``calls.models.agent_replies``, which says why)."""
     values: dict[str, list[float]] = defaultdict(list)
     names: dict[str, list[str]] = defaultdict(list)
     for provider_type, provider_name, latency_ms in samples:
@@ -67,7 +96,7 @@ def latency_chart_spec(samples: Iterable[tuple[str, str, float]]) -> dict[str, A
     longest = max((len(v) for v in values.values()), default=0)
     return {
         "type": "line",
-        "labels": [str(n) for n in range(1, longest + 1)],
+        "labels": [reply_label(n, replies) for n in range(1, longest + 1)],
         "datasets": [
             {
                 "label": f"{t} ({', '.join(names[t])})" if names[t] else t,
@@ -82,9 +111,44 @@ def latency_chart_spec(samples: Iterable[tuple[str, str, float]]) -> dict[str, A
         "stacked": False,
         "horizontal": False,
         "valueTitle": "latency (ms)",
-        "indexTitle": "sample",
+        "indexTitle": "agent reply",
         "unit": "ms",
     }
+
+
+def recording_source(url: str) -> tuple[str, str] | None:
+    """Where the call page's player may load a recording from: ``(url, host)`` for an http(s)
+    URL, or for a path on this server (``host`` empty; the demo's recordings are static files);
+    ``None`` for anything else (``javascript:``, ``data:``…)."""
+    parts = urlsplit(url)
+    if parts.scheme in {"http", "https"} and parts.hostname:
+        return url, parts.hostname
+    if not parts.scheme and not parts.netloc and url.startswith("/") and not url.startswith("//"):
+        return url, ""
+    return None
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A call next to the one shown, in the list the user came from."""
+
+    url: str
+    call_id: str
+
+
+def _unpaged(changelist: type[ChangeList]) -> type[ChangeList]:
+    """``changelist`` without its page: the list's queryset (filters, search, ordering, tenant
+    scoping) is built, but no page is read and nothing is counted."""
+
+    class Unpaged(changelist):  # type: ignore[valid-type,misc]
+        def get_results(self, request: HttpRequest) -> None:
+            self.result_list: list[Call] = []
+
+    return Unpaged
+
+
+# Marks the request copy whose changelist is built only for its queryset.
+_LIST_QUERYSET_ONLY = "_callscope_list_queryset_only"
 
 
 class CollectedVariableInline(IngestedInline):
@@ -293,6 +357,57 @@ class CallAdmin(IngestedAdmin):
             match = Q(call_id=term) | Q(lead_name__icontains=term)
         return queryset.filter(match), False
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        changelist = super().get_changelist(request, **kwargs)
+        return _unpaged(changelist) if getattr(request, _LIST_QUERYSET_ONLY, False) else changelist
+
+    def list_queryset(self, request: HttpRequest, filters: str) -> QuerySet[Call] | None:
+        """The queryset of the call list whose query string is ``filters`` (Django's
+        ``_changelist_filters``), as the list builds it for ``request``'s user: the same
+        filters, search, ordering and tenant scoping. ``None`` for a query string the list
+        itself would reject."""
+        list_request = copy.copy(request)
+        list_request.GET = QueryDict(filters)
+        list_request.POST = QueryDict()
+        setattr(list_request, _LIST_QUERYSET_ONLY, True)
+        try:
+            queryset: QuerySet[Call] = self.get_changelist_instance(list_request).queryset
+        except (IncorrectLookupParameters, SuspiciousOperation, ValidationError):
+            return None
+        return queryset
+
+    def neighbours(self, request: HttpRequest, obj: Call) -> dict[str, Neighbour | None]:
+        """The previous and next call of the list the user came from (or of the default list),
+        each one keyset query; their links keep that list's filters."""
+        filters = request.GET.get("_changelist_filters", "")
+        queryset = self.list_queryset(request, filters)
+        found = None if queryset is None else neighbours_in_order(queryset, obj, ("pk", "call_id"))
+        if found is None:
+            return {"previous": None, "next": None}
+        suffix = f"?{urlencode({'_changelist_filters': filters})}" if filters else ""
+
+        def link(row: dict[str, Any] | None) -> Neighbour | None:
+            if row is None:
+                return None
+            url = reverse(f"{self.admin_site.name}:calls_call_change", args=[row["pk"]])
+            return Neighbour(url=url + suffix, call_id=row["call_id"])
+
+        previous, following = found
+        return {"previous": link(previous), "next": link(following)}
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Call | None = None,
+    ) -> HttpResponse:
+        if obj is not None and change and IS_POPUP_VAR not in request.GET:
+            context["neighbours"] = self.neighbours(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     @admin.display(description="duration")
     def duration_display(self, obj: Call) -> str:
         return format_seconds(obj.duration)
@@ -305,14 +420,12 @@ class CallAdmin(IngestedAdmin):
 
     @admin.display(description="recording")
     def recording(self, obj: Call) -> str:
-        url = obj.recording_url
-        if not url or urlsplit(url).scheme not in {"http", "https"}:
+        source = recording_source(obj.recording_url)
+        if source is None:
             return "-"
-        return format_html(
-            '<audio controls preload="none" src="{}"></audio><br>'
-            '<a href="{}" target="_blank" rel="noopener noreferrer">Open the recording</a>',
-            url,
-            url,
+        url, host = source
+        return render_to_string(
+            "admin/calls/call/recording.html", {"url": url, "host": host or "this server"}
         )
 
     @admin.display(description="transcript")
@@ -321,16 +434,20 @@ class CallAdmin(IngestedAdmin):
         turns = obj.turns.order_by("position")
         return render_to_string("admin/calls/call/conversation.html", {"turns": turns})
 
-    @admin.display(description="latency per sample")
+    @admin.display(description="latency per agent reply")
     def latency_chart(self, obj: Call) -> str:
         # Drawn by the analytics app's chart script (Chart.js) from the JSON spec below.
-        spec = latency_chart_spec(
+        samples = list(
             obj.latencies.order_by("position").values_list(
                 "provider_type", "provider_name", "latency_ms"
             )
         )
-        if not spec["datasets"]:
+        if not samples:
             return "-"
+        replies = agent_replies(
+            obj.turns.order_by("position").values_list("position", "role", "start_ms")
+        )
+        spec = latency_chart_spec(samples, replies)
         return render_to_string(
             "admin/analytics/call_latency.html",
             {"charts": {"latency": spec}, "chart_id": f"cs-latency-{obj.pk}"},

@@ -1,6 +1,7 @@
-"""The fixed material of the demo data: agents' names, companies, people, providers, workflows
-with their conversation scripts, variables and actions, and the weighted tables of statuses, end
-reasons, failures, lead journeys and call volume that ``calls.demo.plan`` draws from."""
+"""The fixed material of the demo data: workflows with the business and the agent persona that
+run them, their conversation scripts, variables and actions, people, providers, the recorded
+conversations shipped as audio, and the weighted tables of statuses, end reasons, failures, lead
+journeys and call volume that ``calls.demo.plan`` draws from."""
 
 from __future__ import annotations
 
@@ -9,14 +10,8 @@ from typing import Any
 
 from calls.enums import CallStatus
 
-AGENT_NAMES = ("Jake", "Ava", "Noah", "Mia", "Leo", "Sofia", "Ethan", "Emma", "Liam", "Olivia")
-COMPANIES = (
-    "Brightside Health",
-    "Northwind Dental",
-    "Acme Cloud",
-    "Harbor Realty",
-    "Bluebird Insurance",
-)
+# Names of the agents a tenant runs besides each workflow's own persona (WorkflowSpec.agent).
+AGENT_NAMES = ("Jake", "Ethan", "Liam", "Olivia", "Grace", "Lucas")
 FIRST_NAMES = (
     "Eddie", "Julian", "Maria", "Chen", "Aisha", "Lukas", "Priya", "Tom", "Sara", "Diego",
     "Hannah", "Omar", "Grace", "Mateo", "Yuki", "Fatima", "Noel", "Ingrid", "Kwame", "Lena",
@@ -57,8 +52,14 @@ class ActionSpec:
 
 @dataclass(frozen=True)
 class WorkflowSpec:
+    """A use case: the business its calls are made for ("{company}" in its scripts), the agent
+    persona that runs it ("{agent}"), and what its conversations say, collect and do. Every
+    script opens with the agent saying its name and its business."""
+
     slug: str
     name: str
+    company: str
+    agent: str
     conversations: tuple[ConversationTemplate, ...]
     variables: tuple[tuple[str, tuple[Any, ...]], ...]
     actions: tuple[ActionSpec, ...]
@@ -70,6 +71,8 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
     WorkflowSpec(
         slug="lead-qualification",
         name="Lead Qualification",
+        company="Acme Cloud",
+        agent="Sofia",
         conversations=(
             ConversationTemplate(
                 (
@@ -140,6 +143,8 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
     WorkflowSpec(
         slug="appointment-booking",
         name="Appointment Booking",
+        company="Northwind Dental",
+        agent="Noah",
         conversations=(
             ConversationTemplate(
                 (
@@ -201,6 +206,8 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
     WorkflowSpec(
         slug="customer-support",
         name="Customer Support",
+        company="Harbor Outfitters",
+        agent="Emma",
         preferred_type="inbound",
         conversations=(
             ConversationTemplate(
@@ -266,6 +273,8 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
     WorkflowSpec(
         slug="daily-call",
         name="Daily Health Check",
+        company="Brightside Health",
+        agent="Mia",
         conversations=(
             ConversationTemplate(
                 (
@@ -311,6 +320,8 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
     WorkflowSpec(
         slug="payment-reminder",
         name="Payment Reminder",
+        company="Bluebird Insurance",
+        agent="Leo",
         conversations=(
             ConversationTemplate(
                 (
@@ -354,6 +365,8 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
     WorkflowSpec(
         slug="order-status",
         name="Order Status",
+        company="Harbor Outfitters",
+        agent="Ava",
         preferred_type="widget",
         conversations=(
             ConversationTemplate(
@@ -398,6 +411,62 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
     ),
 )  # fmt: skip
 
+
+@dataclass(frozen=True)
+class RecordedConversation:
+    """A conversation of a workflow's persona shipped as audio (a static file of the calls app),
+    so that the demo's call pages play a real recording. Its calls are the persona's completed
+    phone calls with this script and this caller; their transcript offsets and duration are the
+    audio's.
+
+    The audio was synthesised once with espeak-ng (agent and caller in different voices, the
+    turns in order with the pauses of ``turns``) and encoded as Ogg/Opus, mono, 8 kbit/s; the
+    README says how (section "Demo data")."""
+
+    workflow: str  # WorkflowSpec.slug; spoken by that workflow's persona
+    template: int  # index into the workflow's conversations
+    caller: str  # the caller's first name, as spoken ("{name}")
+    file: str  # path under the calls app's static files
+    turns: tuple[tuple[int, int], ...]  # (start_ms, end_ms) of each turn, measured in the audio
+    seconds: int  # length of the audio, rounded up
+
+
+RECORDED_CONVERSATIONS: tuple[RecordedConversation, ...] = (
+    RecordedConversation(
+        workflow="lead-qualification",
+        template=2,
+        caller="Eddie",
+        file="calls/demo/recordings/lead-qualification.ogg",
+        turns=(
+            (500, 7231), (7680, 10324), (11023, 14286), (14735, 15799), (16498, 21722),
+            (22171, 23600), (24299, 27480),
+        ),
+        seconds=28,
+    ),
+    RecordedConversation(
+        workflow="appointment-booking",
+        template=2,
+        caller="Maria",
+        file="calls/demo/recordings/appointment-booking.ogg",
+        turns=(
+            (500, 6385), (6834, 9285), (9984, 13198), (13647, 14587), (15286, 18410),
+            (18859, 20227), (20926, 24428), (24877, 25757),
+        ),
+        seconds=27,
+    ),
+    RecordedConversation(
+        workflow="customer-support",
+        template=1,
+        caller="Tom",
+        file="calls/demo/recordings/customer-support.ogg",
+        turns=(
+            (500, 5407), (5856, 8250), (8949, 12298), (12746, 15353), (16052, 22715),
+            (23163, 24388), (25087, 27877),
+        ),
+        seconds=29,
+    ),
+)  # fmt: skip
+
 VOICEMAIL = (
     "Hi {name}, this is {agent} from {company}. Sorry I missed you. Please call us back when it "
     "suits you. Thank you!"
@@ -438,6 +507,7 @@ STATUS_WEIGHTS = {
         (CallStatus.CANCELED, 7),
     ),
 }
+# No "max_duration": a scripted conversation ends on its own, long before any maximum duration.
 COMPLETED_END_REASONS = (
     ("agent_goodbye", 34),
     ("human_goodbye", 26),
@@ -446,7 +516,6 @@ COMPLETED_END_REASONS = (
     ("human_ended_call", 6),
     ("user_disconnected", 6),
     ("idle_time_exceeded", 4),
-    ("max_duration", 3),
     ("custom_end_call", 3),
 )
 END_REASONS_BY_STATUS = {

@@ -21,11 +21,12 @@ from itertools import accumulate
 from random import Random
 from typing import Any
 
+from django.templatetags.static import static
+
 from calls.bulk import RawJSON, compact_json
 from calls.demo.catalogue import (
     AGENT_NAMES,
     CANCELED,
-    COMPANIES,
     COMPLETED,
     COMPLETED_END_REASONS,
     CUSTOM_END_REASONS,
@@ -43,6 +44,7 @@ from calls.demo.catalogue import (
     LEFT_VOICEMAIL,
     PHONE_ONLY_STATUSES,
     PROVIDERS,
+    RECORDED_CONVERSATIONS,
     STATUS_WEIGHTS,
     VERIFY_CALLEE,
     VERIFY_CALLER,
@@ -52,6 +54,7 @@ from calls.demo.catalogue import (
     WEEKDAY_WEIGHTS,
     WORKFLOWS,
     ConversationTemplate,
+    RecordedConversation,
     Turn,
     WorkflowSpec,
 )
@@ -78,6 +81,7 @@ from calls.models import (
     Lead,
     Tenant,
     TranscriptTurn,
+    agent_replies,
     new_event_id,
 )
 
@@ -117,11 +121,22 @@ class Conversation:
     seconds: int
     handoff: bool
     end_reasons: tuple[str, ...] | None
-    bot_turns: int
+    # A recorded conversation: the path its audio is served at and the caller it names.
+    recording: str = ""
+    caller: str = ""
+
+
+def replies_in(turns: Sequence[tuple[Any, ...]]) -> int:
+    """How many of the agent's replies (``calls.models.agent_replies``) rendered turns hold: a
+    call has one latency sample of each provider per reply, up to a few."""
+    return len(agent_replies((p, turn[0], turn[3]) for p, turn in enumerate(turns)))
 
 
 @dataclass
 class AgentPlan:
+    """An agent: a workflow's persona, or another agent running the same workflow. It makes
+    only that workflow's calls, of that workflow's type (outbound, inbound or widget)."""
+
     model_id: str
     name: str
     type: str
@@ -130,14 +145,13 @@ class AgentPlan:
     stack: dict[str, str]  # provider type -> provider name
     pk: int = 0
     agents_used: RawJSON = field(default_factory=lambda: RawJSON("[]"))
-    conversations: dict[int, tuple[Conversation, ...]] = field(default_factory=dict)
+    conversations: tuple[Conversation, ...] = ()
     voicemail: Conversation | None = None
     voicemail_cut: Conversation | None = None
 
 
 @dataclass
 class Catalog:
-    company: str
     agents: list[AgentPlan]
     workflows: list[WorkflowSpec]
     workflow_pks: list[int]
@@ -157,11 +171,18 @@ def _phone(rng: Random) -> str:
     return f"+447{rng.randrange(100_000_000, 1_000_000_000)}"
 
 
+def render(turns: Sequence[Turn], fill: dict[str, str]) -> list[tuple[str, str]]:
+    """The turns with the agent's name and business filled in ("{name}", the caller's, stays)."""
+    return [
+        (role, text.replace("{agent}", fill["agent"]).replace("{company}", fill["company"]))
+        for role, text in turns
+    ]
+
+
 def _timed(turns: Sequence[Turn], fill: dict[str, str], rng: Random) -> Conversation:
     rendered = []
     at = rng.randrange(300, 1200)
-    for role, text in turns:
-        text = text.replace("{agent}", fill["agent"]).replace("{company}", fill["company"])
+    for role, text in render(turns, fill):
         needs_name = "{name}" in text
         speak = (420 if role == "bot" else 300) + len(text) * (62 if role == "bot" else 68)
         start, end = at, at + speak
@@ -173,57 +194,89 @@ def _timed(turns: Sequence[Turn], fill: dict[str, str], rng: Random) -> Conversa
         seconds=math.ceil(at / 1000),
         handoff=False,
         end_reasons=None,
-        bot_turns=sum(1 for t in turns if t[0] == "bot"),
     )
 
 
-def _with_verification(template: ConversationTemplate, agent_type: str) -> tuple[Turn, ...]:
-    """The template with an identity check after the opening exchange (urgent conversations,
-    those handed off, skip it)."""
+def _recorded(
+    turns: Sequence[Turn], fill: dict[str, str], recorded: RecordedConversation
+) -> Conversation:
+    """The conversation timed as its recording: each turn where the audio has it, the call as
+    long as the audio."""
+    rendered = render(turns, fill)
+    if len(rendered) != len(recorded.turns):
+        raise ValueError(
+            f"{recorded.file} has {len(recorded.turns)} turns, its script {len(rendered)}"
+        )
+    return Conversation(
+        turns=tuple(
+            (role, None if "{name}" in text else text, text, start, end)
+            for (role, text), (start, end) in zip(rendered, recorded.turns, strict=True)
+        ),
+        seconds=recorded.seconds,
+        handoff=False,
+        end_reasons=None,
+        recording=static(recorded.file),
+        caller=recorded.caller,
+    )
+
+
+def script(template: ConversationTemplate, agent_type: str) -> tuple[Turn, ...]:
+    """The template as an agent of ``agent_type`` speaks it: with an identity check after the
+    opening exchange (urgent conversations, those handed off, skip it)."""
     if template.handoff:
         return template.turns
     verify = VERIFY_CALLEE if agent_type == "outbound" else VERIFY_CALLER
     return (*template.turns[:2], *verify, *template.turns[2:])
 
 
+# Workflows every demo tenant runs: those with recorded conversations (the demo's recordings)
+# and lead qualification (its calls move the leads). The rest are drawn per seed.
+RECORDED_WORKFLOWS = frozenset(r.workflow for r in RECORDED_CONVERSATIONS) | {"lead-qualification"}
+
+
 def build_catalog(seed: int) -> Catalog:
-    """Agents, workflows and the tables every call draws from, all derived from ``seed``."""
+    """Agents, workflows and the tables every call draws from, all derived from ``seed``.
+
+    Each workflow is run by its persona (``WorkflowSpec.agent``), and one or two more agents
+    drawn from ``AGENT_NAMES`` join workflows; every agent makes only its workflow's calls,
+    introducing itself by its own name and its workflow's business."""
     rng = Random(f"callscope-demo:{seed}:catalog")
-    company = rng.choice(COMPANIES)
-    workflows = rng.sample(WORKFLOWS, rng.randint(3, 5))
-    if not any(w.slug == "lead-qualification" for w in workflows):
-        workflows[0] = WORKFLOWS[0]  # the funnel needs its qualification calls
-    names = rng.sample(AGENT_NAMES, rng.randint(4, 6))
-    types = ["outbound", "inbound", "widget"]
-    types += [rng.choice(("outbound", "outbound", "inbound", "widget")) for _ in names[3:]]
+    others = [w for w in WORKFLOWS if w.slug not in RECORDED_WORKFLOWS]
+    drawn = {w.slug for w in rng.sample(others, rng.randint(1, len(others)))}
+    workflows = [w for w in WORKFLOWS if w.slug in RECORDED_WORKFLOWS or w.slug in drawn]
+    staffing = list(range(len(workflows)))  # one persona per workflow
+    extra = rng.sample(AGENT_NAMES, rng.randint(1, 2))
+    staffing += [rng.randrange(len(workflows)) for _ in extra]
+    names = [w.agent for w in workflows] + extra
+    recordings = {(r.workflow, r.template): r for r in RECORDED_CONVERSATIONS}
     agents = []
-    for i, (name, type_) in enumerate(zip(names, types, strict=True)):
-        fitting = [j for j, w in enumerate(workflows) if w.preferred_type == type_]
-        workflow = fitting[0] if fitting and i < 3 else i % len(workflows)
+    for i, (name, workflow) in enumerate(zip(names, staffing, strict=True)):
+        spec = workflows[workflow]
         stack = {kind: rng.choice(sorted(options)) for kind, options in PROVIDERS.items()}
-        agents.append(
-            AgentPlan(
-                model_id=_uuid(rng),
-                name=name,
-                type=type_,
-                workflow=workflow,
-                phone=_phone(rng),
-                stack=stack,
-                agents_used=_json([name]),
-            )
+        agent = AgentPlan(
+            model_id=_uuid(rng),
+            name=name,
+            type=spec.preferred_type,
+            workflow=workflow,
+            phone=_phone(rng),
+            stack=stack,
+            agents_used=_json([name]),
         )
-    for agent in agents:
-        fill = {"agent": agent.name, "company": company}
-        for j, spec in enumerate(workflows):
-            rendered = []
-            for template in spec.conversations:
-                conv = _timed(_with_verification(template, agent.type), fill, rng)
-                conv.handoff = template.handoff
-                conv.end_reasons = template.end_reasons
-                rendered.append(conv)
-            agent.conversations[j] = tuple(rendered)
+        fill = {"agent": name, "company": spec.company}
+        rendered = []
+        for t, template in enumerate(spec.conversations):
+            turns = script(template, agent.type)
+            # The recordings are the personas' voices: another agent's calls are not recorded.
+            persona = i < len(workflows)
+            recorded = recordings.get((spec.slug, t)) if persona else None
+            conv = _recorded(turns, fill, recorded) if recorded else _timed(turns, fill, rng)
+            conv.handoff = template.handoff
+            conv.end_reasons = template.end_reasons
+            rendered.append(conv)
+        agent.conversations = tuple(rendered)
         agent.voicemail = _timed((("bot", VOICEMAIL),), fill, rng)
         agent.voicemail_cut = _timed((("bot", VOICEMAIL_CUT),), fill, rng)
+        agents.append(agent)
 
     latency_tables = {}
     for options in PROVIDERS.values():
@@ -236,7 +289,6 @@ def build_catalog(seed: int) -> Catalog:
                 values.append(round(value, 1))
             latency_tables[provider] = tuple(values)
     return Catalog(
-        company=company,
         agents=agents,
         workflows=workflows,
         workflow_pks=[],
@@ -333,9 +385,15 @@ def plan_leads(
     taken: dict[int, tuple[int, int]] = {}  # call index -> (lead, step)
     plans: list[LeadPlan] = []
     phones: set[str] = set()  # a tenant's phone names one lead (Lead.lead_tenant_phone_uniq)
+    # Leads are the sales agents' (lead qualification): their calls move leads down the funnel.
+    sales = [
+        i
+        for i, a in enumerate(catalog.agents)
+        if catalog.workflows[a.workflow].slug == "lead-qualification"
+    ]
     for j in range(count):
         journey = journeys[int(rng.random() * len(journeys))]
-        agent_index = rng.randrange(len(catalog.agents))
+        agent_index = sales[rng.randrange(len(sales))]
         agent = catalog.agents[agent_index]
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         name = f"{first} {last}"
@@ -626,7 +684,7 @@ class CallFactory:
             else:
                 agent_index = agent_table[int(random() * len(agent_table))]
             agent = agents[agent_index]
-            workflow_index = agent.workflow if random() < 0.85 else randrange(len(workflows))
+            workflow_index = agent.workflow
             workflow = workflows[workflow_index]
             type_ = agent.type
             channel = lead_step.channel if lead_step else _channel_for(type_, random())
@@ -645,7 +703,7 @@ class CallFactory:
             completed = status == COMPLETED
             conversation: Conversation | None = None
             if completed or status == IN_PROGRESS:
-                options = agent.conversations[workflow_index]
+                options = agent.conversations
                 conversation = options[int(random() * len(options))]
             elif status == LEFT_VOICEMAIL:
                 conversation = agent.voicemail
@@ -668,13 +726,24 @@ class CallFactory:
                 else None
             )
 
-            # Times.
+            # A persona's recorded conversation, with the caller it names: the call lasts as
+            # long as its recording.
+            recorded = (
+                conversation is not None
+                and bool(conversation.recording)
+                and completed
+                and is_phone
+                and lead_step is None
+            )
+
+            # Times: a call ends after its last turn (the gap after it included).
             if status == IN_PROGRESS:
                 duration = None
+            elif recorded:
+                assert conversation is not None
+                duration = conversation.seconds
             elif conversation is not None:
                 duration = conversation.seconds + randrange(1, 12)
-                if end_reason == "max_duration":
-                    duration = max(duration, 600)
             else:
                 duration = 0
             end = start + timedelta(seconds=duration) if duration is not None else None
@@ -692,6 +761,10 @@ class CallFactory:
                 if lead_name
                 else FIRST_NAMES[randrange(len(FIRST_NAMES))]
             )
+            if recorded:
+                assert conversation is not None
+                first_name = conversation.caller
+                lead_name = lead_name and conversation.caller
             if type_ == "inbound":
                 number_from, number_to = lead_phone, agent.phone
             elif type_ == "outbound":
@@ -759,13 +832,13 @@ class CallFactory:
                             )
                         )
                     stored_turns = turn_count(turns)
-                responses = 1 if not completed else 2 + (random() < 0.7)
+                # One sample of each provider per reply of the agent (the n-th of each belongs
+                # to the n-th reply), for the first two or three replies.
+                responses = min(replies_in(turns), 2 + (random() < 0.7))
                 samples: list[tuple[str, str, float, int | None]] = []
                 stack = agent.stack
                 for _ in range(responses):
                     for kind in ("stt", "llm", "tts"):
-                        if kind == "stt" and not completed:
-                            continue
                         provider = stack[kind]
                         table = latency_tables[provider]
                         tokens = None
@@ -848,11 +921,8 @@ class CallFactory:
                 )
 
             total_tokens = llm_tokens * 6 + spoken_turns * 40 if conversation else None
-            recording = (
-                f"https://recordings.callscope.example/{call_id}.wav"
-                if is_phone and duration
-                else ""
-            )
+            # Only recorded conversations have a recording: a link to nowhere plays nothing.
+            recording = conversation.recording if recorded and conversation else ""
             telephony_start = _dt(start_ms - ringing) if ringing is not None else None
             calls_out.append(
                 (

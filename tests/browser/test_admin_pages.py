@@ -1,6 +1,8 @@
 """The admin in a real browser: the analytics dashboard draws every chart, its drill-down links
-open call lists with the same counts, the call page plays its recording and draws its latency
-chart, and tenant staff cannot open another tenant's dashboard."""
+open call lists with the same counts, the call page plays its recording (or says it cannot),
+seeks it from the transcript, draws its latency chart by the agent's replies and leads to the
+previous and next call of the list it was opened from, and tenant staff cannot open another
+tenant's dashboard."""
 
 from __future__ import annotations
 
@@ -9,11 +11,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.staticfiles import finders
 from django.utils import timezone
 
+from calls.demo.catalogue import RECORDED_CONVERSATIONS
+from calls.demo.writer import seed_demo
 from calls.models import Call, LatencySample, Tenant, TenantMembership, TranscriptTurn
 from tests.analytics.test_dashboard import seed_dashboard_data
 
@@ -257,7 +264,161 @@ def test_call_page_shows_the_transcript_plays_the_recording_and_draws_latency(
     assert playable["duration"] > 0
     page.wait_for_selector('canvas[data-chart="latency"][data-drawn="true"]')
     assert chart_points(page, "latency") == 18  # six samples each of stt, llm and tts
+    # The x-axis is the agent's replies: the one reply the transcript has, then numbers.
+    labels = page.evaluate(
+        """() => Chart.getChart(document.querySelector('canvas[data-chart="latency"]'))
+            .data.labels"""
+    )
+    assert labels == ["Turn 3 · agent · 01:05", *(f"Reply {n}" for n in range(2, 7))]
+    assert page.locator(".cs-recording-error").is_hidden()
     page.screenshot(path=str(artifacts / "call.png"), full_page=True)
+    assert page_errors == []
+
+
+def test_call_page_says_when_its_recording_cannot_be_loaded(
+    page: Any, log_in: LogIn, staff: User, acme: Tenant, artifacts: Path
+) -> None:
+    call = Call.objects.get(tenant=acme, call_id="c-1")
+    # Not the test recordings host: the request is refused, like a link to nowhere.
+    call.recording_url = "https://recordings.callscope.example/c-1.wav"
+    call.save()
+
+    log_in("ada", PASSWORD, f"/admin/calls/call/{call.pk}/change/")
+
+    message = page.locator(".cs-recording-error")
+    message.wait_for(state="visible")
+    assert message.inner_text() == (
+        "Recording could not be loaded from recordings.callscope.example."
+    )
+    assert page.evaluate('() => document.querySelector("audio").error !== null')
+    page.screenshot(path=str(artifacts / "call-recording-unavailable.png"))
+
+
+def test_a_demo_recording_plays_and_its_turns_seek_it(
+    page: Any, log_in: LogIn, staff: User, acme: Tenant, artifacts: Path, page_errors: list[str]
+) -> None:
+    seed_demo(tenant=acme, calls=400, days=5, seed=1)
+    call = (
+        Call.objects.filter(tenant=acme, recording_url__startswith="/static/")
+        .order_by("pk")
+        .first()
+    )
+    assert call is not None
+    (recorded,) = (r for r in RECORDED_CONVERSATIONS if call.recording_url.endswith(r.file))
+
+    log_in("ada", PASSWORD, f"/admin/calls/call/{call.pk}/change/")
+
+    # The shipped file loads from this server. Django's static serving answers no byte ranges,
+    # so chromium cannot read an Ogg file's length off its end: the duration is then unbounded
+    # (behind a proxy that serves ranges it is the call's; tests/calls/test_demo_coherence.py
+    # checks the files' lengths).
+    page.wait_for_function('() => document.querySelector("audio").readyState >= 1')
+    duration = page.evaluate('() => document.querySelector("audio").duration')
+    assert duration > 0
+    assert call.duration == recorded.seconds
+    page.evaluate('() => { document.querySelector("audio").muted = true; }')
+    turns = page.locator(".cs-conversation .cs-turn")
+    assert turns.count() == len(recorded.turns)
+
+    # A click on the third turn plays the recording from that turn's start.
+    start_ms = recorded.turns[2][0]
+    turns.nth(2).locator(".cs-bubble").click()
+    page.wait_for_function(
+        """(start) => {
+            const audio = document.querySelector("audio");
+            return !audio.paused && audio.currentTime > start;
+        }""",
+        arg=start_ms / 1000,
+    )
+    assert page.evaluate('() => document.querySelector("audio").error') is None
+    # While it plays, the turn being spoken is marked.
+    page.wait_for_selector(".cs-turn:nth-child(3).cs-turn-playing")
+    page.evaluate('() => document.querySelector("audio").pause()')
+    page.screenshot(path=str(artifacts / "call-demo-recording.png"), full_page=True)
+
+    # The keyboard works too: Enter on the first turn goes back to the start.
+    turns.nth(0).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        """(start) => Math.abs(document.querySelector("audio").currentTime - start) < 0.5""",
+        arg=recorded.turns[0][0] / 1000,
+    )
+    assert page_errors == []
+
+
+def test_a_demo_recording_behind_a_proxy_that_serves_ranges_lasts_as_long_as_its_call(
+    page: Any, log_in: LogIn, staff: User, acme: Tenant
+) -> None:
+    seed_demo(tenant=acme, calls=400, days=5, seed=1)
+    calls = Call.objects.filter(tenant=acme, recording_url__startswith="/static/")
+    durations = dict(calls.values_list("recording_url", "duration"))
+    assert len(durations) == len(RECORDED_CONVERSATIONS)
+
+    def serve_ranges(route: Any) -> None:
+        # What the production proxy does with STATIC_ROOT: byte ranges (206).
+        path = urlsplit(route.request.url).path.removeprefix(settings.STATIC_URL.rstrip("/") + "/")
+        data = Path(str(finders.find(path.lstrip("/")))).read_bytes()
+        match = re.match(r"bytes=(\d+)-(\d*)", route.request.headers.get("range", ""))
+        if not match:
+            route.fulfill(status=200, body=data, headers={"Accept-Ranges": "bytes"})
+            return
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else len(data) - 1
+        route.fulfill(
+            status=206,
+            body=data[first : last + 1],
+            headers={
+                "Accept-Ranges": "bytes",
+                "Content-Range": f"bytes {first}-{last}/{len(data)}",
+                "Content-Type": "audio/ogg",
+            },
+        )
+
+    page.route("**/static/calls/demo/recordings/*", serve_ranges)
+    log_in("ada", PASSWORD, "/admin/")
+    for url, seconds in durations.items():
+        call = calls.filter(recording_url=url).first()
+        assert call is not None
+        page.goto(f"/admin/calls/call/{call.pk}/change/")
+        page.wait_for_function(
+            '() => Number.isFinite(document.querySelector("audio").duration)', timeout=10_000
+        )
+        duration = page.evaluate('() => document.querySelector("audio").duration')
+        assert abs(duration - seconds) < 0.1, (url, duration, seconds)
+
+
+def test_previous_and_next_follow_the_list_the_call_was_opened_from(
+    page: Any, log_in: LogIn, staff: User, acme: Tenant, artifacts: Path, page_errors: list[str]
+) -> None:
+    listing = "/admin/calls/call/?status__exact=completed"
+    log_in("ada", PASSWORD, listing)
+    rows = page.locator("#result_list tbody tr")
+    listed = [
+        row.locator('a[href*="/change/"]').first.get_attribute("href") or "" for row in rows.all()
+    ]
+    pks = [int(re.search(r"/call/(\d+)/change/", href).group(1)) for href in listed]  # type: ignore[union-attr]
+    assert len(pks) >= 4
+    assert {c.status for c in Call.objects.filter(pk__in=pks)} == {"completed"}
+
+    rows.nth(1).locator('a[href*="/change/"]').first.click()
+    page.wait_for_url(f"**/call/{pks[1]}/change/**")
+    assert "_changelist_filters=status__exact%3Dcompleted" in page.url
+    page.screenshot(path=str(artifacts / "call-previous-next.png"))
+
+    def opened() -> int:
+        return int(re.search(r"/call/(\d+)/change/", page.url).group(1))  # type: ignore[union-attr]
+
+    for expected in pks[2:4]:
+        page.click("a[rel=next]")
+        page.wait_for_load_state("load")
+        assert opened() == expected
+        assert "_changelist_filters=status__exact%3Dcompleted" in page.url
+    for expected in reversed(pks[:3]):
+        page.click("a[rel=prev]")
+        page.wait_for_load_state("load")
+        assert opened() == expected
+    # The first call of the list has no previous one.
+    assert page.locator("a[rel=prev]").count() == 0
     assert page_errors == []
 
 

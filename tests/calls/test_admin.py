@@ -327,8 +327,8 @@ def test_call_page_shows_the_transcript_as_a_conversation(
 
     assert page.status_code == 200
     text = page.text
-    assert '<div class="cs-turn cs-turn-bot">' in text
-    assert '<div class="cs-turn cs-turn-human">' in text
+    assert '<div class="cs-turn cs-turn-bot" data-start-ms="0">' in text
+    assert '<div class="cs-turn cs-turn-human" data-start-ms="61500">' in text
     assert '<div class="cs-turn cs-turn-tool">' in text
     assert "Hi, Eddie!" in text
     # Transcript text is untrusted: escaped, never markup.
@@ -344,9 +344,11 @@ def test_call_page_has_a_recording_player(admin_client: Client, full_call: Call)
     page = admin_client.get(call_url(full_call))
 
     assert (
-        '<audio controls preload="none" src="https://cdn.example.com/rec/c-full.mp3"></audio>'
-        in page.text
+        '<audio controls preload="metadata" src="https://cdn.example.com/rec/c-full.mp3" '
+        "data-cs-recording></audio>" in page.text
     )
+    # Shown by call_page.js when the browser cannot load the recording.
+    assert "Recording could not be loaded from cdn.example.com." in page.text
 
 
 def test_call_page_has_no_player_without_a_playable_recording(
