@@ -30,10 +30,14 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Min
 from django.utils import timezone
-from rest_framework import serializers
 
 from analytics.api.base import AnalyticsMeta, AnalyticsWindow
-from analytics.api.params import PLATFORM_DEFAULT_PERIOD, PLATFORM_PERIODS, AnalyticsParams
+from analytics.api.params import (
+    PLATFORM_DEFAULT_PERIOD,
+    PLATFORM_PERIODS,
+    AnalyticsParams,
+    ChoiceField,
+)
 from analytics.api.shapes import to_wire
 from analytics.facts import one_answer
 from analytics.queries.platform import (
@@ -46,6 +50,7 @@ from analytics.windows import Window, iso_utc
 from calls.enums import ACTIVE_STATUSES, ErrorLevel, ErrorService
 from calls.models import Call, ErrorLog, Tenant, WrittenCall, stale_after
 from config.api.errors import flatten_detail
+from config.api.params import not_one_of
 from config.live.coalesce import Coalescer, shared_answers
 from config.live.consumers import StreamParamError, TenantStreamConsumer
 from config.live.publish import Message, group_name, publish_on_commit, wire
@@ -114,7 +119,7 @@ def error_messages(tenant_id: int, call_pks: list[int], as_of: str) -> Iterator[
 class StreamParams(AnalyticsParams):
     """What the analytics streams take: a period ending now, and a zone."""
 
-    period = serializers.ChoiceField(choices=list(PLATFORM_PERIODS), required=False)
+    period = ChoiceField(choices=list(PLATFORM_PERIODS), required=False)
 
 
 @dataclass(frozen=True)
@@ -291,9 +296,9 @@ class ErrorsConsumer(TenantStreamConsumer):
         self.service = params.get("service")
         self.level = params.get("level")
         if self.service is not None and self.service not in ErrorService.values:
-            raise StreamParamError(f"service: must be one of {', '.join(ErrorService.values)}.")
+            raise StreamParamError(f"service: {not_one_of(self.service, ErrorService.values)}.")
         if self.level is not None and self.level not in ErrorLevel.values:
-            raise StreamParamError(f"level: must be one of {', '.join(ErrorLevel.values)}.")
+            raise StreamParamError(f"level: {not_one_of(self.level, ErrorLevel.values)}.")
 
     async def opened(self) -> None:
         filters = {"service": self.service, "level": self.level}

@@ -2,8 +2,10 @@
 
 ``GET /v2/calls`` reports ``total_records``, the exact number of calls matching its filters. On
 an agent with hundreds of thousands of calls that ``COUNT`` costs more than the rest of the page,
-and a script paging through with ``offset`` asks for the same total on every page. The total is
-cached under
+and a script paging through with ``offset`` asks for the same total on every page. The call
+counts and last call times of the agents and workflows on a page of ``GET /api/v1/agents`` and
+``GET /api/v1/workflows`` (``calls.directory``) cost the same and are asked for as often, so
+they are cached alike (``cached_call_figure``). The total is cached under
 
     callcount:<tenant id>:<generation>:<digest of the scope and the cleaned filters>
 
@@ -58,9 +60,9 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -71,6 +73,8 @@ from calls.models import Call, Tenant
 from config import cache_outage
 
 logger = logging.getLogger(__name__)
+
+FigureT = TypeVar("FigureT")
 
 # How long a total may be served without a bump: the bound on the staleness of the cases a bump
 # cannot cover (see the module docstring).
@@ -146,11 +150,33 @@ def filtered_total(
     them, never from the queryset. ``scope`` names the FilterSet the filters belong to. Limits
     and offsets are not filters. With ``CALL_COUNT_CACHE`` off this is ``queryset.count()``.
     """
+    return cached_call_figure(
+        queryset.count,
+        tenant_id=tenant_id,
+        scope=scope,
+        filters=filters,
+        is_figure=lambda value: isinstance(value, int),
+    )
+
+
+def cached_call_figure(
+    compute: Callable[[], FigureT],
+    *,
+    tenant_id: int,
+    scope: str,
+    filters: Mapping[str, Any],
+    is_figure: Callable[[Any], bool],
+) -> FigureT:
+    """``compute()``, a figure read from tenant ``tenant_id``'s calls alone, cached under the
+    tenant's generation as ``filtered_total``'s totals are (same key scheme, same guarantees).
+    ``scope`` and ``filters`` must determine the figure; ``is_figure`` tells a cached value of
+    the figure's type from anything else the key could hold. With ``CALL_COUNT_CACHE`` off this
+    is ``compute()``."""
     if not settings.CALL_COUNT_CACHE:
-        return queryset.count()
+        return compute()
     if cache_outage.recently_failed(cache=cache):
         # As when the cache is down, without waiting for it again (the failure was logged).
-        return queryset.count()
+        return compute()
     try:
         generation = _current_generation(tenant_id)
         key = count_key(tenant_id, generation, scope, filters) if generation else None
@@ -160,13 +186,13 @@ def filtered_total(
         logger.warning(
             "call count cache unavailable, counting: tenant=%s", tenant_id, exc_info=True
         )
-        return queryset.count()
-    if isinstance(cached, int):
-        return cached
-    total = queryset.count()
+        return compute()
+    if cached is not None and is_figure(cached):
+        return cast(FigureT, cached)
+    figure = compute()
     if key is not None:
         try:
-            cache.set(key, total, COUNT_TTL_SECONDS)
+            cache.set(key, figure, COUNT_TTL_SECONDS)
         except cache_outage.CACHE_ERRORS:
             cache_outage.record_failure(cache=cache)
             logger.warning(
@@ -174,7 +200,7 @@ def filtered_total(
                 tenant_id,
                 exc_info=True,
             )
-    return total
+    return figure
 
 
 def bump_generation(tenant_id: int) -> None:

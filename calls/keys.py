@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from django.utils import timezone
 
-from calls.models import API_KEY_PREFIX, API_KEY_PUBLIC_PREFIX_LENGTH, ApiKey, Tenant, hash_api_key
+from calls.models import (
+    API_KEY_PREFIX,
+    API_KEY_PUBLIC_PREFIX_LENGTH,
+    ApiKey,
+    ApiKeyScope,
+    Tenant,
+    hash_api_key,
+)
 
 
 def generate_raw_key() -> str:
@@ -14,15 +22,29 @@ def generate_raw_key() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_api_key(*, tenant: Tenant, name: str = "") -> tuple[ApiKey, str]:
-    """Creates a key for ``tenant``. Returns the stored key and the raw secret, which is not kept
-    anywhere and cannot be shown again."""
+def create_api_key(
+    *,
+    tenant: Tenant,
+    name: str = "",
+    scope: str = ApiKeyScope.ALL,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Creates a key for ``tenant`` with ``scope`` (an ``ApiKeyScope``), expiring at
+    ``expires_at`` (never when ``None``; a past instant makes a key refused from the start).
+    Returns the stored key and the raw secret, which is not kept anywhere and cannot be shown
+    again."""
+    if scope not in ApiKeyScope.values:
+        raise ValueError(f"unknown API key scope {scope!r}; expected one of {ApiKeyScope.values}")
+    if expires_at is not None and timezone.is_naive(expires_at):
+        raise ValueError("expires_at must be an aware datetime")
     raw = generate_raw_key()
     key = ApiKey.objects.create(
         tenant=tenant,
         name=name,
         prefix=raw[:API_KEY_PUBLIC_PREFIX_LENGTH],
         key_hash=hash_api_key(raw),
+        scope=scope,
+        expires_at=expires_at,
     )
     return key, raw
 

@@ -23,6 +23,7 @@ from calls.api.serializers import CallListItemSerializer
 from calls.enums import STATUS_RANK, CallStatus
 from calls.models import Call, Tenant, WrittenCall
 from calls.queries import with_list_children
+from config.api.params import not_one_of
 from config.live.consumers import StreamParamError, TenantStreamConsumer, iso_utc
 from config.live.publish import Message, group_name, publish_on_commit, wire
 
@@ -95,7 +96,7 @@ class CallsConsumer(TenantStreamConsumer):
             unknown = [v for v in values if v not in CallStatus.values]
             if unknown or len(values) > MAX_STATUS_VALUES:
                 raise StreamParamError(
-                    f"status: {unknown[0][:40]!r} is not a call status."
+                    f"status: {not_one_of(unknown[0], CallStatus.values)}."
                     if unknown
                     else f"status: at most {MAX_STATUS_VALUES} values."
                 )

@@ -125,9 +125,36 @@ def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+class ApiKeyScope(models.TextChoices):
+    """What a key may do. ``read``: every GET of the REST APIs and the WebSocket streams (and
+    the tickets that open them); ``ingest``: every write (calls, leads); ``all``: both."""
+
+    READ = "read", "read only"
+    INGEST = "ingest", "ingest only"
+    ALL = "all", "read and ingest"
+
+
+# The permissions (``read``, ``ingest``) each stored scope grants. A value missing here (a row
+# written by hand or by a later version) grants nothing: keys fail closed.
+API_KEY_SCOPE_GRANTS: dict[str, frozenset[str]] = {
+    ApiKeyScope.READ: frozenset({"read"}),
+    ApiKeyScope.INGEST: frozenset({"ingest"}),
+    ApiKeyScope.ALL: frozenset({"read", "ingest"}),
+}
+
+
+def scopes_granting(permission: str) -> list[str]:
+    """The stored scope values that grant ``permission`` (for queries)."""
+    return [scope for scope, grants in API_KEY_SCOPE_GRANTS.items() if permission in grants]
+
+
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
-    def active(self) -> ApiKeyQuerySet:
-        return self.filter(revoked_at__isnull=True)
+    def active(self, *, at: datetime | None = None) -> ApiKeyQuerySet:
+        """Keys neither revoked nor expired at ``at`` (default now)."""
+        at = at or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=at)
+        )
 
 
 class ApiKey(models.Model):
@@ -140,6 +167,16 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    scope = models.CharField(
+        max_length=16,
+        choices=ApiKeyScope.choices,
+        default=ApiKeyScope.ALL,
+        help_text="read: GET requests and live streams; ingest: writes; all: both.",
+    )
+    # From this instant on the key is refused as a revoked one is; null: it never expires.
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Leave empty for a key that does not expire."
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -156,7 +193,15 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    def grants(self, permission: str) -> bool:
+        """Whether the key's scope allows ``permission`` (``read`` or ``ingest``)."""
+        return permission in API_KEY_SCOPE_GRANTS.get(self.scope, frozenset())
 
 
 class Agent(models.Model):

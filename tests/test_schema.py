@@ -111,6 +111,43 @@ def test_every_operation_documents_its_error_bodies(openapi):
     assert not problems, problems
 
 
+def test_every_operation_taking_a_key_documents_the_scope_refusal(openapi):
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, item in openapi["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+        and any("apiKey" in scheme for scheme in operation.get("security", []))
+        and "403" not in operation["responses"]
+    ]
+
+    assert not undocumented
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "fields"),
+    [
+        ("/api/v1/agents", "model_id", {"model_id", "name", "type", "call_count", "last_call_at"}),
+        ("/api/v1/workflows", "slug", {"slug", "name", "call_count", "last_call_at"}),
+    ],
+)
+def test_the_agent_and_workflow_lists_are_documented(openapi, path, key, fields):
+    operation = openapi["paths"][path]["get"]
+    parameters = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "query"}
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    components = openapi["components"]["schemas"]
+    page_schema = components[page["$ref"].rsplit("/", 1)[1]]
+    item_ref = page_schema["properties"]["results"]["items"]["$ref"]
+    item = components[item_ref.rsplit("/", 1)[1]]
+
+    assert set(parameters) == {"search", "limit", "cursor"}
+    assert parameters["limit"]["maximum"] == 200
+    assert {"next", "previous", "results"} == set(page_schema["properties"])
+    assert set(item["properties"]) == fields
+    assert item["properties"]["last_call_at"]["nullable"] is True
+    assert f"`{key}`" in operation["description"]
+
+
 @pytest.mark.parametrize(
     ("path", "filterset", "extra"),
     [

@@ -32,6 +32,7 @@ from config.api.params import (
     MIN_YEAR,
     YEAR_PATTERN,
     QueryValueError,
+    not_one_of,
     parse_instant,
     time_zone_names,
 )
@@ -56,6 +57,17 @@ MAX_OFFSET = 1_000_000_000
 # Free text: DRF trims it and refuses a blank value or a NUL, so the schema asks for a character
 # that is neither space nor NUL.
 TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+class ChoiceField(serializers.ChoiceField):
+    """An enumerated parameter whose error lists the valid values (``not_one_of``), in every
+    analytics family."""
+
+    def fail(self, key: str, **kwargs: Any) -> Any:
+        if key == "invalid_choice":
+            values = [str(value) for value in self.choices]
+            raise serializers.ValidationError(not_one_of(kwargs["input"], values), code=key)
+        return super().fail(key, **kwargs)
 
 
 @extend_schema_field({"type": "string", "pattern": TEXT_PATTERN})
@@ -136,7 +148,7 @@ class SynthflowAnalyticsParams(AnalyticsParams):
     from_date = InstantField(help_text="Start of the window (default: 7 days before to_date).")
     to_date = InstantField(help_text="End of the window, exclusive (default: now).")
     model_id = TextField(required=False, max_length=100, help_text="Only calls of this agent.")
-    type_of_call = serializers.ChoiceField(
+    type_of_call = ChoiceField(
         choices=CallType.choices, required=False, help_text="Only calls of this type."
     )
 
@@ -172,7 +184,7 @@ def _drift(*, start_given: bool, end_given: bool) -> Drift:
 
 
 class PlatformParams(AnalyticsParams):
-    period = serializers.ChoiceField(
+    period = ChoiceField(
         choices=list(PLATFORM_PERIODS),
         required=False,
         help_text="The window ending now (default 24h); started_after/started_before override.",
@@ -197,7 +209,7 @@ class PlatformParams(AnalyticsParams):
 
 
 class CallVolumeParams(PlatformParams):
-    interval = serializers.ChoiceField(
+    interval = ChoiceField(
         choices=["hour", "day", "week"], default="hour", help_text="Bucket size."
     )
 
@@ -218,8 +230,8 @@ class WorkflowStatsParams(PlatformParams):
 
 
 class ErrorLogParams(PlatformParams):
-    service = serializers.ChoiceField(choices=ErrorService.choices, required=False)
-    level = serializers.ChoiceField(choices=ErrorLevel.choices, required=False)
+    service = ChoiceField(choices=ErrorService.choices, required=False)
+    level = ChoiceField(choices=ErrorLevel.choices, required=False)
     offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
 
@@ -267,16 +279,14 @@ def _check_span(first: date, last: date) -> None:
 
 
 class OverviewParams(SalesParams):
-    granularity = serializers.ChoiceField(choices=["day", "week", "month"], default="day")
-    compareWith = serializers.ChoiceField(
-        choices=["previous_period", "previous_year"], required=False
-    )
+    granularity = ChoiceField(choices=["day", "week", "month"], default="day")
+    compareWith = ChoiceField(choices=["previous_period", "previous_year"], required=False)
 
 
 class FunnelParams(SalesParams):
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    channel = ChoiceField(choices=Channel.choices, required=False)
     # A declared field leaves the class namespace, so shadowing Field.source is safe.
-    source = serializers.ChoiceField(  # type: ignore[assignment]
+    source = ChoiceField(  # type: ignore[assignment]
         choices=LeadSource.choices, required=False
     )
 

@@ -51,14 +51,16 @@ META_HEADERS = [
 
 
 class SalesErrorSerializer(S.Serializer):
-    error = S.CharField(help_text="invalid_request, unauthorized or unprocessable")
+    error = S.CharField(help_text="invalid_request, unauthorized, forbidden or unprocessable")
     message = S.CharField()
 
 
-# Besides the first two, every read can answer 413 (a body over the limit, refused before the
-# view), 429 (the tenant's read budget spent) and 503 (a read cancelled after
-# ``API_READ_STATEMENT_TIMEOUT_MS``), each in the family's own error body.
+# Besides the first two, every read can answer 403 (a key whose scope does not allow reading),
+# 413 (a body over the limit, refused before the view), 429 (the tenant's read budget spent) and
+# 503 (a read cancelled after ``API_READ_STATEMENT_TIMEOUT_MS``), each in the family's own error
+# body.
 COMMON_ERROR_DESCRIPTIONS = {
+    403: "The API key's scope does not allow reading (an `ingest` key)",
     413: "Request body too large",
     429: "Too many requests for this tenant; retry after `Retry-After` seconds",
     503: "The read took too long and was cancelled; retry after `Retry-After` seconds",
@@ -73,10 +75,10 @@ def _errors(serializer: Any, descriptions: dict[int, str]) -> dict[int, OpenApiR
 
 
 SYNTHFLOW_ERRORS = _errors(
-    SynthflowErrorSerializer, {400: "Invalid parameter", 401: "Missing or invalid API key"}
+    SynthflowErrorSerializer, {400: "Invalid parameter", 401: "Missing, invalid or expired API key"}
 )
 PLATFORM_ERRORS = _errors(
-    PlatformErrorSerializer, {400: "Invalid parameter", 401: "Missing or invalid API key"}
+    PlatformErrorSerializer, {400: "Invalid parameter", 401: "Missing, invalid or expired API key"}
 )
 SALES_ERRORS = _errors(
     SalesErrorSerializer,

@@ -7,9 +7,10 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from calls.admin_filters import ScopedRelatedFieldListFilter
@@ -23,7 +24,9 @@ from config.admin.scoping import (
     visible_tenant_ids,
 )
 
-_NEW_RAW_KEY_ATTR = "_callscope_new_api_key"
+# The session entry that carries a new key's secret from the creating POST to the page the POST
+# redirects to, which pops it: ``{"key": <pk>, "raw": <secret>}``.
+NEW_API_KEY_SESSION_KEY = "callscope_new_api_key"
 
 
 def _is_superuser(request: HttpRequest) -> bool:
@@ -146,17 +149,19 @@ class TenantAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
 
 
 class ApiKeyStatusFilter(admin.SimpleListFilter):
-    """Active or revoked keys."""
+    """Active, expired or revoked keys."""
 
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("active", "active"), ("revoked", "revoked")]
+        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
         if self.value() == "active":
-            return queryset.filter(revoked_at__isnull=True)
+            return queryset.active()  # type: ignore[attr-defined]
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
         if self.value() == "revoked":
             return queryset.filter(revoked_at__isnull=False)
         return queryset
@@ -166,11 +171,14 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
 class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """API keys: created here with a tenant and a name, shown once, then only by prefix.
 
-    Creating a key shows the raw key on the page that answers the form, rendered straight from
-    memory (it is not put in a message, the session or the database) and never shown again. Keys
-    cannot be edited or deleted, only revoked (the "Revoke selected keys" action), so the list
-    keeps a record of every credential ever issued. Tenant staff need ``calls.add_apikey`` to
-    create keys and ``calls.change_apikey`` to revoke them, for their own tenants only.
+    Creating a key follows post/redirect/get: the POST creates the key, puts its secret in the
+    session (``NEW_API_KEY_SESSION_KEY``) and redirects to the key's "created" page, whose GET
+    pops it and shows it. So the secret is shown once, and reloading that page neither creates
+    another key nor shows the secret again (it is not in a message or the database). Each key has
+    a scope (``read``, ``ingest`` or ``all``) and an optional expiry, both chosen at creation.
+    Keys cannot be edited or deleted, only revoked (the "Revoke selected keys" action), so the
+    list keeps a record of every credential ever issued. Tenant staff need ``calls.add_apikey``
+    to create keys and ``calls.change_apikey`` to revoke them, for their own tenants only.
     """
 
     tenant_path = "tenant"
@@ -178,12 +186,14 @@ class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
         "prefix_display",
         "name",
         "tenant",
+        "scope",
         "created_at",
+        "expires_at",
         "last_used_at",
         "revoked_at",
         "is_active",
     )
-    list_filter = (ApiKeyStatusFilter, ("tenant", ScopedRelatedFieldListFilter))
+    list_filter = (ApiKeyStatusFilter, "scope", ("tenant", ScopedRelatedFieldListFilter))
     list_select_related = ("tenant",)
     search_fields = ("^prefix", "name")
     autocomplete_fields = ("tenant",)
@@ -191,13 +201,15 @@ class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
         if obj is None:
-            return ("tenant", "name")
+            return ("tenant", "name", "scope", "expires_at")
         return (
             "tenant",
             "name",
             "prefix_display",
+            "scope",
             "is_active",
             "created_at",
+            "expires_at",
             "last_used_at",
             "revoked_at",
         )
@@ -244,9 +256,12 @@ class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
         # Keys are minted by calls.keys.create_api_key only. There is no change form (no change
         # permission), so every save here is a creation.
         key, raw = create_api_key(
-            tenant=form.cleaned_data["tenant"], name=form.cleaned_data.get("name") or ""
+            tenant=form.cleaned_data["tenant"],
+            name=form.cleaned_data.get("name") or "",
+            scope=form.cleaned_data["scope"],
+            expires_at=form.cleaned_data.get("expires_at"),
         )
-        setattr(request, _NEW_RAW_KEY_ATTR, raw)
+        request.session[NEW_API_KEY_SESSION_KEY] = {"key": key.pk, "raw": raw}
         return key
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
@@ -258,16 +273,34 @@ class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
     def response_add(
         self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
     ) -> HttpResponse:
-        raw = getattr(request, _NEW_RAW_KEY_ATTR, None)
-        if raw is None:
-            return super().response_add(request, obj, post_url_continue)
-        # Admin views are never cached (the admin site marks them so); the key lives only in
+        # Redirect, so that reloading the page that shows the secret repeats a GET, not the POST.
+        return HttpResponseRedirect(reverse("admin:calls_apikey_created", args=[obj.pk]))
+
+    def get_urls(self) -> list[URLPattern]:
+        created = path(
+            "<path:object_id>/created/",
+            self.admin_site.admin_view(self.created_view),
+            name="calls_apikey_created",
+        )
+        return [created, *super().get_urls()]
+
+    def created_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The page a key's creation redirects to: its secret on the first GET after the POST
+        (popped from the session), and on any later GET only that it cannot be shown again."""
+        key = self.get_object(request, object_id)
+        if key is None or not self.has_view_permission(request, key):
+            raise Http404("No such API key.")
+        pending = request.session.get(NEW_API_KEY_SESSION_KEY)
+        raw = None
+        if isinstance(pending, dict) and pending.get("key") == key.pk:
+            raw = request.session.pop(NEW_API_KEY_SESSION_KEY)["raw"]
+        # Admin views are never cached (``admin_view`` marks them so): the secret lives only in
         # this response.
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "API key created",
-            "key": obj,
+            "key": key,
             "raw_key": raw,
             "changelist_url": reverse("admin:calls_apikey_changelist"),
             "add_url": reverse("admin:calls_apikey_add"),

@@ -17,16 +17,17 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import QueryDict
+from django_filters.fields import ChoiceField as FilterChoiceField
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from calls import queries
+from calls import directory, queries
 from calls.api import export
 from calls.documents import E164, INT32_MAX, parse_timestamp
 from calls.enums import CallPlatform, CallStatus, CallType, Channel, Sentiment
 from calls.models import Call
 from config.api.errors import InvalidRequest
-from config.api.params import MAX_YEAR, MIN_YEAR, time_zone_names
+from config.api.params import MAX_YEAR, MIN_YEAR, not_one_of, time_zone_names
 
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 VARIABLE_PREFIX = "var."
@@ -90,12 +91,31 @@ class ListField(forms.Field):
         items = [item for item in items if item]
         for item in items:
             if self.choices is not None and item not in self.choices:
-                raise ValidationError(
-                    f"{item!r} is not one of: {', '.join(self.choices)}", code="invalid_choice"
-                )
+                raise ValidationError(not_one_of(item, self.choices), code="invalid_choice")
             if len(item) > self.max_length or "\x00" in item:
                 raise ValidationError(f"{item[:40]!r}… is not a valid value", code="invalid")
         return items
+
+
+class EnumChoiceMixin:
+    """A choice field whose error lists the valid values (``not_one_of``), not Django's "Select
+    a valid choice"."""
+
+    choices: Any
+
+    def validate(self, value: Any) -> None:
+        if value and not self.valid_value(value):  # type: ignore[attr-defined]
+            values = [str(key) for key, _ in self.choices if key not in ("", None)]
+            raise ValidationError(not_one_of(value, values), code="invalid_choice")
+        super().validate(value)  # type: ignore[misc]
+
+
+class EnumChoiceField(EnumChoiceMixin, forms.ChoiceField):
+    pass
+
+
+class EnumFilterChoiceField(EnumChoiceMixin, FilterChoiceField):
+    pass
 
 
 def normalize_phone(value: str) -> str:
@@ -252,7 +272,13 @@ class ParameterFilter(django_filters.Filter):
 
 
 class ChoiceParameter(ParameterFilter):
-    field_class = forms.ChoiceField
+    field_class = EnumChoiceField
+
+
+class EnumChoiceFilter(django_filters.ChoiceFilter):
+    """One of ``choices``; an error lists them."""
+
+    field_class = EnumFilterChoiceField
 
 
 class TimezoneParameter(ParameterFilter):
@@ -347,7 +373,7 @@ class SynthflowCallFilterSet(StrictFilterSet):
     to_date = EpochMsFilter(
         field_name="start_time", lookup_expr="lt", help_text="Calls started before (ms)."
     )
-    call_status = django_filters.ChoiceFilter(
+    call_status = EnumChoiceFilter(
         field_name="status", choices=CallStatus.choices, help_text="One call status."
     )
     duration_min = IntegerFilter(field_name="duration", lookup_expr="gte", **DURATION_LIMITS)
@@ -403,8 +429,8 @@ class CallFilterSet(StrictFilterSet):
     times (every value must match). ``q`` is at most ``MAX_SEARCH_LENGTH`` characters.
     """
 
-    agent = ListFilter(field_name="agent__model_id", max_length=100, help_text="Agent model ids.")
-    workflow = ListFilter(field_name="workflow__slug", max_length=100, help_text="Workflow slugs.")
+    agent = ListFilter(method="filter_agent", max_length=100, help_text="Agent model ids.")
+    workflow = ListFilter(method="filter_workflow", max_length=100, help_text="Workflow slugs.")
     status = ListFilter(field_name="status", choices=CallStatus.values, help_text="Call statuses.")
     type = ListFilter(field_name="type_of_call", choices=CallType.values, help_text="Call types.")
     channel = ListFilter(field_name="channel", choices=Channel.values, help_text="Channels.")
@@ -446,6 +472,41 @@ class CallFilterSet(StrictFilterSet):
     class Meta:
         model = Call
         fields: list[str] = []
+
+    def filter_agent(self, qs: QuerySet[Call], name: str, value: list[str]) -> QuerySet[Call]:
+        return qs.filter(agent_id__in=self.known(directory.AGENTS, "agent", value))
+
+    def filter_workflow(self, qs: QuerySet[Call], name: str, value: list[str]) -> QuerySet[Call]:
+        return qs.filter(workflow_id__in=self.known(directory.WORKFLOWS, "workflow", value))
+
+    def known(self, kind: directory.DirectoryKind[Any], param: str, keys: list[str]) -> list[int]:
+        """The primary keys of the tenant's agents or workflows ``keys`` names by external id.
+
+        A value that is no external id but an agent's (or workflow's) name is a 400 that says
+        which id that name has and where the list is: the filter takes ids only, and an empty
+        200 would read as "no calls". (Names are not unique and may equal another agent's id,
+        so they are never matched.) A value that names nothing matches no call, as before an
+        agent's first call arrives."""
+        if self.tenant_id is None:
+            raise ValueError(f"the {param} filter needs the tenant whose calls it reads")
+        found = directory.known_keys(kind, tenant_id=self.tenant_id, keys=keys)
+        unknown = [key for key in dict.fromkeys(keys) if key not in found]
+        named = (
+            directory.keys_named(kind, tenant_id=self.tenant_id, names=unknown) if unknown else {}
+        )
+        hints = [
+            f"unknown {param} {name[:60]!r} (the {param} named so has {kind.key_field} "
+            + " or ".join(repr(key) for key in ids)
+            + ")"
+            for name, ids in named.items()
+        ]
+        if hints:
+            message = f"{'; '.join(hints)}; {param}s are listed at /api/v1/{kind.name}"
+            raise InvalidRequest(
+                f"Invalid query parameter(s): {param}: {message}",
+                [{"field": param, "message": message}],
+            )
+        return list(found.values())
 
     def filter_success(self, qs: QuerySet[Call], name: str, value: bool) -> QuerySet[Call]:
         return queries.filter_success(qs, value)

@@ -45,8 +45,10 @@ ORDERING_HELP = (
     "Ties are broken by id; calls without the value sort as the smallest."
 )
 FILTER_HELP = {
-    "agent": "Agent model ids.",
-    "workflow": "Workflow slugs.",
+    "agent": "Agent model ids, as `GET /api/v1/agents` lists them; an agent's name instead of "
+    "its model id is a 400 that gives the id.",
+    "workflow": "Workflow slugs, as `GET /api/v1/workflows` lists them; a workflow's name "
+    "instead of its slug is a 400 that gives the slug.",
     "status": "Call statuses.",
     "type": "Call types.",
     "channel": "Channels.",

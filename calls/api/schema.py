@@ -18,16 +18,21 @@ from config.api.schema import EMPTY_IS_ABSENT, PlatformErrorSerializer, Synthflo
 
 ERROR_DESCRIPTIONS = {
     400: "Unknown, repeated or malformed parameter (the message names it)",
-    401: "Missing, malformed, unknown or revoked API key",
+    401: "Missing, malformed, unknown, revoked or expired API key",
+    403: (
+        "The API key's scope does not allow this request: reads (and live tickets) need "
+        "`read` or `all`, writes `ingest` or `all`"
+    ),
     404: "No such call for this key's tenant",
     413: "Request body larger than the server takes (`MAX_REQUEST_BODY_BYTES`)",
     429: "Too many requests for this tenant; retry after the `Retry-After` header's seconds",
     503: "The read took too long and was cancelled; retry after the `Retry-After` header's seconds",
 }
-# What every read can answer besides its own 400 and 404: no key (401), a body over the limit
-# (413, checked before routing), the tenant's read budget spent (429), a read cancelled after
-# ``API_READ_STATEMENT_TIMEOUT_MS`` (503).
-READ_ERROR_CODES = (400, 401, 413, 429, 503)
+# What every read can answer besides its own 400 and 404: no valid key (401), a key whose scope
+# does not allow reading (403), a body over the limit (413, checked before routing), the
+# tenant's read budget spent (429), a read cancelled after ``API_READ_STATEMENT_TIMEOUT_MS``
+# (503).
+READ_ERROR_CODES = (400, 401, 403, 413, 429, 503)
 
 
 def synthflow_errors(*codes: int) -> dict[int, OpenApiResponse]:

@@ -492,3 +492,46 @@ class CallPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="The next page, null on the last.")
     previous = serializers.URLField(allow_null=True, help_text="The previous page, if any.")
     results = CallListItemSerializer(many=True)
+
+
+# --- agents and workflows ----------------------------------------------------------------------
+
+
+class DirectoryEntryCallsMixin(serializers.Serializer):
+    """The call figures of a ``calls.directory.DirectoryEntry``."""
+
+    call_count = serializers.IntegerField(source="calls.count", help_text="Calls, all time.")
+    last_call_at = serializers.DateTimeField(
+        source="calls.last_started_at",
+        allow_null=True,
+        help_text="When the latest call started; null without calls.",
+    )
+
+
+class AgentListItemSerializer(DirectoryEntryCallsMixin):
+    model_id = serializers.CharField(
+        source="row.model_id", help_text="What the calls' `agent` filter takes."
+    )
+    name = serializers.CharField(source="row.name")
+    type = serializers.CharField(
+        source="row.type", help_text="inbound, outbound or widget; '' if unknown."
+    )
+
+
+class WorkflowListItemSerializer(DirectoryEntryCallsMixin):
+    slug = serializers.CharField(
+        source="row.slug", help_text="What the calls' `workflow` filter takes."
+    )
+    name = serializers.CharField(source="row.name")
+
+
+class AgentPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next page, null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, if any.")
+    results = AgentListItemSerializer(many=True)
+
+
+class WorkflowPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next page, null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, if any.")
+    results = WorkflowListItemSerializer(many=True)

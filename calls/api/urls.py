@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from django.urls.converters import StringConverter
 
-from calls.api import native, platform_webhooks, synthflow, views
+from calls.api import directory, native, platform_webhooks, synthflow, views
 
 
 class IdConverter(StringConverter):
@@ -19,6 +19,8 @@ urlpatterns = [
     # Before the detail route, which would take "export.csv" for a call id.
     path("api/v1/calls/export.csv", native.CallExportView.as_view(), name="calls-export"),
     path("api/v1/calls/<id:call_id>", native.CallDetailView.as_view(), name="call-detail"),
+    path("api/v1/agents", directory.AgentListView.as_view(), name="agents"),
+    path("api/v1/workflows", directory.WorkflowListView.as_view(), name="workflows"),
     path("api/v1/leads", views.LeadUpsertView.as_view(), name="leads-upsert"),
     path(
         "api/v1/webhooks/synthflow/<id:token>",

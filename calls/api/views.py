@@ -71,8 +71,17 @@ LEAD_RESULT = inline_serializer(
 )
 ERROR_RESPONSES = {
     400: OpenApiResponse(PLATFORM_ERROR, description="Invalid JSON or invalid documents"),
-    401: OpenApiResponse(PLATFORM_ERROR, description="Missing, malformed, unknown or revoked key"),
+    401: OpenApiResponse(
+        PLATFORM_ERROR, description="Missing, malformed, unknown, revoked or expired key"
+    ),
     413: OpenApiResponse(PLATFORM_ERROR, description="Request body too large"),
+}
+# The writes authenticated by an API key can also refuse a key that may not write.
+KEY_WRITE_ERROR_RESPONSES = {
+    **ERROR_RESPONSES,
+    403: OpenApiResponse(
+        PLATFORM_ERROR, description="The API key's scope does not allow writing (a `read` key)"
+    ),
 }
 
 
@@ -127,7 +136,7 @@ class CallCollectionView(NativeCallView):
             "A batch with any invalid document is rejected whole and nothing is written."
         ),
         request={"application/json": INGEST_REQUEST_SCHEMA},
-        responses={200: INGEST_RESULT, 201: INGEST_RESULT, **ERROR_RESPONSES},
+        responses={200: INGEST_RESULT, 201: INGEST_RESULT, **KEY_WRITE_ERROR_RESPONSES},
         tags=["ingestion"],
     )
     def post(self, request: Request) -> Response:
@@ -140,7 +149,7 @@ class LeadUpsertView(TenantAPIView):
         summary="Create or update a lead",
         description="Matched by lead_id, else by phone_number. Status only moves forward.",
         request={"application/json": LEAD_REQUEST_SCHEMA},
-        responses={200: LEAD_RESULT, 201: LEAD_RESULT, **ERROR_RESPONSES},
+        responses={200: LEAD_RESULT, 201: LEAD_RESULT, **KEY_WRITE_ERROR_RESPONSES},
         tags=["ingestion"],
     )
     def post(self, request: Request) -> Response:

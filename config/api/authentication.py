@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from calls.models import API_KEY_PREFIX, ApiKey, Tenant, hash_api_key
@@ -54,10 +54,33 @@ def api_key_from_header(authorization: bytes) -> ApiKey:
 
     with without_statement_limit():
         key = ApiKey.objects.select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
-    if key is None or not key.is_active:
+    if key is None or key.revoked_at is not None:
         # Unknown and revoked keys are indistinguishable to the caller.
         raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+    if key.is_expired:
+        # Said plainly: the caller holds the key, and an expiry is scheduled, not a verdict.
+        raise exceptions.AuthenticationFailed("API key expired.")
     return key
+
+
+def required_permission(view: Any, method: str) -> str:
+    """The key permission (``read`` or ``ingest``) a request of ``method`` to ``view`` needs:
+    the view's ``api_key_permission`` when it names one (a POST that only reads, such as a live
+    ticket), else ``read`` for GET, HEAD and OPTIONS and ``ingest`` for every other method, so a
+    write nobody classified needs the write permission."""
+    declared = getattr(view, "api_key_permission", None)
+    if declared is not None:
+        return str(declared)
+    return "read" if method in SAFE_METHODS else "ingest"
+
+
+def scope_refusal(key: ApiKey, permission: str) -> str:
+    """Why ``key`` may not do what ``permission`` allows (the 403's message)."""
+    action = "read" if permission == "read" else "write (ingest)"
+    return (
+        f"This API key's scope is {key.scope!r}: it may not {action}. "
+        f"Use a key whose scope is {permission!r} or 'all'."
+    )
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -85,7 +108,18 @@ class ApiKeyAuthentication(BaseAuthentication):
 
 
 class HasTenantApiKey(BasePermission):
-    """Passes only requests authenticated by an active API key."""
+    """Passes only requests authenticated by an active API key whose scope grants what the
+    request does (``required_permission``); any other key gets a 403 that says why."""
+
+    message = "This API key may not make this request."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return isinstance(request.auth, ApiKey)
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return False
+        permission = required_permission(view, request.method or "")
+        if key.grants(permission):
+            return True
+        # DRF reads the permission's ``message`` for the 403 body.
+        self.message = scope_refusal(key, permission)
+        return False

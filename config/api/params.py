@@ -8,6 +8,7 @@ instants and zones and documents them alike.
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, tzinfo
 from functools import lru_cache
 
@@ -27,6 +28,12 @@ def time_zone_names() -> tuple[str, ...]:
     """The IANA zone names a ``timezone`` parameter takes, sorted (the schema lists them): the
     system's zone database, not whatever file name ``ZoneInfo`` would also open."""
     return tuple(sorted(zoneinfo.available_timezones() | {"UTC"}))
+
+
+def not_one_of(value: object, choices: Iterable[str]) -> str:
+    """The message for a value outside an enumerated parameter's choices: it lists them, so
+    the client learns the valid values from the error (every API family and filter says it so)."""
+    return f"{str(value)[:40]!r} is not one of: {', '.join(choices)}"
 
 
 class QueryValueError(ValueError):

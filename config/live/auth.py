@@ -22,8 +22,8 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework import exceptions
 
-from calls.models import ApiKey, Tenant, TenantMembership
-from config.api.authentication import ApiKeyAuthentication, api_key_from_header
+from calls.models import ApiKey, Tenant, TenantMembership, scopes_granting
+from config.api.authentication import ApiKeyAuthentication, api_key_from_header, scope_refusal
 
 TICKET_PREFIX = "cst_"
 TICKET_MAX_LENGTH = 100
@@ -40,12 +40,15 @@ class LivePrincipal:
     user_id: int | None = None
 
     def still_allowed(self) -> bool:
-        """Whether the credentials still grant access (the key not revoked, the user still
-        active staff of the tenant)."""
+        """Whether the credentials still grant access (the key neither revoked nor expired and
+        its scope still allowing reads, the user still active staff of the tenant)."""
         if self.key_id is not None:
-            return ApiKey.objects.filter(
-                pk=self.key_id, tenant_id=self.tenant_id, revoked_at__isnull=True
-            ).exists()
+            # Not revoked, not expired, and still allowed to read (a stream is a read).
+            return (
+                ApiKey.objects.active()
+                .filter(pk=self.key_id, tenant_id=self.tenant_id, scope__in=scopes_granting("read"))
+                .exists()
+            )
         if self.user_id is not None:
             return user_may_view(self.user_id, self.tenant_id)
         return False
@@ -67,6 +70,9 @@ class LiveAuth:
 
     principal: LivePrincipal | None
     error: str = ""
+    # The close code of a refusal: 4401 (no valid credentials) or 4403 (a valid key whose
+    # scope does not allow reading).
+    code: int = 4401
 
 
 def _ticket_key(ticket: str) -> str:
@@ -109,6 +115,8 @@ def authenticate(headers: dict[bytes, bytes], query_string: bytes) -> LiveAuth:
             key = api_key_from_header(authorization)
         except exceptions.APIException as exc:
             return LiveAuth(None, str(exc.detail))
+        if not key.grants("read"):
+            return LiveAuth(None, scope_refusal(key, "read"), code=4403)
         ApiKeyAuthentication._touch(key)
         return LiveAuth(principal_of_key(key))
     if len(tickets) == 1:
@@ -125,7 +133,8 @@ def authenticate(headers: dict[bytes, bytes], query_string: bytes) -> LiveAuth:
 
 class LiveAuthMiddleware:
     """Puts the handshake's ``LiveAuth`` in ``scope["live_auth"]``; the consumer refuses a
-    connection without a principal (close code 4401), so that the client learns why."""
+    connection without a principal (close code 4401, or 4403 for a key that may not read), so
+    that the client learns why."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner

@@ -6,8 +6,10 @@ close reason (daphne drops close reasons, and a refusal before the upgrade would
 as a bare failure):
 
 - ``4400``: a query parameter is unknown, repeated or invalid (``detail`` names it);
-- ``4401``: missing, malformed, unknown or revoked credentials, an expired or used ticket, or
-  access lost while connected (re-checked every ``LIVE_AUTH_RECHECK_SECONDS``);
+- ``4401``: missing, malformed, unknown, revoked or expired credentials, an expired or used
+  ticket, or access lost while connected (re-checked every ``LIVE_AUTH_RECHECK_SECONDS``:
+  revocation, expiry, or a key's scope no longer allowing reads);
+- ``4403``: an API key whose scope does not allow reading (an ``ingest`` key);
 - ``4429``: the tenant already has ``LIVE_MAX_CONNECTIONS_PER_TENANT`` open connections.
 
 Every message is a JSON object with ``type``, ``timezone`` (the tenant's zone, or the one the
@@ -36,10 +38,12 @@ from config.live.publish import group_name
 
 BAD_REQUEST = 4400
 UNAUTHORIZED = 4401
+FORBIDDEN = 4403
 TOO_MANY = 4429
 CLOSE_CODES = {
     BAD_REQUEST: "a query parameter is unknown, repeated or invalid",
     UNAUTHORIZED: "not authenticated, or access revoked while connected",
+    FORBIDDEN: "the API key's scope does not allow reading",
     TOO_MANY: "too many open connections for the tenant",
 }
 # Parameters any stream takes besides its own: the browser's ticket.
@@ -80,7 +84,8 @@ class TenantStreamConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         auth: LiveAuth | None = self.scope.get("live_auth")
         if auth is None or auth.principal is None:
-            await self.refuse(UNAUTHORIZED, auth.error if auth else "Not authenticated.")
+            code = auth.code if auth else UNAUTHORIZED
+            await self.refuse(code, auth.error if auth else "Not authenticated.")
             return
         self.principal = auth.principal
         self.zone = zoneinfo.ZoneInfo(self.principal.tenant_zone)

@@ -17,7 +17,11 @@ from config.live.auth import issue_ticket, principal_of_key
 
 class LiveTicketView(TenantAPIView):
     """Issues a ticket for the key's tenant. The key is re-checked by every open connection, so
-    revoking it also ends the streams opened with its tickets."""
+    revoking it also ends the streams opened with its tickets.
+
+    A POST that writes nothing but opens read streams: it needs the key's ``read`` permission."""
+
+    api_key_permission = "read"
 
     @extend_schema(
         operation_id="live_ticket_create",
@@ -36,7 +40,7 @@ class LiveTicketView(TenantAPIView):
                     "expires_in": serializers.IntegerField(help_text="seconds"),
                 },
             ),
-            **platform_errors(400, 401, 413),
+            **platform_errors(400, 401, 403, 413),
         },
         tags=["live"],
     )

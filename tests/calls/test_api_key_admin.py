@@ -1,14 +1,17 @@
-"""API keys in the admin: created with a tenant and a name, shown once, stored as a hash, revoked
-by an action, never edited; tenant staff manage only their tenants' keys."""
+"""API keys in the admin: created with a tenant, a name, a scope and an expiry, shown once (post,
+redirect, get), stored as a hash, revoked by an action, never edited; tenant staff manage only
+their tenants' keys."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from calls.keys import create_api_key
 from calls.models import (
@@ -38,6 +41,12 @@ def raw_key_on(response: Any) -> str:
     return response.context["raw_key"]
 
 
+def create(client: Client, tenant: Tenant, name: str, **fields: str) -> Any:
+    """POSTs the add form (scope ``all``, no expiry unless given) and follows its redirect."""
+    data = {"tenant": tenant.pk, "name": name, "scope": "all", **fields}
+    return client.post(ADD_URL, data, follow=True)
+
+
 def revoke(client: Client, *keys: ApiKey) -> Any:
     return client.post(
         CHANGELIST_URL,
@@ -48,16 +57,23 @@ def revoke(client: Client, *keys: ApiKey) -> Any:
 def test_created_key_is_shown_once_and_stored_only_as_a_hash(
     admin_client: Client, tenant: Tenant
 ) -> None:
-    response = admin_client.post(ADD_URL, {"tenant": tenant.pk, "name": "BI export"})
+    posted = admin_client.post(ADD_URL, {"tenant": tenant.pk, "name": "BI export", "scope": "all"})
 
+    # Post/redirect/get: the POST answers with a redirect, never with the secret.
+    assert posted.status_code == 302
+    key = ApiKey.objects.get()
+    created_url = reverse("admin:calls_apikey_created", args=[key.pk])
+    assert posted["Location"] == created_url
+    assert "cs_" not in posted.content.decode()
+
+    response = admin_client.get(created_url)
     assert response.status_code == 200
     raw = raw_key_on(response)
     assert raw.startswith("cs_")
     assert raw in response.text
     assert "no-store" in response["Cache-Control"]
 
-    key = ApiKey.objects.get()
-    assert (key.tenant, key.name) == (tenant, "BI export")
+    assert (key.tenant, key.name, key.scope, key.expires_at) == (tenant, "BI export", "all", None)
     assert key.key_hash == hash_api_key(raw)
     assert key.prefix == raw[:API_KEY_PUBLIC_PREFIX_LENGTH]
     stored = [
@@ -65,7 +81,7 @@ def test_created_key_is_shown_once_and_stored_only_as_a_hash(
     ]
     assert not [value for value in stored if raw in value]
 
-    # Not kept anywhere for a later page: not in a message, the session or the next pages.
+    # Popped from the session by that GET: not kept anywhere for a later page.
     assert raw not in str(admin_client.session.items())
     assert all(raw not in morsel.value for morsel in admin_client.cookies.values())
     for url in (CHANGELIST_URL, reverse("admin:calls_apikey_change", args=[key.pk])):
@@ -73,6 +89,63 @@ def test_created_key_is_shown_once_and_stored_only_as_a_hash(
         assert page.status_code == 200
         assert raw not in page.text
         assert key.prefix in page.text
+
+
+def test_reloading_the_created_page_neither_creates_a_key_nor_shows_the_secret_again(
+    admin_client: Client, tenant: Tenant
+) -> None:
+    first = create(admin_client, tenant, "reloaded")
+    raw = raw_key_on(first)
+    assert first.redirect_chain[-1][1] == 302
+    created_url = first.redirect_chain[-1][0]
+
+    again = admin_client.get(created_url)
+
+    assert again.status_code == 200
+    assert ApiKey.objects.count() == 1
+    assert again.context["raw_key"] is None
+    assert raw not in again.text
+    assert "cannot be shown again" in again.text
+
+
+def test_the_created_page_of_another_key_does_not_show_a_pending_secret(
+    admin_client: Client, tenant: Tenant
+) -> None:
+    older, _ = create_api_key(tenant=tenant, name="older")
+    admin_client.post(ADD_URL, {"tenant": tenant.pk, "name": "new", "scope": "read"})
+
+    other_page = admin_client.get(reverse("admin:calls_apikey_created", args=[older.pk]))
+
+    assert other_page.context["raw_key"] is None
+    new = ApiKey.objects.get(name="new")
+    own_page = admin_client.get(reverse("admin:calls_apikey_created", args=[new.pk]))
+    assert hash_api_key(raw_key_on(own_page)) == new.key_hash
+
+
+def test_a_key_is_created_with_the_scope_and_expiry_chosen(
+    admin_client: Client, tenant: Tenant
+) -> None:
+    page = create(
+        admin_client, tenant, "bi", scope="read", expires_at_0="2031-05-01", expires_at_1="12:00:00"
+    )
+
+    key = ApiKey.objects.get()
+    assert key.scope == "read"
+    assert key.expires_at is not None and key.expires_at.isoformat() == "2031-05-01T12:00:00+00:00"
+    assert "read only" in page.text
+    listing = admin_client.get(CHANGELIST_URL).text
+    assert "column-scope" in listing and "column-expires_at" in listing
+
+
+def test_the_status_filter_tells_expired_keys_apart(admin_client: Client, tenant: Tenant) -> None:
+    create_api_key(tenant=tenant, name="live-key")
+    create_api_key(tenant=tenant, name="old-key", expires_at=timezone.now() - timedelta(minutes=1))
+
+    expired = admin_client.get(CHANGELIST_URL, {"status": "expired"}).text
+    active = admin_client.get(CHANGELIST_URL, {"status": "active"}).text
+
+    assert "old-key" in expired and "live-key" not in expired
+    assert "live-key" in active and "old-key" not in active
 
 
 def test_keys_cannot_be_edited_or_deleted(admin_client: Client, tenant: Tenant) -> None:
@@ -146,12 +219,12 @@ def test_tenant_staff_create_keys_for_their_tenants_only(
 ) -> None:
     client = staff_with(tenant, "add_apikey")
 
-    refused = client.post(ADD_URL, {"tenant": other_tenant.pk, "name": "sneaky"})
+    refused = client.post(ADD_URL, {"tenant": other_tenant.pk, "name": "sneaky", "scope": "all"})
     assert refused.status_code == 200
     assert "tenant" in refused.context["adminform"].form.errors
     assert not ApiKey.objects.exists()
 
-    created = client.post(ADD_URL, {"tenant": tenant.pk, "name": "mine"})
+    created = create(client, tenant, "mine")
     assert created.status_code == 200
     assert ApiKey.objects.get().key_hash == hash_api_key(raw_key_on(created))
 
@@ -171,3 +244,14 @@ def test_tenant_staff_revoke_only_with_the_change_permission_and_only_their_keys
     foreign.refresh_from_db()
     assert (own.revoked_at is not None) is may_revoke
     assert foreign.revoked_at is None
+
+
+def test_tenant_staff_cannot_open_the_created_page_of_another_tenants_key(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    own, _ = create_api_key(tenant=tenant)
+    foreign, _ = create_api_key(tenant=other_tenant)
+    client = staff_with(tenant, "add_apikey")
+
+    assert client.get(reverse("admin:calls_apikey_created", args=[own.pk])).status_code == 200
+    assert client.get(reverse("admin:calls_apikey_created", args=[foreign.pk])).status_code == 404

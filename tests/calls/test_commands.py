@@ -137,6 +137,66 @@ def test_create_api_key_accepts_the_tenant_id_and_rejects_unknown_tenants(tenant
         run("create_api_key", "nope")
 
 
+def test_create_api_key_defaults_to_scope_all_without_expiry(tenant: Tenant) -> None:
+    _, err = run("create_api_key", tenant.slug)
+
+    key = ApiKey.objects.get()
+    assert (key.scope, key.expires_at) == ("all", None)
+    assert "scope all, does not expire" in err
+
+
+def test_create_api_key_makes_a_key_of_the_scope_asked_for(tenant: Tenant) -> None:
+    out, _ = run("create_api_key", tenant.slug, "--scope", "read")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {out.strip()}")
+
+    assert ApiKey.objects.get().scope == "read"
+    assert client.get("/api/v1/calls").status_code == 200
+    write = client.post("/api/v1/calls", {"call_id": "c-1"}, format="json")
+    assert write.status_code == 403
+    with pytest.raises(CommandError, match="scope"):
+        run("create_api_key", tenant.slug, "--scope", "write")
+
+
+def test_create_api_key_accepts_a_past_expiry_and_the_key_is_refused(tenant: Tenant) -> None:
+    out, err = run("create_api_key", tenant.slug, "--expires", "2020-01-01T00:00:00Z")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {out.strip()}")
+
+    assert ApiKey.objects.get().expires_at.isoformat() == "2020-01-01T00:00:00+00:00"
+    assert "already expired" in err
+    response = client.get("/api/v1/calls")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "API key expired."
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # A date is the start of that day in the tenant's zone (Berlin: UTC+1 in January).
+        ("2030-01-15", "2030-01-14T23:00:00+00:00"),
+        # A datetime without an offset is UTC; one with an offset is that instant.
+        ("2030-01-15T08:30:00", "2030-01-15T08:30:00+00:00"),
+        ("2030-01-15T08:30:00+05:00", "2030-01-15T03:30:00+00:00"),
+    ],
+)
+def test_create_api_key_reads_expiry_dates_and_datetimes(
+    other_tenant: Tenant, given: str, expected: str
+) -> None:
+    run("create_api_key", other_tenant.slug, expires=given)
+
+    key = ApiKey.objects.get()
+    assert key.expires_at.isoformat() == expected
+    assert key.is_active
+
+
+@pytest.mark.parametrize("given", ["tomorrow", "2030-13-01", "3000-01-01"])
+def test_create_api_key_refuses_an_expiry_that_is_no_instant(tenant: Tenant, given: str) -> None:
+    with pytest.raises(CommandError, match="--expires"):
+        run("create_api_key", tenant.slug, expires=given)
+    assert not ApiKey.objects.exists()
+
+
 # --- seed_demo -------------------------------------------------------------------------------
 
 

@@ -1,16 +1,19 @@
-"""Who may open a stream: API keys on the handshake, single-use tickets, revocation, and the
-tenant wall between connections."""
+"""Who may open a stream: API keys on the handshake (their scope and expiry), single-use
+tickets, revocation, and the tenant wall between connections."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.test import APIClient
 
-from calls.keys import revoke_api_key
+from calls.keys import create_api_key, revoke_api_key
 from calls.models import ApiKey, Tenant, TenantMembership
 from config.live.auth import LivePrincipal, issue_ticket
 from tests.live.conftest import closed_with, document, ingest, raw_key, run
@@ -49,6 +52,88 @@ def test_unknown_and_revoked_keys_are_closed_alike(connect: Any, tenant: Tenant)
         unknown = await closed_with(await connect("/ws/v1/calls", key="cs_" + "x" * 43), 4401)
         gone = await closed_with(await connect("/ws/v1/calls", key=revoked), 4401)
         assert unknown["detail"] == gone["detail"] == "Invalid or revoked API key."
+
+    run(body)
+
+
+def test_an_expired_key_is_closed_with_4401(connect: Any, tenant: Tenant) -> None:
+    _, expired = create_api_key(tenant=tenant, expires_at=timezone.now() - timedelta(seconds=1))
+
+    async def body() -> None:
+        message = await closed_with(await connect("/ws/v1/calls", key=expired), 4401)
+        assert message["detail"] == "API key expired."
+
+    run(body)
+
+
+@pytest.mark.parametrize("path", ["/ws/v1/calls", "/ws/v1/errors", "/ws/v1/analytics/summary"])
+def test_an_ingest_only_key_is_closed_with_4403(connect: Any, tenant: Tenant, path: str) -> None:
+    _, ingest_only = create_api_key(tenant=tenant, scope="ingest")
+
+    async def body() -> None:
+        message = await closed_with(await connect(path, key=ingest_only), 4403)
+        assert "scope is 'ingest'" in message["detail"]
+
+    run(body)
+
+
+@pytest.mark.parametrize("scope", ["read", "all"])
+def test_a_key_that_may_read_opens_a_stream(connect: Any, tenant: Tenant, scope: str) -> None:
+    _, reader = create_api_key(tenant=tenant, scope=scope)
+
+    async def body() -> None:
+        stream = await connect("/ws/v1/calls", key=reader)
+        assert (await stream.receive_json_from())["type"] == "subscribed"
+        await stream.disconnect()
+
+    run(body)
+
+
+def test_an_ingest_only_key_gets_no_ticket(tenant: Tenant) -> None:
+    _, ingest_only = create_api_key(tenant=tenant, scope="ingest")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ingest_only}")
+
+    response = client.post("/api/v1/live/tickets")
+
+    assert response.status_code == 403
+    assert "scope is 'ingest'" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"expires_at": timezone.now() - timedelta(seconds=1)},
+        {"scope": "ingest"},
+        {"scope": "unknown"},
+    ],
+)
+def test_a_ticket_of_a_key_that_may_no_longer_read_is_refused(
+    connect: Any, tenant: Tenant, change: dict[str, Any]
+) -> None:
+    key = ApiKey.objects.create(tenant=tenant, key_hash="h")
+    ticket = issue_ticket(LivePrincipal(tenant_id=tenant.pk, tenant_zone="UTC", key_id=key.pk))
+    ApiKey.objects.filter(pk=key.pk).update(**change)
+
+    async def body() -> None:
+        await closed_with(await connect(f"/ws/v1/calls?ticket={ticket}"), 4401)
+
+    run(body)
+
+
+def test_a_key_that_expires_while_connected_is_disconnected(
+    connect: Any, tenant: Tenant, settings: Any
+) -> None:
+    settings.LIVE_AUTH_RECHECK_SECONDS = 1
+    settings.LIVE_HEARTBEAT_SECONDS = 3600
+    key = raw_key(tenant)
+
+    async def body() -> None:
+        stream = await connect("/ws/v1/calls", key=key)
+        assert (await stream.receive_json_from())["type"] == "subscribed"
+        await database_sync_to_async(lambda: ApiKey.objects.update(expires_at=timezone.now()))()
+        message = await stream.receive_json_from(timeout=5)
+        assert message == {**message, "type": "error", "code": 4401}
 
     run(body)
 

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from analytics.api.params import PLATFORM_PERIODS
+from calls.enums import CallStatus, ErrorLevel, ErrorService
 from calls.models import Tenant
 from calls.services import ingest_call_documents
 from tests.live.conftest import closed_with, document, ingest, raw_key, run
@@ -43,6 +45,27 @@ def test_a_bad_parameter_is_named_then_closed_with_4400(
         message = await closed_with(await connect(path, key=key), 4400)
         assert named in message["detail"]
         assert {"type", "timezone", "as_of"} <= set(message)
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "valid"),
+    [
+        ("/ws/v1/calls?status=bogus", CallStatus.values),
+        ("/ws/v1/errors?service=bogus", ErrorService.values),
+        ("/ws/v1/errors?level=bogus", ErrorLevel.values),
+        ("/ws/v1/analytics/summary?period=bogus", list(PLATFORM_PERIODS)),
+    ],
+)
+def test_a_value_outside_a_streams_choices_is_refused_with_the_choices(
+    connect: Any, tenant: Tenant, path: str, valid: list[str]
+) -> None:
+    key = raw_key(tenant)
+
+    async def body() -> None:
+        message = await closed_with(await connect(path, key=key), 4400)
+        assert "'bogus' is not one of: " + ", ".join(valid) in message["detail"]
 
     run(body)
 
