@@ -9,6 +9,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
+from calls.demo.recordings import recording as demo_recording
 from config.api import schema as _schema  # noqa: F401  (registers the OpenAPI auth extension)
 from config.live.views import LiveTicketView
 
@@ -30,6 +31,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
+    path("demo/recordings/<str:name>", demo_recording, name="demo-recording"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file of its own, so the page needs
     # no inline script under the Content-Security-Policy.

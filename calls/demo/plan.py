@@ -21,8 +21,6 @@ from itertools import accumulate
 from random import Random
 from typing import Any
 
-from django.templatetags.static import static
-
 from calls.bulk import RawJSON, compact_json
 from calls.demo.catalogue import (
     AGENT_NAMES,
@@ -58,6 +56,7 @@ from calls.demo.catalogue import (
     Turn,
     WorkflowSpec,
 )
+from calls.demo.recordings import recording_url
 from calls.denormalised import (
     ACTION_FIELDS,
     ERROR_FIELDS,
@@ -215,7 +214,7 @@ def _recorded(
         seconds=recorded.seconds,
         handoff=False,
         end_reasons=None,
-        recording=static(recorded.file),
+        recording=recording_url(recorded),
         caller=recorded.caller,
     )
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
-from django.templatetags.static import static
 
 from calls.demo.catalogue import RECORDED_CONVERSATIONS, WORKFLOWS
+from calls.demo.recordings import recording_url
 from calls.demo.writer import seed_demo
 from calls.models import Call, LatencySample, Lead, Tenant, TranscriptTurn, agent_replies
 
@@ -119,7 +119,7 @@ def test_recorded_conversations_are_shipped_and_timed_like_their_audio(demo: Ten
     seen = set()
     for call in recorded.select_related("agent", "workflow"):
         (conversation,) = (
-            r for r in RECORDED_CONVERSATIONS if call.recording_url == static(r.file)
+            r for r in RECORDED_CONVERSATIONS if call.recording_url == recording_url(r)
         )
         seen.add(conversation.file)
         spec = BY_SLUG[conversation.workflow]
@@ -159,3 +159,60 @@ def test_recordings_are_small_static_files_as_long_as_their_calls(conversation: 
     seconds = (granule - pre_skip) / 48_000
     assert conversation.seconds - 0.05 <= seconds <= conversation.seconds + 0.05
     assert conversation.turns[-1][1] <= conversation.seconds * 1000
+
+
+# --- Serving the recordings ------------------------------------------------------------------
+
+
+def shipped(conversation: object) -> bytes:
+    return Path(str(finders.find(conversation.file))).read_bytes()  # type: ignore[attr-defined]
+
+
+def test_a_recording_is_served_whole_with_ranges_offered(client: object) -> None:
+    conversation = RECORDED_CONVERSATIONS[0]
+    response = client.get(recording_url(conversation))  # type: ignore[attr-defined]
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "audio/ogg"
+    assert response["Accept-Ranges"] == "bytes"
+    assert response.content == shipped(conversation)
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [("bytes=0-99", 0, 99), ("bytes=100-", 100, None), ("bytes=-200", -200, None)],
+)
+def test_a_byte_range_is_answered_with_those_bytes(
+    client: object, header: str, first: int, last: int | None
+) -> None:
+    conversation = RECORDED_CONVERSATIONS[1]
+    data = shipped(conversation)
+    response = client.get(recording_url(conversation), HTTP_RANGE=header)  # type: ignore[attr-defined]
+
+    expected = data[first:] if last is None else data[first : last + 1]
+    start = first % len(data)
+    assert response.status_code == 206
+    assert response.content == expected
+    assert response["Content-Range"] == f"bytes {start}-{start + len(expected) - 1}/{len(data)}"
+
+
+def test_a_range_past_the_end_is_refused_and_a_malformed_one_gets_the_whole_file(
+    client: object,
+) -> None:
+    conversation = RECORDED_CONVERSATIONS[2]
+    size = len(shipped(conversation))
+    url = recording_url(conversation)
+
+    past = client.get(url, HTTP_RANGE=f"bytes={size}-")  # type: ignore[attr-defined]
+    assert past.status_code == 416 and past["Content-Range"] == f"bytes */{size}"
+    whole = client.get(url, HTTP_RANGE="bytes=5-1, 7-9")  # type: ignore[attr-defined]
+    assert whole.status_code == 200 and len(whole.content) == size
+
+
+@pytest.mark.parametrize(
+    "name", ["missing.ogg", "..%2F..%2Fsettings.py", "%2Fetc%2Fpasswd", "favicon.svg"]
+)
+def test_only_the_shipped_recordings_are_served(client: object, name: str) -> None:
+    response = client.get(f"/demo/recordings/{name}")  # type: ignore[attr-defined]
+
+    assert response.status_code == 404
