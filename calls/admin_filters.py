@@ -169,10 +169,11 @@ class ActiveAtFilter(admin.SimpleListFilter):
 class DateRangeFilter(admin.FieldListFilter):
     """Two date inputs, from and to, over a date-time field.
 
-    Keeps rows in the half-open range ``[from 00:00, to + 1 day 00:00)`` of the admin's time zone,
-    which is UTC (``TIME_ZONE``) and the zone the admin displays times in; both ends are
-    inclusive dates and either may be left empty. The query string carries ``<field>_from`` and
-    ``<field>_to`` as ISO dates; a malformed date is reported like any bad filter value.
+    Keeps rows in the half-open range ``[from 00:00, to + 1 day 00:00)`` of the list's time zone
+    (``IngestedAdmin.list_zone``: the tenant's when one tenant is in view, else UTC), which its
+    title names; both ends are inclusive dates and either may be left empty. The query string
+    carries ``<field>_from`` and ``<field>_to`` as ISO dates; a malformed date is reported like
+    any bad filter value.
     """
 
     template = "admin/calls/filters/date_range.html"
@@ -189,7 +190,7 @@ class DateRangeFilter(admin.FieldListFilter):
         self.param_from = f"{field_path}_from"
         self.param_to = f"{field_path}_to"
         super().__init__(field, request, params, model, model_admin, field_path)
-        self.title = "date"
+        self.title = f"date ({timezone.get_current_timezone_name()})"
         self.date_from = self._parse(self.param_from)
         self.date_to = self._parse(self.param_to)
 

@@ -449,6 +449,14 @@ class Call(models.Model):
             models.Index(fields=["agent", "tenant"], name="call_agent_tenant_idx"),
             # call_status / status filters and active-calls (recent calls in live statuses).
             models.Index(fields=["tenant", "status", "-start_time"], name="call_tenant_status_idx"),
+            # The admin's search by the beginning of a call id (``LIKE 'abc%'``): the unique
+            # index orders by the database's collation, which LIKE cannot use unless it is "C";
+            # the pattern operator class compares characters as bytes, as LIKE does.
+            models.Index(
+                fields=["tenant", "call_id"],
+                name="call_tenant_call_id_prefix_idx",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
             # lead_phone_number filter and the admin's phone search.
             models.Index(
                 fields=["tenant", "lead_phone_number", "-start_time"], name="call_tenant_phone_idx"

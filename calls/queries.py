@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
-from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchVectorField
 from django.core import signing
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
@@ -552,6 +552,102 @@ def filter_transcript(
     tenants ``queryset`` is limited to). Unbounded: on a large tenant, prefer ``keyset_page``'s
     ``search`` or the export's chunked check when a term is common."""
     return plan_transcript_search(text, tenant_ids=tenant_ids).apply(queryset)
+
+
+# --- snippets of transcript matches -------------------------------------------------------
+
+# The excerpt of a turn around its match: ``ts_headline``'s words on PostgreSQL, these many
+# characters either side elsewhere.
+SNIPPET_WORDS = 20
+SNIPPET_CONTEXT = 60
+# Where ``ts_headline`` marks a match: private-use characters, so the text is split into marked
+# and unmarked pieces (each escaped when shown) instead of being returned as markup.
+_MARK_START, _MARK_STOP = "\ue000", "\ue001"
+_MARKS = re.compile(f"[{_MARK_START}{_MARK_STOP}]")
+
+# A turn's excerpt in pieces of text, each saying whether it is a match.
+Snippet = list[tuple[str, bool]]
+
+
+def transcript_snippets(call_pks: Sequence[int], text: str) -> dict[int, Snippet]:
+    """For each of ``call_pks`` whose transcript matches what ``text`` asks for (the transcript
+    search's syntax; excluded terms mark nothing), its first matching turn around the match.
+
+    On PostgreSQL ``ts_headline`` over the search's own query (stemmed: a search for
+    ``refunds`` marks ``refund``), on the turns whose stored vector matches; elsewhere the
+    search's case-insensitive substrings. One query for all the calls."""
+    try:
+        terms = [term for term in parse_search(text) if not term.negated]
+    except SearchSyntaxError:
+        return {}
+    if not terms or not call_pks:
+        return {}
+    if connection.vendor == "postgresql":
+        return _headlines(call_pks, " or ".join(term.websearch() for term in terms))
+    return _substring_snippets(call_pks, [word for term in terms for word in term.words()])
+
+
+def _headlines(call_pks: Sequence[int], query: str) -> dict[int, Snippet]:
+    search = _websearch(query)
+    rows = (
+        TranscriptTurn.objects.filter(call_id__in=call_pks)
+        .alias(document=StoredTranscriptVector())
+        .filter(document=search)
+        .annotate(
+            headline=SearchHeadline(
+                "text",
+                search,
+                config=TRANSCRIPT_SEARCH_CONFIG,
+                start_sel=_MARK_START,
+                stop_sel=_MARK_STOP,
+                max_words=SNIPPET_WORDS,
+                min_words=SNIPPET_WORDS // 2,
+            )
+        )
+        .order_by("call_id", "position")
+        .distinct("call_id")
+        .values_list("call_id", "headline")
+    )
+    return {call_pk: _split_marks(headline) for call_pk, headline in rows}
+
+
+def _split_marks(headline: str) -> Snippet:
+    # The pieces alternate: unmarked, marked, unmarked…
+    return [(piece, i % 2 == 1) for i, piece in enumerate(_MARKS.split(headline)) if piece]
+
+
+def _substring_snippets(call_pks: Sequence[int], words: list[str]) -> dict[int, Snippet]:
+    longest_first = sorted({word for word in words if word}, key=len, reverse=True)
+    if not longest_first:
+        return {}
+    pattern = re.compile("|".join(re.escape(word) for word in longest_first), re.IGNORECASE)
+    turns = (
+        TranscriptTurn.objects.filter(call_id__in=call_pks)
+        .order_by("call_id", "position")
+        .values_list("call_id", "text")
+    )
+    result: dict[int, Snippet] = {}
+    for call_pk, turn_text in turns:
+        if call_pk in result:
+            continue
+        first = pattern.search(turn_text)
+        if first is None:
+            continue
+        start = max(0, first.start() - SNIPPET_CONTEXT)
+        end = min(len(turn_text), first.end() + SNIPPET_CONTEXT)
+        pieces: Snippet = [("…", False)] if start > 0 else []
+        position = start
+        for match in pattern.finditer(turn_text, start, end):
+            if match.start() > position:
+                pieces.append((turn_text[position : match.start()], False))
+            pieces.append((match.group(), True))
+            position = match.end()
+        if position < end:
+            pieces.append((turn_text[position:end], False))
+        if end < len(turn_text):
+            pieces.append(("…", False))
+        result[call_pk] = pieces
+    return result
 
 
 # --- offset pages (Synthflow) ----------------------------------------------------------------

@@ -5,22 +5,32 @@ from __future__ import annotations
 
 import copy
 import re
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from django.contrib import admin
 from django.contrib.admin.options import IS_POPUP_VAR, IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import SuspiciousOperation, ValidationError
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
+from django.core.exceptions import PermissionDenied, SuspiciousOperation, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    QueryDict,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.html import format_html_join
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
+from calls import queries
 from calls.admin.ingested import IngestedAdmin, IngestedInline, pretty_json
 from calls.admin_filters import (
     ActiveAtFilter,
@@ -31,6 +41,7 @@ from calls.admin_filters import (
     SuccessfulCallFilter,
     TranscriptTextFilter,
 )
+from calls.api import export
 from calls.enums import CostComponent, ProviderType
 from calls.models import (
     Call,
@@ -208,17 +219,19 @@ class CallAdmin(IngestedAdmin):
 
     tenant_path = "tenant"
     list_display = (
-        "call_id",
-        "start_time",
-        "agent",
+        "call_id_display",
+        "started",
+        "agent_display",
         "status",
         "type_of_call",
         "duration_display",
         "lead_display",
-        "end_call_reason",
+        "end_reason_display",
         "sentiment",
     )
-    list_display_links = ("call_id",)
+    list_display_links = ("call_id_display",)
+    # Ten columns and the filters at 1440 px.
+    wide_list = True
     list_filter = (
         "status",
         ("agent", ScopedRelatedFieldListFilter),
@@ -233,15 +246,28 @@ class CallAdmin(IngestedAdmin):
     # The filters the analytics dashboard's drill-down links set; after every other filter (the
     # tenant's too).
     drill_down_filters = (SuccessfulCallFilter, ActiveAtFilter)
+    actions = ("export_selected",)
+    # What the banner above a drill-down's list says the calls did in its window.
+    window_label = "started"
+    # Each sort is one tenant's index read in order (or backwards), to the page's last row:
+    # (tenant, call_id) unique, (tenant, -start_time, -id), (tenant, agent, -start_time, -id),
+    # (tenant, status, -start_time) and (tenant, lead_phone_number, -start_time).
+    list_orderings: ClassVar[dict[str, tuple[str, ...]]] = {
+        "call_id_display": ("call_id", "id"),
+        "started": ("start_time", "id"),
+        # The column, not the agent's name: ordering by a name would join every call to its
+        # agent before the first row.
+        "agent_display": ("agent_id", "-start_time", "-id"),
+        "status": ("status", "-start_time", "-id"),
+        "lead_display": ("lead_phone_number", "-start_time", "-id"),
+    }
     list_select_related = ("agent",)
-    # Only orderings an index serves: (tenant, -start_time, -id) and (tenant, call_id).
-    sortable_by = ("call_id", "start_time")
     date_hierarchy = "start_time"
     # Replaced by get_search_results; listed so the search box shows.
     search_fields = ("call_id", "lead_phone_number", "lead_name")
     search_help_text = (
-        "Exact call id, a lead's phone number (any format) or part of a lead's name. "
-        "To search what was said, use the transcript box among the filters."
+        "The beginning of a call id, a lead's phone number (any format) or part of a lead's "
+        "name. To search what was said, use the transcript box among the filters."
     )
     list_defer = (
         "labels",
@@ -342,20 +368,127 @@ class CallAdmin(IngestedAdmin):
     def get_list_filter(self, request: HttpRequest) -> Any:
         return [*super().get_list_filter(request), *self.drill_down_filters]
 
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = list(super().get_list_display(request))
+        if request.GET.get(TranscriptTextFilter.parameter_name, "").strip():
+            columns.append("transcript_match")
+        return columns
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        text = request.GET.get(TranscriptTextFilter.parameter_name, "").strip()
+        if text:
+            # One query for the page's calls, read by ``transcript_match``.
+            rows = changelist.result_list
+            snippets = queries.transcript_snippets([row.pk for row in rows], text)
+            for row in rows:
+                row.transcript_snippet = snippets.get(row.pk)
+        return changelist
+
+    def get_urls(self) -> list[URLPattern]:
+        export_url = path(
+            "export.csv",
+            self.admin_site.admin_view(self.export_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_export",
+        )
+        return [export_url, *super().get_urls()]
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Call], search_term: str
     ) -> tuple[QuerySet[Call], bool]:
-        """A phone-like term matches call ids and lead phone numbers exactly (both indexed per
-        tenant); any other term matches the call id exactly or the lead's name in part."""
+        """A phone-like term matches the beginning of call ids and lead phone numbers exactly
+        (both indexed per tenant). Any other term is the beginning of call ids when a call id
+        starts with it (one probe of the index), else part of a lead's name: asked together,
+        the name's substring match (no index) would decide the plan of both."""
         term = search_term.strip()
         if not term:
             return queryset, False
+        id_prefix = Q(call_id__startswith=term)
         phones = phone_candidates(term)
         if phones:
-            match = Q(call_id=term) | Q(lead_phone_number__in=phones)
-        else:
-            match = Q(call_id=term) | Q(lead_name__icontains=term)
-        return queryset.filter(match), False
+            return queryset.filter(id_prefix | Q(lead_phone_number__in=phones)), False
+        if queryset.filter(id_prefix).exists():
+            return queryset.filter(id_prefix), False
+        return queryset.filter(lead_name__icontains=term), False
+
+    # --- CSV export ---------------------------------------------------------------------------
+
+    def stream_csv(self, queryset: QuerySet[Call]) -> StreamingHttpResponse:
+        """``queryset`` as the API's CSV export (default columns, newest first) in the list's
+        zone, which is active while a list or its action runs (``changelist_view``)."""
+        zone = zoneinfo.ZoneInfo(timezone.get_current_timezone_name())
+        chunks = export.export_chunks(
+            queryset,
+            columns=export.DEFAULT_COLUMNS,
+            ordering=queries.ORDERINGS[queries.DEFAULT_ORDERING],
+            zone=zone,
+        )
+        return export.csv_response(chunks, zone=zone)
+
+    @admin.action(description="Export these calls as CSV")
+    def export_selected(
+        self, request: HttpRequest, queryset: QuerySet[Call]
+    ) -> StreamingHttpResponse:
+        # Django passes the selected rows of the admin's own (tenant-scoped) queryset.
+        return self.stream_csv(queryset)
+
+    def export_view(self, request: HttpRequest) -> HttpResponseBase:
+        """Every call of the list as filtered and searched (``export.csv?<the list's query>``)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        with timezone.override(self.list_zone(request)):
+            try:
+                changelist = self.get_changelist_instance(request)
+            except IncorrectLookupParameters:
+                url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+                return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
+            return self.stream_csv(changelist.queryset)
+
+    # --- list columns -------------------------------------------------------------------------
+
+    # ``ordering`` marks a column sortable; how it sorts is ``list_orderings``.
+    @admin.display(description="call id", ordering="call_id")
+    def call_id_display(self, obj: Call) -> str:
+        # The whole id in the text (selecting it copies all of it), shortened by CSS.
+        return format_html(
+            '<span class="cs-call-id" title="{}">{}</span>', obj.call_id, obj.call_id
+        )
+
+    @admin.display(description="started", ordering="start_time")
+    def started(self, obj: Call) -> str:
+        # In the list's zone, which the column header names; the seconds in the tooltip.
+        local = timezone.localtime(obj.start_time)
+        return format_html(
+            '<time datetime="{}" title="{}">{}</time>',
+            local.isoformat(),
+            local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            local.strftime("%Y-%m-%d %H:%M"),
+        )
+
+    @admin.display(description="agent", ordering="agent")
+    def agent_display(self, obj: Call) -> str:
+        if obj.agent is None:
+            return "-"
+        return format_html('<span class="cs-clip" title="{0}">{0}</span>', str(obj.agent))
+
+    @admin.display(description="end reason")
+    def end_reason_display(self, obj: Call) -> str:
+        if not obj.end_call_reason:
+            return "-"
+        return format_html('<span class="cs-clip" title="{0}">{0}</span>', obj.end_call_reason)
+
+    @admin.display(description="transcript match")
+    def transcript_match(self, obj: Call) -> str:
+        pieces = getattr(obj, "transcript_snippet", None)
+        if not pieces:
+            return "-"
+        # Every piece escaped; only the <mark> around a match is markup.
+        marked = format_html_join(
+            "",
+            "{}",
+            ((format_html("<mark>{}</mark>", text) if hit else text,) for text, hit in pieces),
+        )
+        return format_html('<span class="cs-snippet">{}</span>', marked)
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         changelist = super().get_changelist(request, **kwargs)
@@ -371,7 +504,9 @@ class CallAdmin(IngestedAdmin):
         list_request.POST = QueryDict()
         setattr(list_request, _LIST_QUERYSET_ONLY, True)
         try:
-            queryset: QuerySet[Call] = self.get_changelist_instance(list_request).queryset
+            # In the list's zone, as the list itself filters (its days are the tenant's).
+            with timezone.override(self.list_zone(list_request)):
+                queryset: QuerySet[Call] = self.get_changelist_instance(list_request).queryset
         except (IncorrectLookupParameters, SuspiciousOperation, ValidationError):
             return None
         return queryset
@@ -412,11 +547,15 @@ class CallAdmin(IngestedAdmin):
     def duration_display(self, obj: Call) -> str:
         return format_seconds(obj.duration)
 
-    @admin.display(description="lead")
+    @admin.display(description="lead", ordering="lead_phone_number")
     def lead_display(self, obj: Call) -> str:
-        # From the call's own columns: no join with leads on list pages.
-        parts = [p for p in (obj.lead_name, obj.lead_phone_number) if p]
-        return " · ".join(parts) or "-"
+        # From the call's own columns: no join with leads on list pages. The phone number first:
+        # the column sorts by it.
+        parts = [p for p in (obj.lead_phone_number, obj.lead_name) if p]
+        if not parts:
+            return "-"
+        text = " · ".join(parts)
+        return format_html('<span class="cs-clip" title="{0}">{0}</span>', text)
 
     @admin.display(description="recording")
     def recording(self, obj: Call) -> str:

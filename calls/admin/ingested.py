@@ -4,15 +4,19 @@ leads, agents, workflows, activity events, error logs), sized for millions of ro
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+import zoneinfo
+from typing import Any, ClassVar, Literal
 
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from calls.admin_filters import ScopedRelatedFieldListFilter
+from calls.models import Tenant
 from calls.paginators import EstimatedCountPaginator
 from config.admin.scoping import ReadOnlyMixin, TenantScopedAdminMixin, sees_several_tenants
 
@@ -25,9 +29,19 @@ def pretty_json(value: Any) -> str:
     return format_html('<span class="cs-json">{}</span>', text)
 
 
+UTC_ZONE = zoneinfo.ZoneInfo("UTC")
+# The query parameter of the tenant filter (``IngestedAdmin.get_list_filter``).
+TENANT_FILTER_PARAM = "tenant__id__exact"
+
+
+def _reversed(field: str) -> str:
+    return field[1:] if field.startswith("-") else f"-{field}"
+
+
 class LargeTableChangeList(ChangeList):
     """Leaves the model admin's ``list_defer`` columns (large JSON and text) out of list pages,
-    and keeps the request for the template tags that need the user's tenants."""
+    keeps the request for the template tags that need the user's tenants, and sorts only as
+    ``list_orderings`` allow."""
 
     def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         self.request = request
@@ -37,6 +51,43 @@ class LargeTableChangeList(ChangeList):
         queryset = super().get_queryset(request, exclude_parameters)
         deferred = getattr(self.model_admin, "list_defer", ())
         return queryset.defer(*deferred) if deferred else queryset
+
+    def chosen_ordering(self) -> tuple[int, bool] | None:
+        """The column the ``o`` parameter sorts by and whether descending: its first column that
+        ``list_orderings`` names. Later columns are ignored, since a second sort key would leave
+        the index; so is a column that cannot sort (Django would sort by any field named)."""
+        orderings = getattr(self.model_admin, "list_orderings", None) or {}
+        for part in str(self.params.get(ORDER_VAR, "")).split("."):
+            _, sign, number = part.rpartition("-")
+            try:
+                index = int(number)
+            except ValueError:
+                continue
+            if 0 <= index < len(self.list_display) and self.list_display[index] in orderings:
+                return index, sign == "-"
+        return None
+
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet[Any]) -> list[Any]:
+        orderings = getattr(self.model_admin, "list_orderings", None)
+        if not orderings:
+            return super().get_ordering(request, queryset)
+        chosen = self.chosen_ordering()
+        if chosen is None:
+            # Django's default ordering, without what ``o`` asks for. (Private in the stubs.)
+            default = self.model_admin.get_ordering(request) or self._get_default_ordering()  # type: ignore[attr-defined]
+            return self._get_deterministic_ordering(list(default))  # type: ignore[attr-defined,no-any-return]
+        index, descending = chosen
+        fields = orderings[self.list_display[index]]
+        return [_reversed(f) for f in fields] if descending else list(fields)
+
+    def get_ordering_field_columns(self) -> dict[int, Literal["desc", "asc"]]:
+        if not getattr(self.model_admin, "list_orderings", None) or ORDER_VAR not in self.params:
+            return super().get_ordering_field_columns()
+        chosen = self.chosen_ordering()
+        if chosen is None:
+            return {}
+        index, descending = chosen
+        return {index: "desc" if descending else "asc"}
 
 
 class IngestedAdmin(TenantScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
@@ -49,9 +100,59 @@ class IngestedAdmin(TenantScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):  #
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     list_defer: ClassVar[tuple[str, ...]] = ()
+    # The columns that sort, each by the fields an index returns in order (ascending; the
+    # descending sort reverses every field, which the same index returns backwards). Empty:
+    # Django's ``sortable_by``.
+    list_orderings: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # A list too wide to share the screen with the navigation sidebar, which its page leaves
+    # out (``templates/admin/calls/change_list.html``; the breadcrumbs lead back).
+    wide_list: ClassVar[bool] = False
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return LargeTableChangeList
+
+    def get_sortable_by(self, request: HttpRequest) -> Any:
+        if self.list_orderings:
+            return tuple(self.list_orderings)
+        return super().get_sortable_by(request)
+
+    def tenant_in_view(self, request: HttpRequest) -> int | None:
+        """The one tenant whose rows the list shows: the user's only tenant, or the tenant the
+        tenant filter picked (when the user may see it); ``None`` when several are in view."""
+        ids = self.tenant_ids(request)
+        if ids is not None and len(ids) == 1:
+            return next(iter(ids))
+        if self.tenant_path != "tenant":
+            return None
+        try:
+            picked = int(request.GET.get(TENANT_FILTER_PARAM, ""))
+        except ValueError:
+            return None
+        return picked if ids is None or picked in ids else None
+
+    def list_zone(self, request: HttpRequest) -> zoneinfo.ZoneInfo:
+        """The zone a list shows and filters times in: the tenant's when one tenant is in view
+        (so its days are the analytics dashboard's and the CSV export's), else UTC."""
+        tenant = self.tenant_in_view(request)
+        if tenant is None:
+            return UTC_ZONE
+        name = Tenant.objects.filter(pk=tenant).values_list("timezone", flat=True).first()
+        try:
+            return zoneinfo.ZoneInfo(name) if name else UTC_ZONE
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return UTC_ZONE
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The zone is active while the list is filtered (the date drill-down and the date filter
+        # cut days at its midnight) and rendered, so the response is rendered here: a
+        # TemplateResponse would otherwise render after the zone is restored.
+        with timezone.override(self.list_zone(request)):
+            response = super().changelist_view(request, extra_context)
+            if isinstance(response, TemplateResponse):
+                response.render()
+        return response
 
     def get_list_display(self, request: HttpRequest) -> Any:
         columns = list(super().get_list_display(request))

@@ -34,6 +34,8 @@ from typing import Any
 
 from django.db.models import F, QuerySet, TextField
 from django.db.models.functions import Cast
+from django.http import StreamingHttpResponse
+from django.utils import timezone
 
 from calls import queries
 from calls.models import Call, is_successful
@@ -272,3 +274,14 @@ def csv_stream(chunks: Iterable[list[list[Any]]]) -> Iterator[bytes]:
         # None is written as an empty field.
         csv.writer(buffer).writerows([csv_cell(value) for value in row] for row in rows)
         yield buffer.getvalue().encode()
+
+
+def csv_response(
+    chunks: Iterable[list[list[Any]]], *, zone: zoneinfo.ZoneInfo
+) -> StreamingHttpResponse:
+    """The download of ``chunks`` (``export_chunks``) as a streamed CSV file named after the
+    time it was made in ``zone``: the API's export and the admin's."""
+    response = StreamingHttpResponse(csv_stream(chunks), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().astimezone(zone).strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="calls-{stamp}.csv"'
+    return response

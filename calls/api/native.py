@@ -8,7 +8,6 @@ from typing import ClassVar
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
@@ -254,9 +253,4 @@ class CallExportView(NativeCallView):
             chunk_size=export.EXPORT_CHUNK_SIZE,
             search=filterset.search(),
         )
-        response = StreamingHttpResponse(
-            export.csv_stream(chunks), content_type="text/csv; charset=utf-8"
-        )
-        stamp = timezone.now().astimezone(zone).strftime("%Y%m%d-%H%M%S")
-        response["Content-Disposition"] = f'attachment; filename="calls-{stamp}.csv"'
-        return response
+        return export.csv_response(chunks, zone=zone)
