@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from calls import queries
 from calls.admin.call import CallAdmin
-from calls.models import Agent, Tenant, TenantMembership, TranscriptTurn
+from calls.models import Agent, Call, Tenant, TenantMembership, TranscriptTurn
 from tests.calls.test_admin import CALL_CHANGELIST, listed_call_ids, make_call
 
 pytestmark = pytest.mark.django_db
@@ -379,3 +379,24 @@ def test_export_needs_a_tenant(tenant: Tenant) -> None:
     make_call(tenant, "c-1")
 
     assert client.get(EXPORT_URL).status_code == 403
+
+
+def test_a_call_pages_neighbours_follow_the_lists_local_day(
+    berlin_client: Client, berlin: Tenant
+) -> None:
+    # Berlin's 3 December: 23:00 UTC on the 2nd to 23:00 UTC on the 3rd.
+    make_call(berlin, "c-10", at(2026, 12, 3, 10, 0))
+    middle = make_call(berlin, "c-mid", at(2026, 12, 3, 5, 0))
+    make_call(berlin, "c-late", at(2026, 12, 2, 23, 30))
+    make_call(berlin, "c-before", at(2026, 12, 2, 22, 30))
+    day = "start_time__year=2026&start_time__month=12&start_time__day=3"
+    url = reverse("admin:calls_call_change", args=[middle.pk])
+
+    page = berlin_client.get(url, {"_changelist_filters": day}).text
+
+    linked = re.findall(r'<a href="/admin/calls/call/(\d+)/change/[^"]*" rel="(prev|next)"', page)
+    # Not c-before, which starts on the 2nd in Berlin, though on the 2nd in UTC like c-late.
+    assert {rel: Call.objects.get(pk=int(pk)).call_id for pk, rel in linked} == {
+        "prev": "c-10",
+        "next": "c-late",
+    }

@@ -197,7 +197,7 @@ def test_neighbours_follow_the_lists_search_and_sort(
     for n, name in enumerate(["Eddie", "Maria", "Eddie", "Tom", "Eddie"]):
         # call ids sort against the start times
         make_call(tenant, f"c-{9 - n}", n, lead_name=name)
-    sort = column_index(staff, "call_id")
+    sort = column_index(staff, "call_id_display")
     filters = urlencode({"q": "Eddie", "o": str(sort)})  # c-5, c-7, c-9 by call id
     middle = Call.objects.get(call_id="c-7")
 
