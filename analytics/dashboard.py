@@ -516,7 +516,8 @@ def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Ti
     all_calls = calls_url(scope, window)
 
     def calls_label(n: int, what: str = "calls") -> str:
-        return f"{n:,} {what}"
+        # "1 live call", "1 call with a duration": the first "calls" agrees with the number.
+        return f"{n:,} {what.replace('calls', 'call', 1) if n == 1 else what}"
 
     success, success_before = (
         percent(cur.successful, cur.calls),

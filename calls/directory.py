@@ -8,10 +8,13 @@ millions: the page itself reads the tenant's range of the (tenant, external id) 
 and sorts it, without an index of its own.
 
 The call figures are the expensive part at a million calls. They come from one grouped
-aggregate over the calls of the page's agents (or workflows) only, read from an index that
-leads with (tenant, agent) (``call_tenant_agent_start_idx``) or (tenant, workflow)
-(``call_tenant_workflow_idx``) and holds ``start_time``: an index-only range per listed agent,
-bounded by the page, never a scan of the tenant's calls. The figures are exact and current.
+aggregate over the calls of the page's agents (or workflows) only, read through an index on
+the listed entries: for agents (tenant, agent, start time) (``call_tenant_agent_start_idx``,
+an index-only range per agent once vacuumed), for workflows (tenant, workflow, start time)
+(``call_tenant_workflow_idx``) or the workflow foreign key's own index, as the planner
+prefers. Either way the read is bounded by the page's entries, never a scan of the tenant's
+calls (``test_the_figures_are_read_through_an_index_on_the_pages_entries``). The figures are
+exact and current.
 The analytics rollups were not used: they are rolled asynchronously after a write (a fresh
 call would be missing), by day or hour (no exact last call time), and by grouping (an agent's
 total would be a sum over every day it was active). On top, the page's figures are cached

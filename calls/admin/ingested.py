@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -150,6 +151,40 @@ class IngestedAdmin(TenantScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):  #
         # TemplateResponse would otherwise render after the zone is restored.
         with timezone.override(self.list_zone(request)):
             response = super().changelist_view(request, extra_context)
+            if isinstance(response, TemplateResponse):
+                response.render()
+        return response
+
+    def object_zone(self, request: HttpRequest, object_id: str) -> zoneinfo.ZoneInfo:
+        """The zone a change page shows times in: its tenant's (one tenant is always in view),
+        looked up through the user's scoped queryset, so another tenant's row lends nothing."""
+        if not self.tenant_path:
+            return UTC_ZONE
+        try:
+            found = (
+                self.get_queryset(request)
+                .filter(pk=object_id)
+                .order_by()
+                .values_list(f"{self.tenant_path}__timezone", flat=True)[:1]
+            )
+            name = next(iter(found), None)
+            return zoneinfo.ZoneInfo(name) if name else UTC_ZONE
+        except (ValidationError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+            return UTC_ZONE
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Rendered while the zone is active, like the list (see ``changelist_view``); the page
+        # names the zone above its fields (templates/admin/calls/change_form.html).
+        zone = self.object_zone(request, object_id)
+        context = {**(extra_context or {}), "times_zone": zone.key}
+        with timezone.override(zone):
+            response = super().change_view(request, object_id, form_url, context)
             if isinstance(response, TemplateResponse):
                 response.render()
         return response

@@ -190,8 +190,7 @@ class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
         "created_at",
         "expires_at",
         "last_used_at",
-        "revoked_at",
-        "is_active",
+        "status",
     )
     list_filter = (ApiKeyStatusFilter, "scope", ("tenant", ScopedRelatedFieldListFilter))
     list_select_related = ("tenant",)
@@ -243,6 +242,16 @@ class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
     @admin.display(description="active", boolean=True)
     def is_active(self, obj: ApiKey) -> bool:
         return obj.is_active
+
+    @admin.display(description="status")
+    def status(self, obj: ApiKey) -> str:
+        # One column for the three states the status filter offers (the list fits 1440 px).
+        if obj.revoked_at is not None:
+            revoked = timezone.localtime(obj.revoked_at)
+            return format_html(
+                '<span title="{}">revoked</span>', f"revoked {revoked:%Y-%m-%d %H:%M}"
+            )
+        return "expired" if obj.is_expired else "active"
 
     @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

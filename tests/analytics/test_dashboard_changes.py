@@ -279,3 +279,17 @@ def test_the_schema_describes_each_success_rate_field_by_its_ratio(
     assert "(completion rate)" not in synthflow
     change = components["SynthflowSuccessRate"]["properties"]["percentage_change"]["description"]
     assert "not percentage points" in change
+
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fixed_now")
+def test_a_count_of_one_reads_in_the_singular(tenant: Tenant) -> None:
+    call(tenant, NOW - timedelta(minutes=5), status="in-progress")
+    call(tenant, NOW - timedelta(days=1), status="completed", duration=60)
+
+    labels = {key: tile.count_label for key, tile in tiles(tenant).items()}
+
+    assert labels["calls"] == "2 calls"
+    assert labels["completed"] == "1 completed call"
+    assert labels["active"] == "1 live call"

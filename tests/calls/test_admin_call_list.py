@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import User
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from calls import queries
@@ -400,3 +401,31 @@ def test_a_call_pages_neighbours_follow_the_lists_local_day(
         "prev": "c-10",
         "next": "c-late",
     }
+
+
+def test_a_call_page_shows_its_times_in_its_tenants_zone_and_says_so(
+    berlin_client: Client, berlin: Tenant
+) -> None:
+    call = make_call(berlin, "c-berlin", at(2026, 3, 1, 10, 0))
+
+    page = berlin_client.get(reverse("admin:calls_call_change", args=[call.pk])).text
+
+    assert "Times are in Europe/Berlin, the tenant's time zone." in page
+    assert "March 1, 2026, 11 a.m." in page
+    assert "March 1, 2026, 10 a.m." not in page
+
+
+def test_a_change_page_out_of_reach_lends_no_zone(berlin: Tenant) -> None:
+    tokyo = Tenant.objects.create(name="Tokyo", slug="tokyo", timezone="Asia/Tokyo")
+    foreign = make_call(tokyo, "c-tokyo", at(2026, 3, 1, 10, 0))
+    own = make_call(berlin, "c-berlin", at(2026, 3, 1, 10, 0))
+    user = User.objects.create_user("berliner", is_staff=True)
+    TenantMembership.objects.create(tenant=berlin, user=user)
+    request = RequestFactory().get("/admin/calls/call/")
+    request.user = user
+    model_admin = admin.site._registry[Call]
+
+    assert isinstance(model_admin, CallAdmin)
+    assert model_admin.object_zone(request, str(own.pk)).key == "Europe/Berlin"
+    assert model_admin.object_zone(request, str(foreign.pk)).key == "UTC"
+    assert model_admin.object_zone(request, "not-a-number").key == "UTC"

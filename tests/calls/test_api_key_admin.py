@@ -4,6 +4,7 @@ their tenants' keys."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from calls.keys import create_api_key
+from calls.keys import create_api_key, revoke_api_key
 from calls.models import (
     API_KEY_PUBLIC_PREFIX_LENGTH,
     ApiKey,
@@ -190,8 +191,29 @@ def test_list_shows_prefix_name_tenant_and_state(admin_client: Client, tenant: T
     assert f"<code>{key.prefix}…</code>" in text
     assert "Metabase" in text
     assert "Acme" in text
-    for column in ("created_at", "last_used_at", "revoked_at", "is_active"):
+    for column in ("created_at", "expires_at", "last_used_at", "status"):
         assert f"column-{column}" in text
+
+
+def test_the_status_column_tells_active_expired_and_revoked_apart(
+    admin_client: Client, tenant: Tenant
+) -> None:
+    create_api_key(tenant=tenant, name="live")
+    create_api_key(tenant=tenant, name="old", expires_at=timezone.now() - timedelta(days=1))
+    revoked, _ = create_api_key(tenant=tenant, name="gone")
+    revoke_api_key(key=revoked)
+
+    text = admin_client.get(CHANGELIST_URL).text
+    rows = re.findall(r"<tr>.*?</tr>", text, re.S)
+    status = {
+        name: re.search(r'<td class="field-status">(.*?)</td>', row, re.S).group(1)  # type: ignore[union-attr]
+        for row in rows
+        for name in ("live", "old", "gone")
+        if f">{name}<" in row
+    }
+    assert status["live"] == "active"
+    assert status["old"] == "expired"
+    assert status["gone"].startswith('<span title="revoked ') and "revoked</span>" in status["gone"]
 
 
 def test_tenant_staff_see_only_their_tenants_keys(tenant: Tenant, other_tenant: Tenant) -> None:
