@@ -281,7 +281,6 @@ def test_the_schema_describes_each_success_rate_field_by_its_ratio(
     assert "not percentage points" in change
 
 
-
 @pytest.mark.django_db
 @pytest.mark.usefixtures("fixed_now")
 def test_a_count_of_one_reads_in_the_singular(tenant: Tenant) -> None:
