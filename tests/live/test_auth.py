@@ -3,6 +3,7 @@ tickets, revocation, and the tenant wall between connections."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -121,23 +122,6 @@ def test_a_ticket_of_a_key_that_may_no_longer_read_is_refused(
     run(body)
 
 
-def test_a_key_that_expires_while_connected_is_disconnected(
-    connect: Any, tenant: Tenant, settings: Any
-) -> None:
-    settings.LIVE_AUTH_RECHECK_SECONDS = 1
-    settings.LIVE_HEARTBEAT_SECONDS = 3600
-    key = raw_key(tenant)
-
-    async def body() -> None:
-        stream = await connect("/ws/v1/calls", key=key)
-        assert (await stream.receive_json_from())["type"] == "subscribed"
-        await database_sync_to_async(lambda: ApiKey.objects.update(expires_at=timezone.now()))()
-        message = await stream.receive_json_from(timeout=5)
-        assert message == {**message, "type": "error", "code": 4401}
-
-    run(body)
-
-
 def test_a_ticket_opens_one_stream_once(connect: Any, tenant: Tenant) -> None:
     key = ApiKey.objects.create(tenant=tenant, key_hash="h")
     ticket = issue_ticket(LivePrincipal(tenant_id=tenant.pk, tenant_zone="UTC", key_id=key.pk))
@@ -185,8 +169,16 @@ def test_a_ticket_of_a_key_revoked_since_is_refused(connect: Any, tenant: Tenant
     run(body)
 
 
-def test_a_key_revoked_while_connected_is_disconnected(
-    connect: Any, tenant: Tenant, settings: Any
+@pytest.mark.parametrize(
+    "invalidate",
+    [
+        lambda: revoke_api_key(key=ApiKey.objects.get()),
+        lambda: ApiKey.objects.update(expires_at=timezone.now()),
+    ],
+    ids=["revoked", "expired"],
+)
+def test_a_key_that_stops_being_valid_while_connected_is_disconnected(
+    connect: Any, tenant: Tenant, settings: Any, invalidate: Callable[[], object]
 ) -> None:
     settings.LIVE_AUTH_RECHECK_SECONDS = 1
     settings.LIVE_HEARTBEAT_SECONDS = 3600
@@ -195,7 +187,7 @@ def test_a_key_revoked_while_connected_is_disconnected(
     async def body() -> None:
         stream = await connect("/ws/v1/calls", key=key)
         assert (await stream.receive_json_from())["type"] == "subscribed"
-        await database_sync_to_async(lambda: revoke_api_key(key=ApiKey.objects.get()))()
+        await database_sync_to_async(invalidate)()
         message = await stream.receive_json_from(timeout=5)
         assert message == {**message, "type": "error", "code": 4401}
         closing = await stream.receive_output(timeout=1)
