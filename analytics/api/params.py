@@ -35,6 +35,7 @@ from config.api.params import (
     not_one_of,
     parse_instant,
     time_zone_names,
+    unknown_parameters,
 )
 
 SYNTHFLOW_DEFAULT_SPAN = timedelta(days=7)
@@ -114,7 +115,7 @@ class AnalyticsParams(serializers.Serializer):
         unknown = sorted(set(data) - set(self.fields))
         if unknown:
             raise serializers.ValidationError(
-                {"non_field_errors": [f"Unknown parameter(s): {', '.join(unknown)}."]}
+                {"non_field_errors": [unknown_parameters(unknown, self.fields)]}
             )
         return super().to_internal_value(data)
 

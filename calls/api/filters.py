@@ -27,7 +27,13 @@ from calls.documents import E164, INT32_MAX, parse_timestamp
 from calls.enums import CallPlatform, CallStatus, CallType, Channel, Sentiment
 from calls.models import Call
 from config.api.errors import InvalidRequest
-from config.api.params import MAX_YEAR, MIN_YEAR, not_one_of, time_zone_names
+from config.api.params import (
+    MAX_YEAR,
+    MIN_YEAR,
+    not_one_of,
+    time_zone_names,
+    unknown_parameters,
+)
 
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 VARIABLE_PREFIX = "var."
@@ -324,9 +330,9 @@ class StrictFilterSet(django_filters.FilterSet):
             name for name in params if name not in accepted and not cls.is_dynamic(name)
         )
         if unknown:
-            names = ", ".join(repr(n[:60]) for n in unknown[:10])
+            patterns = [f"{prefix}<name>" for prefix in cls.dynamic_prefixes]
             raise InvalidRequest(
-                f"Unknown query parameter(s): {names}.",
+                unknown_parameters(unknown, accepted, patterns=patterns),
                 [{"field": n[:100], "message": "unknown parameter"} for n in unknown[:10]],
             )
         repeated = sorted(

@@ -111,10 +111,16 @@ def flatten_detail(detail: Any) -> str:
         for key, value in detail.items():
             text = flatten_detail(value)
             parts.append(text if key in ("non_field_errors", "detail") else f"{key}: {text}")
-        return "; ".join(parts)
+        return _joined(parts)
     if isinstance(detail, list):
-        return "; ".join(flatten_detail(v) for v in detail)
+        return _joined([flatten_detail(v) for v in detail])
     return str(detail)
+
+
+def _joined(parts: list[str]) -> str:
+    """Messages as one sentence: "a; b", without the full stop a message ends with before the
+    next ("Unknown time zone; period: …", not "Unknown time zone.; period: …")."""
+    return "; ".join([part.removesuffix(".") for part in parts[:-1]] + parts[-1:])
 
 
 def error_body(

@@ -36,6 +36,18 @@ def not_one_of(value: object, choices: Iterable[str]) -> str:
     return f"{str(value)[:40]!r} is not one of: {', '.join(choices)}"
 
 
+def unknown_parameters(
+    unknown: Iterable[str], accepted: Iterable[str], *, patterns: Iterable[str] = ()
+) -> str:
+    """The message for query parameters an endpoint does not take: it names them (the first ten,
+    each cut to 60 characters) and lists the ones it does take, so a misspelt ``order`` leads
+    to ``ordering`` (every API family and stream says it so). ``patterns`` describes names
+    matched by prefix (``var.<name>``)."""
+    names = ", ".join(repr(name[:60]) for name in list(unknown)[:10])
+    valid = ", ".join([*sorted(accepted), *patterns])
+    return f"Unknown parameter(s): {names}. Accepted: {valid}."
+
+
 class QueryValueError(ValueError):
     """A query-string value that names no instant or zone; its text is the message to show."""
 

@@ -32,6 +32,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from config.api.params import unknown_parameters
 from config.live import limits
 from config.live.auth import LiveAuth, LivePrincipal
 from config.live.publish import group_name
@@ -119,8 +120,7 @@ class TenantStreamConsumer(AsyncJsonWebsocketConsumer):
         )
         unknown = sorted(set(raw) - self.params - AUTH_PARAMS)
         if unknown:
-            names = ", ".join(repr(name[:60]) for name in unknown[:10])
-            raise StreamParamError(f"Unknown parameter(s): {names}.")
+            raise StreamParamError(unknown_parameters(unknown, self.params))
         values: dict[str, str] = {}
         for name, given in raw.items():
             if name in AUTH_PARAMS:

@@ -209,7 +209,29 @@ def test_error_message_names_the_parameter(api_client: APIClient, tenant: Tenant
     body = api_client.get("/api/v1/analytics/errors", {"level": "fatal"}).json()
     assert body["detail"].startswith("level:")
     body = api_client.get("/api/v1/analytics/summary", {"bogus": "1", "other": "2"}).json()
-    assert body["detail"] == "Unknown parameter(s): bogus, other."
+    # The names it does take follow, so a misspelt parameter leads to the right one.
+    assert body["detail"] == (
+        "Unknown parameter(s): 'bogus', 'other'. "
+        "Accepted: period, started_after, started_before, timezone."
+    )
+
+
+def test_several_errors_read_as_one_sentence(api_client: APIClient, tenant: Tenant) -> None:
+    body = api_client.get(
+        "/api/v1/analytics/summary", {"period": "bogus", "timezone": "Mars/Base"}
+    ).json()
+
+    assert ".;" not in body["detail"]
+    assert "period: 'bogus' is not one of: " in body["detail"]
+    assert "timezone: " in body["detail"]
+
+
+def test_an_unknown_call_filter_lists_the_accepted_ones(api_client: APIClient) -> None:
+    body = api_client.get("/api/v1/calls", {"order": "-start_time"}).json()
+
+    assert body["detail"].startswith("Unknown parameter(s): 'order'. Accepted: ")
+    assert "ordering" in body["detail"] and "var.<name>" in body["detail"]
+    assert body["errors"][0]["field"] == "order"
 
 
 def test_synthflow_120_local_days_across_dst_are_allowed(api_client: APIClient) -> None:
