@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils import timezone
 
@@ -53,3 +53,9 @@ def revoke_api_key(*, key: ApiKey) -> None:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+
+
+def format_expiry(expires_at: datetime) -> str:
+    """An expiry as people read it wherever a key is created: in UTC, and saying so
+    ("2027-01-31 12:00 UTC"), since that is how it was entered."""
+    return f"{expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

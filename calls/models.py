@@ -129,9 +129,11 @@ class ApiKeyScope(models.TextChoices):
     """What a key may do. ``read``: every GET of the REST APIs and the WebSocket streams (and
     the tickets that open them); ``ingest``: every write (calls, leads); ``all``: both."""
 
-    READ = "read", "read only"
-    INGEST = "ingest", "ingest only"
-    ALL = "all", "read and ingest"
+    # Each label starts with its value: the value is what the command, the help texts and a
+    # refused request's 403 say.
+    READ = "read", "read"
+    INGEST = "ingest", "ingest"
+    ALL = "all", "all (read and ingest)"
 
 
 # The permissions (``read``, ``ingest``) each stored scope grants. A value missing here (a row
@@ -174,8 +176,11 @@ class ApiKey(models.Model):
         help_text="read: GET requests and live streams; ingest: writes; all: both.",
     )
     # From this instant on the key is refused as a revoked one is; null: it never expires.
+    # Entered and shown in UTC everywhere (admin, ``create_api_key``), whatever the tenant's zone.
     expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="Leave empty for a key that does not expire."
+        null=True,
+        blank=True,
+        help_text="In UTC. Leave empty for a key that does not expire.",
     )
 
     objects = ApiKeyQuerySet.as_manager()

@@ -9,6 +9,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
@@ -69,6 +70,15 @@ def phone_candidates(term: str) -> list[str]:
     if digits.startswith("00"):
         candidates.add(f"+{digits[2:]}")
     return sorted(candidates)
+
+
+def seconds_time(value: datetime | None) -> str:
+    """A call page's start or end time to the second ("2026-12-02 18:07:12"), in the zone the
+    page is shown in (``IngestedAdmin.change_view``): Django's date format has no seconds, and
+    a short call would start and end at the same minute."""
+    if value is None:
+        return "-"
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S}"
 
 
 PROVIDER_TYPE_COLORS: dict[str, str] = {
@@ -250,14 +260,13 @@ class CallAdmin(IngestedAdmin):
     # What the banner above a drill-down's list says the calls did in its window.
     window_label = "started"
     # Each sort is one tenant's index read in order (or backwards), to the page's last row:
-    # (tenant, call_id) unique, (tenant, -start_time, -id), (tenant, agent, -start_time, -id),
-    # (tenant, status, -start_time) and (tenant, lead_phone_number, -start_time).
+    # (tenant, call_id) unique, (tenant, -start_time, -id), (tenant, status, -start_time) and
+    # (tenant, lead_phone_number, -start_time). The agent column does not sort: by the agent's
+    # id the order means nothing to a reader, and by its name every call would be joined to its
+    # agent before the first row.
     list_orderings: ClassVar[dict[str, tuple[str, ...]]] = {
         "call_id_display": ("call_id", "id"),
         "started": ("start_time", "id"),
-        # The column, not the agent's name: ordering by a name would join every call to its
-        # agent before the first row.
-        "agent_display": ("agent_id", "-start_time", "-id"),
         "status": ("status", "-start_time", "-id"),
         "lead_display": ("lead_phone_number", "-start_time", "-id"),
     }
@@ -265,9 +274,12 @@ class CallAdmin(IngestedAdmin):
     date_hierarchy = "start_time"
     # Replaced by get_search_results; listed so the search box shows.
     search_fields = ("call_id", "lead_phone_number", "lead_name")
+    # A national number ("(540) 847-6738") names no country, so it is not guessed at: the help
+    # asks for the country code (``phone_candidates``).
     search_help_text = (
-        "The beginning of a call id, a lead's phone number (any format) or part of a lead's "
-        "name. To search what was said, use the transcript box among the filters."
+        "The beginning of a call id, a lead's whole phone number with its country code (spaces "
+        "and punctuation ignored), or part of a lead's name. To search what was said, use the "
+        "transcript box among the filters."
     )
     list_defer = (
         "labels",
@@ -291,7 +303,7 @@ class CallAdmin(IngestedAdmin):
                     "call_id",
                     "tenant",
                     "status",
-                    ("start_time", "end_time", "duration"),
+                    ("start_time_display", "end_time_display", "duration"),
                     "agent",
                     "workflow",
                     ("type_of_call", "channel"),
@@ -349,6 +361,8 @@ class CallAdmin(IngestedAdmin):
         ),
     )
     readonly_fields = (
+        "start_time_display",
+        "end_time_display",
         "recording",
         "conversation",
         "latency_chart",
@@ -465,7 +479,7 @@ class CallAdmin(IngestedAdmin):
             local.strftime("%Y-%m-%d %H:%M"),
         )
 
-    @admin.display(description="agent", ordering="agent")
+    @admin.display(description="agent")
     def agent_display(self, obj: Call) -> str:
         if obj.agent is None:
             return "-"
@@ -542,6 +556,14 @@ class CallAdmin(IngestedAdmin):
         if obj is not None and change and IS_POPUP_VAR not in request.GET:
             context["neighbours"] = self.neighbours(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="start time")
+    def start_time_display(self, obj: Call) -> str:
+        return seconds_time(obj.start_time)
+
+    @admin.display(description="end time")
+    def end_time_display(self, obj: Call) -> str:
+        return seconds_time(obj.end_time)
 
     @admin.display(description="duration")
     def duration_display(self, obj: Call) -> str:

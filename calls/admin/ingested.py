@@ -8,6 +8,7 @@ import zoneinfo
 from typing import Any, ClassVar, Literal
 
 from django.contrib import admin
+from django.contrib.admin.options import IS_FACETS_VAR, IS_POPUP_VAR, TO_FIELD_VAR
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -19,7 +20,12 @@ from django.utils.html import format_html
 from calls.admin_filters import ScopedRelatedFieldListFilter
 from calls.models import Tenant
 from calls.paginators import EstimatedCountPaginator
-from config.admin.scoping import ReadOnlyMixin, TenantScopedAdminMixin, sees_several_tenants
+from config.admin.scoping import (
+    ReadOnlyMixin,
+    TenantScopedAdminMixin,
+    sees_several_tenants,
+    sole_tenant_id,
+)
 
 
 def pretty_json(value: Any) -> str:
@@ -35,6 +41,10 @@ UTC_ZONE = zoneinfo.ZoneInfo("UTC")
 TENANT_FILTER_PARAM = "tenant__id__exact"
 
 
+# The list's query parameters that do not change which rows it shows.
+_NOT_NARROWING = frozenset({ORDER_VAR, IS_POPUP_VAR, TO_FIELD_VAR, IS_FACETS_VAR})
+
+
 def _reversed(field: str) -> str:
     return field[1:] if field.startswith("-") else f"-{field}"
 
@@ -47,6 +57,12 @@ class LargeTableChangeList(ChangeList):
     def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         self.request = request
         super().__init__(request, *args, **kwargs)
+
+    @property
+    def is_narrowed(self) -> bool:
+        """Whether a search or a filter (the date bar's too) leaves rows out: what the search
+        bar's "Show all" link, to the bare list, would undo."""
+        return any(value for key, value in self.params.items() if key not in _NOT_NARROWING)
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
         queryset = super().get_queryset(request, exclude_parameters)
@@ -94,7 +110,8 @@ class LargeTableChangeList(ChangeList):
 class IngestedAdmin(TenantScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Base for the read-only admins of ingested tables, sized for millions of rows: no full
     counts (estimating paginator, no full result count, no facet counts), heavy columns deferred
-    in lists, and a tenant column and filter for users who see several tenants."""
+    in lists, and a tenant column and filter for users who see several tenants (not when the
+    installation has only one: it would say the same on every row)."""
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -118,11 +135,13 @@ class IngestedAdmin(TenantScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):  #
         return super().get_sortable_by(request)
 
     def tenant_in_view(self, request: HttpRequest) -> int | None:
-        """The one tenant whose rows the list shows: the user's only tenant, or the tenant the
-        tenant filter picked (when the user may see it); ``None`` when several are in view."""
+        """The one tenant whose rows the list shows: the only tenant the user may see (their
+        only membership, or a superuser's installation's only tenant), or the tenant the tenant
+        filter picked (when the user may see it); ``None`` when several are in view."""
+        sole = sole_tenant_id(request)
+        if sole is not None:
+            return sole
         ids = self.tenant_ids(request)
-        if ids is not None and len(ids) == 1:
-            return next(iter(ids))
         if self.tenant_path != "tenant":
             return None
         try:

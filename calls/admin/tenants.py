@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.contrib import admin, messages
@@ -14,14 +15,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from calls.admin_filters import ScopedRelatedFieldListFilter
-from calls.keys import create_api_key, revoke_api_key
+from calls.keys import create_api_key, format_expiry, revoke_api_key
 from calls.models import ApiKey, Tenant, TenantMembership
 from calls.webhook_credentials import rotate_webhook_secret, rotate_webhook_token
 from config.admin.scoping import (
     TenantMemberViewMixin,
     TenantScopedAdminMixin,
     can_view_tenant_data,
-    visible_tenant_ids,
+    sees_several_tenants,
+    sole_tenant_id,
 )
 
 # The session entry that carries a new key's secret from the creating POST to the page the POST
@@ -229,11 +231,18 @@ class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
         return can_view_tenant_data(request) and request.user.has_perm("calls.change_apikey")
 
     def get_list_display(self, request: HttpRequest) -> Any:
-        ids = visible_tenant_ids(request)
         columns = list(super().get_list_display(request))
-        if ids is not None and len(ids) == 1:
+        if not sees_several_tenants(request):
             columns.remove("tenant")
         return columns
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        # The only tenant the user can pick is picked already.
+        sole = sole_tenant_id(request)
+        if sole is not None and "tenant" not in initial:
+            initial["tenant"] = str(sole)
+        return initial
 
     @admin.display(description="key")
     def prefix_display(self, obj: ApiKey) -> str:
@@ -260,6 +269,17 @@ class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
             revoke_api_key(key=key)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The form reads and shows the expiry in the current zone, which is UTC here whatever
+        # TIME_ZONE says: expiries are in UTC everywhere (the field's help text says so).
+        with timezone.override(UTC):
+            response = super().add_view(request, form_url, extra_context)
+            if isinstance(response, TemplateResponse):
+                response.render()
+        return response
 
     def save_form(self, request: HttpRequest, form: ModelForm[ApiKey], change: bool) -> ApiKey:
         # Keys are minted by calls.keys.create_api_key only. There is no change form (no change
@@ -310,6 +330,7 @@ class ApiKeyAdmin(TenantScopedAdminMixin, TenantMemberViewMixin, admin.ModelAdmi
             "opts": self.opts,
             "title": "API key created",
             "key": key,
+            "expires": format_expiry(key.expires_at) if key.expires_at else None,
             "raw_key": raw,
             "changelist_url": reverse("admin:calls_apikey_changelist"),
             "add_url": reverse("admin:calls_apikey_add"),

@@ -66,10 +66,34 @@ def can_view_tenant_data(request: HttpRequest) -> bool:
     return ids is None or bool(ids)
 
 
-def sees_several_tenants(request: HttpRequest) -> bool:
-    """Whether lists should say which tenant each row belongs to."""
+_FIRST_TENANTS_ATTR = "_callscope_admin_first_tenant_ids"
+
+
+def _tenants_in_sight(request: HttpRequest) -> list[int]:
+    """Up to two ids of the tenants ``request.user`` may see: enough to tell none, one and
+    several apart without counting every tenant. Read once per request."""
     ids = visible_tenant_ids(request)
-    return ids is None or len(ids) > 1
+    if ids is not None:
+        return sorted(ids)[:2]
+    cached: list[int] | None = getattr(request, _FIRST_TENANTS_ATTR, None)
+    if cached is None:
+        cached = list(Tenant.objects.order_by("pk").values_list("pk", flat=True)[:2])
+        setattr(request, _FIRST_TENANTS_ATTR, cached)
+    return cached
+
+
+def sole_tenant_id(request: HttpRequest) -> int | None:
+    """The id of the one tenant ``request.user`` may see, when there is exactly one: a staff
+    user's only membership, or for a superuser the installation's only tenant (the usual
+    self-hosted case); ``None`` when the user sees several tenants or none."""
+    ids = _tenants_in_sight(request)
+    return ids[0] if len(ids) == 1 else None
+
+
+def sees_several_tenants(request: HttpRequest) -> bool:
+    """Whether lists should say which tenant each row belongs to: the user may see more than
+    one tenant, and more than one exists."""
+    return len(_tenants_in_sight(request)) > 1
 
 
 class TenantScopedAdminMixin(_AdminBase):

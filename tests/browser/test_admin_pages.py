@@ -213,6 +213,8 @@ def test_call_page_shows_the_transcript_plays_the_recording_and_draws_latency(
     page: Any, log_in: LogIn, staff: User, acme: Tenant, artifacts: Path, page_errors: list[str]
 ) -> None:
     call = Call.objects.get(tenant=acme, call_id="c-1")
+    call.end_time = call.start_time + timedelta(seconds=47)
+    call.save(update_fields=["end_time"])
     TranscriptTurn.objects.filter(call=call).delete()
     TranscriptTurn.objects.bulk_create(
         [
@@ -243,6 +245,10 @@ def test_call_page_shows_the_transcript_plays_the_recording_and_draws_latency(
     )
     log_in("ada", PASSWORD, f"/admin/calls/call/{call.pk}/change/")
 
+    # Start and end to the second, in the tenant's zone.
+    for field, value in (("start", call.start_time), ("end", call.end_time)):
+        shown = page.locator(f".fieldBox.field-{field}_time_display .readonly").inner_text()
+        assert shown == f"{value.astimezone(acme.zone):%Y-%m-%d %H:%M:%S}", field
     turns = page.locator(".cs-conversation .cs-turn")
     assert turns.count() == 3
     assert "Hi, Eddie!" in turns.nth(0).inner_text()

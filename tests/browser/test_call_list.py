@@ -129,6 +129,39 @@ def test_call_list_fits_1440_wide_for_one_tenant_and_several(
     assert page_errors == []
 
 
+def test_a_superuser_of_the_only_tenant_sees_its_zone_without_a_tenant_column(
+    page: Any,
+    log_in: LogIn,
+    superuser: User,
+    acme: Tenant,
+    artifacts: Path,
+    page_errors: list[str],
+) -> None:
+    seed_long_calls(acme, 3)
+
+    log_in("root", PASSWORD, CALLS)
+    header = page.locator("#result_list thead th.column-started").text_content() or ""
+    assert header.strip() == "Started (Europe/Berlin)"
+    assert page.locator("#result_list thead th.column-tenant").count() == 0
+    # The agent column does not sort; the whole list offers no "Show all".
+    assert page.locator("#result_list thead th.column-agent_display a").count() == 0
+    assert page.locator("#changelist-search .cs-show-all").count() == 0
+    assert_fits(page)
+    page.screenshot(path=str(artifacts / "call-list-superuser-one-tenant.png"), full_page=True)
+
+    page.fill("#searchbar", "+49 157 5865 8647")
+    page.press("#searchbar", "Enter")
+    page.wait_for_load_state("load")
+    assert page.locator("#changelist-search .cs-result-count").inner_text() == (
+        "3 calls (Show all)"
+    )
+    page.click("#changelist-search .cs-show-all")
+    page.wait_for_load_state("load")
+    assert page.input_value("#searchbar") == ""
+    page.screenshot(path=str(artifacts / "call-list-search-show-all.png"), full_page=True)
+    assert page_errors == []
+
+
 def test_transcript_search_marks_the_match_and_runs_no_script(
     page: Any, log_in: LogIn, staff: User, acme: Tenant, artifacts: Path, page_errors: list[str]
 ) -> None:

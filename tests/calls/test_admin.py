@@ -458,6 +458,23 @@ def test_search_by_call_id_phone_and_lead_name(
     assert found("c-foreign") == set()
 
 
+def test_phone_search_needs_the_country_code_and_the_help_says_so(
+    staff_client: Client, tenant: Tenant
+) -> None:
+    make_call(tenant, "c-ann", lead_phone_number="+15408476738")
+
+    def found(term: str) -> set[str]:
+        return listed_call_ids(staff_client.get(CALL_CHANGELIST, {"q": term}))
+
+    assert found("+1 (540) 847-6738") == {"c-ann"}
+    assert found("1 540 847 6738") == {"c-ann"}
+    # A national number names no country: not guessed at.
+    assert found("(540) 847-6738") == set()
+    help_text = staff_client.get(CALL_CHANGELIST).context["cl"].search_help_text
+    assert "with its country code (spaces and punctuation ignored)" in help_text
+    assert "any format" not in help_text
+
+
 def test_transcript_filter_finds_calls_by_what_was_said(
     staff_client: Client, tenant: Tenant, other_tenant: Tenant
 ) -> None:
@@ -639,6 +656,28 @@ def test_estimated_counts_are_labelled_as_such(
     text = staff_client.get(CALL_CHANGELIST).text
 
     assert "about 12,345 calls (estimated)" in text
+
+
+def test_the_search_bar_counts_and_links_to_the_whole_list_only_when_narrowed(
+    staff_client: Client, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 2)
+    for i in range(3):
+        make_call(tenant, f"c-{i}", status="failed" if i else "completed")
+    show_all = re.compile(r'<span class="small quiet[^"]*">(.*?) \(<a href="([^"]*)"', re.S)
+
+    # The whole list: nothing to show all of (Django would link to this same page).
+    whole = staff_client.get(CALL_CHANGELIST, {"o": "1"}).text
+    assert show_all.search(whole) is None
+    assert "Show all" not in whole
+
+    searched = show_all.search(staff_client.get(CALL_CHANGELIST, {"q": "c-1"}).text)
+    assert searched is not None and searched.groups() == ("1 call", "?")
+    filtered = staff_client.get(CALL_CHANGELIST, {"status__exact": "failed"}).text
+    assert show_all.search(filtered).groups() == ("2 calls", "?")  # type: ignore[union-attr]
+    # Above the cap, in the pagination line's words.
+    narrowed = staff_client.get(CALL_CHANGELIST, {"start_time__year": "2026"}).text
+    assert show_all.search(narrowed).groups() == ("more than 2 calls", "?")  # type: ignore[union-attr]
 
 
 # --- the other admins -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from calls.keys import create_api_key, revoke_api_key
 from calls.models import (
     API_KEY_PUBLIC_PREFIX_LENGTH,
     ApiKey,
+    ApiKeyScope,
     Tenant,
     TenantMembership,
     hash_api_key,
@@ -123,9 +124,14 @@ def test_the_created_page_of_another_key_does_not_show_a_pending_secret(
     assert hash_api_key(raw_key_on(own_page)) == new.key_hash
 
 
-def test_a_key_is_created_with_the_scope_and_expiry_chosen(
-    admin_client: Client, tenant: Tenant
+def test_a_key_is_created_with_the_scope_and_expiry_chosen_in_utc(
+    admin_client: Client, tenant: Tenant, settings: Any
 ) -> None:
+    # Expiries are UTC whatever the server's zone.
+    settings.TIME_ZONE = "Europe/Berlin"
+    form = admin_client.get(ADD_URL).text
+    assert "In UTC. Leave empty for a key that does not expire." in form
+
     page = create(
         admin_client, tenant, "bi", scope="read", expires_at_0="2031-05-01", expires_at_1="12:00:00"
     )
@@ -133,9 +139,33 @@ def test_a_key_is_created_with_the_scope_and_expiry_chosen(
     key = ApiKey.objects.get()
     assert key.scope == "read"
     assert key.expires_at is not None and key.expires_at.isoformat() == "2031-05-01T12:00:00+00:00"
-    assert "read only" in page.text
+    assert "Scope: <strong>read</strong>." in page.text
+    assert "Expires 2031-05-01 12:00 UTC." in page.text
     listing = admin_client.get(CHANGELIST_URL).text
     assert "column-scope" in listing and "column-expires_at" in listing
+
+
+def test_scope_labels_say_the_values_the_command_and_the_api_use(
+    admin_client: Client, tenant: Tenant
+) -> None:
+    assert [label.split(" ")[0] for label in ApiKeyScope.labels] == ApiKeyScope.values
+
+    form = admin_client.get(ADD_URL).text
+    assert '<option value="read">read</option>' in form
+    assert '<option value="all" selected>all (read and ingest)</option>' in form
+
+
+def test_the_add_form_preselects_the_only_tenant_the_user_can_see(
+    admin_client: Client, tenant: Tenant
+) -> None:
+    only = admin_client.get(ADD_URL)
+    assert only.context["adminform"].form["tenant"].value() == str(tenant.pk)
+    staff = staff_with(tenant, "add_apikey")
+    assert staff.get(ADD_URL).context["adminform"].form["tenant"].value() == str(tenant.pk)
+
+    Tenant.objects.create(name="Initech", slug="initech")
+    several = admin_client.get(ADD_URL)
+    assert several.context["adminform"].form["tenant"].value() is None
 
 
 def test_the_status_filter_tells_expired_keys_apart(admin_client: Client, tenant: Tenant) -> None:
@@ -183,14 +213,16 @@ def test_revoke_action_revokes_the_selected_keys_only(admin_client: Client, tena
     assert first.revoked_at == revoked_at
 
 
-def test_list_shows_prefix_name_tenant_and_state(admin_client: Client, tenant: Tenant) -> None:
+def test_list_shows_prefix_name_tenant_and_state(
+    admin_client: Client, tenant: Tenant, other_tenant: Tenant
+) -> None:
     key, _ = create_api_key(tenant=tenant, name="Metabase")
 
     text = admin_client.get(CHANGELIST_URL).text
 
     assert f"<code>{key.prefix}…</code>" in text
     assert "Metabase" in text
-    assert "Acme" in text
+    assert '<td class="field-tenant nowrap">Acme</td>' in text
     for column in ("created_at", "expires_at", "last_used_at", "status"):
         assert f"column-{column}" in text
 

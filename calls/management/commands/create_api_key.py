@@ -3,12 +3,12 @@ prints the new key once."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calls.keys import create_api_key
+from calls.keys import create_api_key, format_expiry
 from calls.models import ApiKeyScope, Tenant
 from config.api.params import QueryValueError, parse_instant
 
@@ -23,12 +23,12 @@ def find_tenant(ref: str) -> Tenant:
     return tenant
 
 
-def parse_expiry(raw: str, tenant: Tenant) -> datetime:
-    """``--expires``: an ISO 8601 date (the start of that day in the tenant's time zone) or
-    datetime (UTC without an offset), as the API's query strings read instants. A past one is
-    accepted on purpose: it makes a key refused from the start, for testing expiry handling."""
+def parse_expiry(raw: str) -> datetime:
+    """``--expires``: an ISO 8601 datetime, UTC unless it carries an offset, or a date (00:00
+    UTC that day), as the admin's form takes and shows expiries. A past one is accepted on
+    purpose: it makes a key refused from the start, for testing expiry handling."""
     try:
-        return parse_instant(raw, tenant.zone)
+        return parse_instant(raw, UTC)
     except QueryValueError as exc:
         raise CommandError(f"--expires: {exc}") from None
 
@@ -49,19 +49,19 @@ class Command(BaseCommand):
             "--expires",
             metavar="WHEN",
             help=(
-                "When the key stops working: an ISO 8601 date (start of that day in the "
-                "tenant's time zone) or datetime (UTC unless it has an offset). A past one makes "
-                "a key that is refused from the start. Default: never."
+                "When the key stops working, in UTC: an ISO 8601 datetime (UTC unless it has "
+                "an offset) or date (00:00 UTC that day). A past one makes a key that is "
+                "refused from the start. Default: never."
             ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = find_tenant(options["tenant"])
-        expires_at = parse_expiry(options["expires"], tenant) if options["expires"] else None
+        expires_at = parse_expiry(options["expires"]) if options["expires"] else None
         key, raw = create_api_key(
             tenant=tenant, name=options["name"], scope=options["scope"], expires_at=expires_at
         )
-        expiry = f"expires {expires_at.isoformat()}" if expires_at else "does not expire"
+        expiry = f"expires {format_expiry(expires_at)}" if expires_at else "does not expire"
         if key.is_expired:
             expiry += " (already expired: every request with it is refused)"
         self.stderr.write(
