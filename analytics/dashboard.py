@@ -386,8 +386,9 @@ def dataset(
     return spec
 
 
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+def _minutes(value: float) -> str:
+    # Always one decimal: "52.7" next to "vs 5.0", never next to "vs 5".
+    return f"{value:,.1f}"
 
 
 def _percent(value: float | None) -> str:
@@ -585,10 +586,8 @@ def _tiles(scope: Scope, numbers: DashboardNumbers, *, now: datetime) -> list[Ti
             label="Minutes",
             definition="Call durations added up",
             value=minutes,
-            display=_number(round(minutes, 1)),
-            change=count_change(
-                minutes, minutes_before, _number(round(minutes_before, 1)), "call minutes"
-            ),
+            display=_minutes(minutes),
+            change=count_change(minutes, minutes_before, _minutes(minutes_before), "call minutes"),
             count=cur.calls,
             count_label=calls_label(cur.calls),
             url=all_calls,
@@ -781,6 +780,11 @@ def _workflows(scope: Scope, workflows: Sequence[RankedTotals]) -> tuple[dict[st
     return _bar_rows(rows, color="#4aa3a2"), rows
 
 
+# The funnel API's stage names but the second, which the dashboard names by what it counts (its
+# caption's definition); the API keeps "Engaged (Started Chat)", the name its clients match on.
+FUNNEL_LABELS = (FUNNEL_STAGES[0], "Engaged (completed calls)", *FUNNEL_STAGES[2:])
+
+
 def _funnel(scope: Scope, funnel: FunnelCounts) -> tuple[dict[str, Any], list[Row]]:
     """Visitors (calls) → Engaged (completed calls) → leads by the stage stamped in the window."""
     window = scope.window
@@ -791,7 +795,7 @@ def _funnel(scope: Scope, funnel: FunnelCounts) -> tuple[dict[str, Any], list[Ro
         *(leads_url(scope, window, stage.column) for stage in funnel.leads),
     ]
     rows = []
-    for i, (name, count) in enumerate(zip(FUNNEL_STAGES, counts, strict=True)):
+    for i, (name, count) in enumerate(zip(FUNNEL_LABELS, counts, strict=True)):
         onward = ratio(counts[i + 1], count) if i + 1 < len(counts) else None
         detail = "" if onward is None else f"{onward * 100:.1f}% go on to the next stage"
         rows.append(Row(label=name, count=count, url=urls[i], detail=detail))

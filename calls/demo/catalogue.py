@@ -29,12 +29,23 @@ PROVIDERS = {
     "tts": {"elevenlabs": 240.0, "cartesia": 130.0, "playht": 310.0},
 }
 
+# What a call costs, in millionths of a USD: each component per minute of the call (billed by
+# the second) and, for a phone call, a telephony part for placing it even when nobody answers.
+# A voice call pays speech-to-text, the language model and speech synthesis; a chat only the
+# language model.
+COST_MICRO_USD_PER_MINUTE = {"stt": 10_000, "llm": 25_000, "tts": 30_000, "telephony": 12_000}
+TELEPHONY_MICRO_USD_PER_CALL = 5_000
+
 Turn = tuple[str, str]  # (role, text); "{name}", "{agent}" and "{company}" are filled in
 
 
 @dataclass(frozen=True)
 class ConversationTemplate:
     turns: tuple[Turn, ...]
+    # What the caller says of each of the workflow's variables: the values consistent with the
+    # turns (a call collects one of them). A variable the conversation does not bring up is
+    # left out: its calls do not collect it.
+    variables: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     handoff: bool = False
     # End reasons this conversation plausibly ends with (None: the completed-call table).
     end_reasons: tuple[str, ...] | None = None
@@ -56,12 +67,19 @@ class WorkflowSpec:
     persona that runs it ("{agent}"), and what its conversations say, collect and do. Every
     script opens with the agent saying its name and its business."""
 
+    def __post_init__(self) -> None:
+        for template in self.conversations:
+            unknown = {name for name, _ in template.variables} - set(self.variables)
+            if unknown:
+                raise ValueError(f"{self.slug}: a conversation sets unknown variables {unknown}")
+
     slug: str
     name: str
     company: str
     agent: str
     conversations: tuple[ConversationTemplate, ...]
-    variables: tuple[tuple[str, tuple[Any, ...]], ...]
+    # The variables its agent collects; each conversation says which values fit it.
+    variables: tuple[str, ...]
     actions: tuple[ActionSpec, ...]
     intents: tuple[tuple[str, float, int | None], ...] = ()  # (intent, rate, deal size)
     preferred_type: str = "outbound"
@@ -90,7 +108,12 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                     ("human", "Sure, Thursday afternoon is good."),
                     ("bot", "Booked for Thursday at 3 PM. You will receive an invite by email."),
                     ("human", "Perfect, thank you."),
-                )
+                ),
+                variables=(
+                    ("team_size", (40,)),
+                    ("current_solution", ("IVR and manual callbacks",)),
+                    ("timeline", ("within two months",)),
+                ),
             ),
             ConversationTemplate(
                 (
@@ -106,7 +129,8 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                     ("bot", "Thanks. An account executive will send you a tailored quote today."),
                     ("human", "Sounds good."),
                     ("bot", "Thanks for your time, {name}. Talk soon!"),
-                )
+                ),
+                variables=(("team_size", (200,)), ("budget", (50000,))),
             ),
             ConversationTemplate(
                 (
@@ -117,15 +141,12 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                             "you the details?"),
                     ("human", "Sure, email is fine."),
                     ("bot", "Done. Thanks for your time and have a nice day."),
-                )
+                ),
+                # "A very small team": a handful of people.
+                variables=(("team_size", (2, 3, 4, 5, 8)), ("timeline", ("unknown",))),
             ),
         ),
-        variables=(
-            ("team_size", (5, 12, 40, 80, 200, 350)),
-            ("current_solution", ("IVR", "manual callbacks", "another vendor", "none")),
-            ("timeline", ("this quarter", "next quarter", "this year", "unknown")),
-            ("budget", (5000, 20000, 50000, 120000)),
-        ),
+        variables=("team_size", "current_solution", "timeline", "budget"),
         actions=(
             ActionSpec("extract_qualification", "INFORMATION_EXTRACTOR", 0.9, 0.99, 120.0,
                        "Extracts team size, timeline and budget"),
@@ -162,7 +183,12 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                             "confirmation text shortly."),
                     ("human", "Thanks a lot."),
                     ("bot", "You are welcome. Have a great day!"),
-                )
+                ),
+                variables=(
+                    ("appointment_slot", ("Tuesday 2:15 PM",)),
+                    ("appointment_confirmed", (True,)),
+                    ("reminder_channel", ("email",)),
+                ),
             ),
             ConversationTemplate(
                 (
@@ -176,7 +202,11 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                     ("bot", "All set, Friday at 11:00 AM. Anything else I can help with?"),
                     ("human", "No, that's all."),
                     ("bot", "Thanks, {name}. See you Friday. Goodbye!"),
-                )
+                ),
+                variables=(
+                    ("appointment_slot", ("Friday 11:00 AM",)),
+                    ("appointment_confirmed", (True,)),
+                ),
             ),
             ConversationTemplate(
                 (
@@ -188,14 +218,11 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                     ("bot", "Noted. I will call you back then. Have a good trip!"),
                     ("human", "Thanks, bye."),
                 ),
+                variables=(("appointment_confirmed", (False,)),),
                 end_reasons=("human_goodbye", "goodbye_detected"),
             ),
         ),
-        variables=(
-            ("appointment_slot", ("Tuesday 2:15 PM", "Friday 11:00 AM", "Monday 9:30 AM")),
-            ("appointment_confirmed", (True, True, False)),
-            ("reminder_channel", ("sms", "email")),
-        ),
+        variables=("appointment_slot", "appointment_confirmed", "reminder_channel"),
         actions=(
             ActionSpec("book_appointment", "REAL_TIME_BOOKING", 0.7, 0.93, 450.0,
                        "Books a slot in the practice calendar"),
@@ -224,7 +251,12 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                     ("bot", "Great. Is there anything else I can help you with?"),
                     ("human", "No, that's everything."),
                     ("bot", "Thanks for calling {company}. Have a great day!"),
-                )
+                ),
+                variables=(
+                    ("issue_type", ("login",)),
+                    ("resolved", (True,)),
+                    ("account_verified", (True,)),
+                ),
             ),
             ConversationTemplate(
                 (
@@ -237,6 +269,11 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                             "billing specialist, so let me transfer you."),
                     ("human", "Okay, thanks."),
                     ("bot", "Transferring you now. Please stay on the line."),
+                ),
+                variables=(
+                    ("issue_type", ("billing",)),
+                    ("resolved", (False,)),
+                    ("account_verified", (True,)),
                 ),
                 handoff=True,
                 end_reasons=("agent_ended_call",),
@@ -254,14 +291,15 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                             "Anything else?"),
                     ("human", "No, thanks."),
                     ("bot", "You are welcome. Goodbye!"),
-                )
+                ),
+                variables=(
+                    ("issue_type", ("order change",)),
+                    ("resolved", (True,)),
+                    ("account_verified", (True,)),
+                ),
             ),
         ),
-        variables=(
-            ("issue_type", ("login", "billing", "order change", "technical")),
-            ("resolved", (True, True, True, False)),
-            ("account_verified", (True, False)),
-        ),
+        variables=("issue_type", "resolved", "account_verified"),
         actions=(
             ActionSpec("lookup_account", "CUSTOM_ACTION", 0.8, 0.97, 350.0,
                        "Looks the caller up in the customer database"),
@@ -289,7 +327,13 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                     ("human", "About seven hours."),
                     ("bot", "Wonderful. I will call again tomorrow at the same time. Take care!"),
                     ("human", "Bye."),
-                )
+                ),
+                variables=(
+                    ("feeling", ("good",)),
+                    ("medication_taken", (True,)),
+                    ("symptoms", ("headache",)),
+                    ("sleep_hours", (7,)),
+                ),
             ),
             ConversationTemplate(
                 (
@@ -302,16 +346,12 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                             "away."),
                     ("human", "Okay, thank you."),
                 ),
+                variables=(("feeling", ("unwell",)), ("symptoms", ("short of breath",))),
                 handoff=True,
                 end_reasons=("agent_ended_call",),
             ),
         ),
-        variables=(
-            ("feeling", ("good", "good", "okay", "unwell")),
-            ("medication_taken", (True, True, True, False)),
-            ("symptoms", ("none", "none", "headache", "dizziness", "short of breath")),
-            ("sleep_hours", (5, 6, 7, 7, 8)),
-        ),
+        variables=("feeling", "medication_taken", "symptoms", "sleep_hours"),
         actions=(
             ActionSpec("log_check_in", "CUSTOM_ACTION", 0.95, 0.98, 380.0,
                        "Writes the check-in to the care record"),
@@ -336,7 +376,12 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                     ("human", "Yes, please."),
                     ("bot", "Done. You will get the link in a moment. Thank you, {name}!"),
                     ("human", "Thanks, bye."),
-                )
+                ),
+                variables=(
+                    ("amount_due", (89,)),
+                    ("promise_to_pay", (True,)),
+                    ("payment_link_sent", (True,)),
+                ),
             ),
             ConversationTemplate(
                 (
@@ -347,14 +392,12 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                             "show. I will note it on your account."),
                     ("human", "Great."),
                     ("bot", "Sorry for the trouble. Have a good day!"),
-                )
+                ),
+                # Paid already: nothing promised, no link sent.
+                variables=(("promise_to_pay", (False,)), ("payment_link_sent", (False,))),
             ),
         ),
-        variables=(
-            ("amount_due", (89, 120, 45.5, 310)),
-            ("promise_to_pay", (True, True, False)),
-            ("payment_link_sent", (True, False)),
-        ),
+        variables=("amount_due", "promise_to_pay", "payment_link_sent"),
         actions=(
             ActionSpec("send_payment_link", "SEND_SMS", 0.6, 0.98, 320.0,
                        "Texts a secure payment link"),
@@ -381,7 +424,12 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                     ("bot", "Anything else I can help with?"),
                     ("human", "No, that's it."),
                     ("bot", "Have a great day!"),
-                )
+                ),
+                variables=(
+                    ("order_number", ("78123",)),
+                    ("request", ("track",)),
+                    ("satisfied", (True,)),
+                ),
             ),
             ConversationTemplate(
                 (
@@ -394,14 +442,11 @@ WORKFLOWS: tuple[WorkflowSpec, ...] = (
                     ("bot", "Once we receive them, the refund takes 3 to 5 business days. "
                             "Anything else?"),
                     ("human", "No, thank you."),
-                )
+                ),
+                variables=(("request", ("return",)), ("satisfied", (True,))),
             ),
         ),
-        variables=(
-            ("order_number", ("78123", "55872", "90411", "61207")),
-            ("request", ("track", "return", "change address")),
-            ("satisfied", (True, True, False)),
-        ),
+        variables=("order_number", "request", "satisfied"),
         actions=(
             ActionSpec("lookup_order", "CUSTOM_ACTION", 0.9, 0.97, 300.0,
                        "Fetches the order from the shop"),

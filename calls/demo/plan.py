@@ -17,6 +17,8 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cache
 from itertools import accumulate
 from random import Random
 from typing import Any
@@ -27,6 +29,7 @@ from calls.demo.catalogue import (
     CANCELED,
     COMPLETED,
     COMPLETED_END_REASONS,
+    COST_MICRO_USD_PER_MINUTE,
     CUSTOM_END_REASONS,
     EMAIL_DOMAINS,
     END_REASONS_BY_STATUS,
@@ -44,6 +47,7 @@ from calls.demo.catalogue import (
     PROVIDERS,
     RECORDED_CONVERSATIONS,
     STATUS_WEIGHTS,
+    TELEPHONY_MICRO_USD_PER_CALL,
     VERIFY_CALLEE,
     VERIFY_CALLER,
     VOICEMAIL,
@@ -123,6 +127,9 @@ class Conversation:
     # A recorded conversation: the path its audio is served at and the caller it names.
     recording: str = ""
     caller: str = ""
+    # Each of the workflow's variables with the values the conversation allows (JSON; empty:
+    # the conversation does not bring it up, so it is not collected).
+    variables: tuple[tuple[str, tuple[RawJSON, ...]], ...] = ()
 
 
 def replies_in(turns: Sequence[tuple[Any, ...]]) -> int:
@@ -271,6 +278,10 @@ def build_catalog(seed: int) -> Catalog:
             conv = _recorded(turns, fill, recorded) if recorded else _timed(turns, fill, rng)
             conv.handoff = template.handoff
             conv.end_reasons = template.end_reasons
+            said = dict(template.variables)
+            conv.variables = tuple(
+                (name, tuple(_json(v) for v in said.get(name, ()))) for name in spec.variables
+            )
             rendered.append(conv)
         agent.conversations = tuple(rendered)
         agent.voicemail = _timed((("bot", VOICEMAIL),), fill, rng)
@@ -340,6 +351,26 @@ class Timeline:
 
 def _dt(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
+
+
+# Calls of the same length and kind cost the same: each cost is worked out once.
+@cache
+def call_cost(duration: int | None, *, voice: bool, phone: bool) -> tuple[Decimal | None, RawJSON]:
+    """A call's ``cost_usd`` and its ``cost_breakdown`` (``CostComponent`` keys, decimal USD
+    strings adding up to the total): per-minute rates of the components the call used, and
+    the telephony part of placing a phone call. A call still going on has no cost yet."""
+    if duration is None:
+        return None, RawJSON("{}")
+    kinds = ("stt", "llm", "tts") if voice else ("llm",)
+    micro = {kind: COST_MICRO_USD_PER_MINUTE[kind] * duration // 60 for kind in kinds}
+    if phone:
+        per_minute = COST_MICRO_USD_PER_MINUTE["telephony"] * duration // 60
+        micro["telephony"] = TELEPHONY_MICRO_USD_PER_CALL + per_minute
+    parts = {kind: amount for kind, amount in micro.items() if amount}
+    breakdown = {
+        kind: f"{amount // 1_000_000}.{amount % 1_000_000:06d}" for kind, amount in parts.items()
+    }
+    return Decimal(sum(parts.values())).scaleb(-6), _json(breakdown)
 
 
 # --- Leads ----------------------------------------------------------------------------------
@@ -558,6 +589,8 @@ CALL_FIELDS = (
     "turn_count",
     "document_hash",
     "child_hashes",
+    "cost_usd",
+    "cost_breakdown",
     "created_at",
     "updated_at",
 )
@@ -631,10 +664,7 @@ class CallFactory:
         )
         self.empty_list = RawJSON("[]")
         self.empty_object = RawJSON("{}")
-        self.variable_values = [
-            [(name, [_json(v) for v in values]) for name, values in w.variables]
-            for w in catalog.workflows
-        ]
+        self.variable_names = [w.variables for w in catalog.workflows]
 
     def chunk_ids(self, chunk: int) -> tuple[Random, list[str]]:
         rng = Random(f"callscope-demo:{self.seed}:calls:{chunk}")
@@ -745,6 +775,10 @@ class CallFactory:
                 duration = conversation.seconds + randrange(1, 12)
             else:
                 duration = 0
+            if duration and start_ms + duration * 1000 > until_ms:
+                # It would end after ``until`` (now, for a fresh demo): it is still going on.
+                status, completed, recorded = IN_PROGRESS, False, False
+                duration, end_reason, custom_reason = None, "", None
             end = start + timedelta(seconds=duration) if duration is not None else None
             ringing = randrange(2000, 18000) if is_phone else None
 
@@ -848,12 +882,14 @@ class CallFactory:
                 latencies_out.extend(copies.latencies(samples))
             if conversation is not None and not completed:
                 # The agent's variables exist for every conversation; a voicemail collects none.
-                for name, _ in self.variable_values[workflow_index]:
+                for name in self.variable_names[workflow_index]:
                     variables_out.append(copies.variable(agent.model_id, name, None, False))
             if completed:
+                assert conversation is not None
                 agent_key = agent.model_id
-                for name, values in self.variable_values[workflow_index]:
-                    collected = random() < 0.9
+                # What the caller said, as the conversation has it; extraction misses a few.
+                for name, values in conversation.variables:
+                    collected = bool(values) and random() < 0.9
                     variables_out.append(
                         copies.variable(
                             agent_key,
@@ -923,6 +959,7 @@ class CallFactory:
             # Only recorded conversations have a recording: a link to nowhere plays nothing.
             recording = conversation.recording if recorded and conversation else ""
             telephony_start = _dt(start_ms - ringing) if ringing is not None else None
+            cost, cost_breakdown = call_cost(duration, voice=type_ != "widget", phone=is_phone)
             calls_out.append(
                 (
                     pk,
@@ -972,6 +1009,8 @@ class CallFactory:
                     stored_turns,
                     "",
                     empty_object,
+                    cost,
+                    cost_breakdown,
                     now,
                     now,
                 )

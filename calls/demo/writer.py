@@ -116,8 +116,9 @@ class SeedSummary:
 
 
 def default_until() -> datetime:
-    """The default anchor: the start of the current UTC day, so runs on one day agree."""
-    return dj_timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    """The default anchor: now (to the minute), so a fresh demo's last hours are as busy as the
+    hours before them and its live calls are live now; no call starts or ends after it."""
+    return dj_timezone.now().astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def seed_demo(

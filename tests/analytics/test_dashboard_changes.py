@@ -158,7 +158,7 @@ def test_tiles_show_counts_in_percent_rates_in_points_and_no_change_for_active_c
     # The live call started this week counts: 6 calls against 5.
     assert shown(t["calls"].change) == ("+20.0%", "vs 5", "up")
     assert shown(t["completed"].change) == ("+100%", "vs 2", "up")
-    assert shown(t["minutes"].change) == ("+87.5%", "vs 4", "up")  # 7.5 min against 4
+    assert shown(t["minutes"].change) == ("+87.5%", "vs 4.0", "up")  # 7.5 min against 4
     assert shown(t["average_duration"].change) == ("+50.0%", "vs 1:00", "up")
     # 3 of 6 (50.0%) against 2 of 5 (40.0%): 10 points, not +25%.
     assert shown(t["success_rate"].change) == ("+10.0 pp", "vs 40.0%", "up")
@@ -292,3 +292,37 @@ def test_a_count_of_one_reads_in_the_singular(tenant: Tenant) -> None:
     assert labels["calls"] == "2 calls"
     assert labels["completed"] == "1 completed call"
     assert labels["active"] == "1 live call"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fixed_now")
+def test_the_minutes_tile_and_its_previous_value_show_the_same_decimals(
+    staff_client: Client,  # noqa: F811
+    tenant: Tenant,
+) -> None:
+    # 52.7 minutes in the last 7 days against exactly 5 the 7 days before.
+    call(tenant, NOW - timedelta(days=1), status="completed", duration=3162)
+    call(tenant, NOW - WEEK - timedelta(days=1), status="completed", duration=300)
+
+    text = staff_client.get(DASHBOARD, {"range": "7d"}).text
+
+    minutes = plain(tile_html(text, "minutes"))
+    assert "52.7" in minutes
+    assert "vs 5.0" in minutes
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fixed_now")
+def test_the_funnel_names_its_engaged_stage_as_its_caption_defines_it(
+    staff_client: Client,  # noqa: F811
+    tenant: Tenant,
+) -> None:
+    call(tenant, NOW - timedelta(days=1), status="completed")
+
+    response = staff_client.get(DASHBOARD, {"range": "7d"})
+
+    labels = response.context["dashboard"].charts["funnel"]["labels"]
+    card = plain(re.search(r'data-card="funnel".*?</section>', response.text, re.S).group(0))  # type: ignore[union-attr]
+    assert labels[1] == "Engaged (completed calls)"
+    assert f"Visitors (every call) → {labels[1]} →" in card
+    assert "Started Chat" not in response.text

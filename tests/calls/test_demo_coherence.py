@@ -1,21 +1,40 @@
 """The demo data tells coherent stories: every agent is one persona (a name, a business, a use
 case) and says so in its calls, a call lasts past its last turn, latency samples belong to the
-agent's replies, and the recorded conversations' calls play shipped audio whose turns are where
-the transcript says."""
+agent's replies, the variables a call collects are what its caller said, every ended call has a
+cost split into its components, a fresh demo runs up to now, and the recorded conversations'
+calls play shipped audio whose turns are where the transcript says."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
+from django.core.management import call_command
 
 from calls.demo.catalogue import RECORDED_CONVERSATIONS, WORKFLOWS
 from calls.demo.recordings import recording_url
 from calls.demo.writer import seed_demo
-from calls.models import Call, LatencySample, Lead, Tenant, TranscriptTurn, agent_replies
+from calls.enums import CostComponent
+from calls.models import (
+    Call,
+    CollectedVariable,
+    LatencySample,
+    Lead,
+    Tenant,
+    TranscriptTurn,
+    agent_replies,
+)
+from config.formatting import format_usd
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +68,7 @@ def test_every_call_ends_after_its_last_turn(demo: Tenant) -> None:
         assert None not in starts and None not in ends, pk
         assert starts == sorted(starts), pk
         assert all(s < e for s, e in zip(starts, ends, strict=True)), pk
-        if status == "in_progress":
+        if status == "in-progress":
             assert duration is None
             continue
         assert duration is not None
@@ -111,6 +130,261 @@ def test_latency_samples_belong_to_the_agents_replies(demo: Tenant) -> None:
         assert set(per_type) == {"stt", "llm", "tts"}, per_type
         assert len(set(per_type.values())) == 1, per_type
         assert 1 <= max(per_type.values()) <= len(replies), (call_pk, per_type, len(replies))
+
+
+# --- Collected variables follow the transcript ----------------------------------------------
+
+# Read off each script: a line its caller (or agent) says, and what that makes of each variable
+# the conversation brings up (a value it must equal, or a test it must pass). Variables of the
+# workflow not named here are not brought up, so not collected.
+Said = dict[str, Callable[[Any], bool]]
+
+
+def equals(expected: Any) -> Callable[[Any], bool]:
+    return lambda value: value == expected
+
+
+SAID: dict[tuple[str, int], tuple[str, Said]] = {
+    ("lead-qualification", 0): (
+        "Around forty agents in our support center.",
+        {
+            "team_size": equals(40),
+            "current_solution": lambda v: "IVR" in v and "manual callbacks" in v,
+            "timeline": lambda v: "two months" in v,
+        },
+    ),
+    ("lead-qualification", 1): (
+        "We need pricing for about two hundred seats.",
+        {"team_size": equals(200), "budget": equals(50000)},
+    ),
+    ("lead-qualification", 2): (
+        "we are a very small team",
+        {"team_size": lambda v: 1 <= v <= 10, "timeline": equals("unknown")},
+    ),
+    ("appointment-booking", 0): (
+        "2:15 works for me.",
+        {
+            "appointment_slot": equals("Tuesday 2:15 PM"),
+            "appointment_confirmed": equals(True),
+            "reminder_channel": equals("email"),
+        },
+    ),
+    ("appointment-booking", 1): (
+        "Let's do 11.",
+        {"appointment_slot": equals("Friday 11:00 AM"), "appointment_confirmed": equals(True)},
+    ),
+    ("appointment-booking", 2): (
+        "can you call me later?",
+        {"appointment_confirmed": equals(False)},
+    ),
+    ("customer-support", 0): (
+        "I can't log in to my account",
+        {"issue_type": equals("login"), "resolved": equals(True), "account_verified": equals(True)},
+    ),
+    ("customer-support", 1): (
+        "I was charged twice",
+        {
+            "issue_type": equals("billing"),
+            "resolved": equals(False),  # handed to a billing specialist
+            "account_verified": equals(True),
+        },
+    ),
+    ("customer-support", 2): (
+        "change the delivery address",
+        {
+            "issue_type": equals("order change"),
+            "resolved": equals(True),
+            "account_verified": equals(True),
+        },
+    ),
+    ("daily-call", 0): (
+        "A little headache last night",
+        {
+            "feeling": equals("good"),
+            "medication_taken": equals(True),
+            "symptoms": equals("headache"),
+            "sleep_hours": equals(7),
+        },
+    ),
+    ("daily-call", 1): (
+        "I've been feeling short of breath.",
+        {"feeling": equals("unwell"), "symptoms": equals("short of breath")},
+    ),
+    ("payment-reminder", 0): (
+        "Your payment of 89 dollars",
+        {
+            "amount_due": equals(89),
+            "promise_to_pay": equals(True),
+            "payment_link_sent": equals(True),
+        },
+    ),
+    ("payment-reminder", 1): (
+        "I already paid it yesterday.",
+        {"promise_to_pay": equals(False), "payment_link_sent": equals(False)},
+    ),
+    ("order-status", 0): (
+        "It's 78123.",
+        {"order_number": equals("78123"), "request": equals("track"), "satisfied": equals(True)},
+    ),
+    ("order-status", 1): (
+        "I want to return a pair of shoes.",
+        {"request": equals("return"), "satisfied": equals(True)},
+    ),
+}
+
+
+def test_every_conversation_declares_values_its_transcript_says() -> None:
+    templates = {(w.slug, t) for w in WORKFLOWS for t in range(len(w.conversations))}
+    assert set(SAID) == templates
+    for (slug, t), (line, said) in SAID.items():
+        workflow = BY_SLUG[slug]
+        template = workflow.conversations[t]
+        assert line in " ".join(text for _, text in template.turns), (slug, t)
+        declared = dict(template.variables)
+        assert set(declared) == set(said), (slug, t)
+        assert set(declared) <= set(workflow.variables), (slug, t)
+        for name, values in declared.items():
+            assert values, (slug, t, name)
+            assert all(said[name](value) for value in values), (slug, t, name, values)
+
+
+def test_a_calls_collected_variables_are_what_its_caller_said(demo: Tenant) -> None:
+    # A conversation is told by its caller's first line (position 1: the identity check comes
+    # after the opening exchange).
+    by_first_line = {
+        (slug, w.conversations[t].turns[1][1]): (slug, t)
+        for slug, w in BY_SLUG.items()
+        for t in range(len(w.conversations))
+    }
+    first_lines = dict(
+        TranscriptTurn.objects.filter(tenant=demo, position=1).values_list("call_id", "text")
+    )
+    collected: dict[int, dict[str, Any]] = defaultdict(dict)
+    for call_pk, name, value, was_collected in CollectedVariable.objects.filter(
+        tenant=demo
+    ).values_list("call_id", "name", "value", "collected"):
+        collected[call_pk][name] = value if was_collected else None
+    checked = 0
+    for pk, slug in Call.objects.filter(tenant=demo, status="completed").values_list(
+        "pk", "workflow__slug"
+    ):
+        key = by_first_line[(slug, first_lines[pk])]
+        _, said = SAID[key]
+        variables = collected[pk]
+        assert set(variables) == set(BY_SLUG[slug].variables), (key, variables)
+        for name, value in variables.items():
+            if name not in said:
+                assert value is None, (key, name, value)
+            elif value is not None:
+                assert said[name](value), (key, name, value)
+                checked += 1
+    assert checked > 500
+
+
+# --- Cost -------------------------------------------------------------------------------------
+
+
+def test_every_ended_call_costs_the_sum_of_its_components(demo: Tenant) -> None:
+    calls = Call.objects.filter(tenant=demo).values_list(
+        "status", "channel", "duration", "cost_usd", "cost_breakdown"
+    )
+    assert calls
+    for status, channel, duration, cost, breakdown in calls:
+        if status == "in-progress":
+            # Known when the call ends.
+            assert cost is None and breakdown == {}
+            continue
+        assert cost is not None
+        assert set(breakdown) <= set(CostComponent.values), breakdown
+        assert sum((Decimal(v) for v in breakdown.values()), Decimal(0)) == cost, breakdown
+        if duration:
+            assert cost > 0 and "llm" in breakdown
+            # A voice minute costs cents; a long call no more than a dollar or so.
+            assert Decimal("0.0001") < cost / duration * 60 < Decimal("0.5"), (cost, duration)
+        if channel == "phone":
+            assert Decimal(breakdown["telephony"]) > 0
+        else:
+            assert "telephony" not in breakdown
+
+
+def test_the_call_page_and_the_csv_show_a_demo_calls_cost(
+    demo: Tenant, client: Any, make_client: Callable[[Tenant], Any]
+) -> None:
+    call = Call.objects.filter(tenant=demo, status="completed", channel="phone").first()
+    assert call is not None and call.cost_usd
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw-123456")
+    client.force_login(admin)
+
+    page = client.get(f"/admin/calls/call/{call.pk}/change/").content.decode()
+    export = make_client(demo).get("/api/v1/calls/export.csv", {"columns": "call_id,cost_usd"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+
+    assert format_usd(call.cost_usd) in page
+    for component, amount in call.cost_breakdown.items():
+        assert f"{component}: {format_usd(amount)}" in page
+    costs = {row["call_id"]: row["cost_usd"] for row in rows}
+    assert Decimal(costs[call.call_id]) == call.cost_usd
+    # Only calls still going on have no cost yet.
+    assert sum(1 for cost in costs.values() if not cost) == (
+        Call.objects.filter(tenant=demo, status="in-progress").count()
+    )
+
+
+# --- A fresh demo runs up to now --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("clock", ["2026-03-04T16:33:00+00:00", "2026-03-07T09:05:00+00:00"])
+def test_a_fresh_demo_runs_up_to_now_with_the_last_day_as_busy_as_the_one_before(
+    monkeypatch: pytest.MonkeyPatch, clock: str
+) -> None:
+    now = datetime.fromisoformat(clock)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: now)
+
+    call_command("setup_demo", calls=3000, days=14, verbosity=0, stdout=StringIO())
+
+    calls = Call.objects.filter(tenant__slug="demo")
+    starts = list(calls.values_list("start_time", flat=True))
+    assert max(starts) <= now
+    assert not calls.filter(end_time__gt=now).exists()
+    # The last hour has calls, and calls still going on.
+    assert max(starts) > now - timedelta(hours=1)
+    assert calls.filter(status="in-progress", start_time__gt=now - timedelta(hours=1)).exists()
+    # The last 24 hours look like the 24 before them, not like an outage.
+    day = timedelta(days=1)
+    last = sum(1 for s in starts if s > now - day)
+    before = sum(1 for s in starts if now - 2 * day < s <= now - day)
+    assert 0.6 < last / before < 1.6, (last, before)
+
+
+def test_no_demo_call_ends_after_until() -> None:
+    # A busy morning: calls start every few seconds right up to ``until``; those that would
+    # still be talking at ``until`` are in progress.
+    until = datetime(2026, 3, 4, 10, 30, tzinfo=UTC)
+    tenant = Tenant.objects.create(name="Busy", slug="busy", timezone="Europe/Berlin")
+    seed_demo(tenant=tenant, calls=4000, days=1, seed=1, until=until, transcripts=False)
+
+    calls = Call.objects.filter(tenant=tenant)
+    late = calls.filter(start_time__gt=until - timedelta(minutes=2))
+    assert late.filter(status="in-progress").count() > late.count() * 0.6
+    assert not calls.filter(end_time__gt=until).exists()
+    assert not calls.filter(start_time__gt=until).exists()
+
+
+def test_the_demo_is_the_same_for_the_same_until() -> None:
+    until = datetime(2026, 3, 4, 16, 33, tzinfo=UTC)
+    rows = []
+    for slug in ("one", "two"):
+        tenant = Tenant.objects.create(name=slug, slug=slug, timezone="Europe/Berlin")
+        seed_demo(tenant=tenant, calls=600, days=5, seed=2, until=until)
+        rows.append(
+            list(
+                Call.objects.filter(tenant=tenant)
+                .order_by("call_id")
+                .values_list("call_id", "status", "start_time", "end_time", "cost_usd")
+            )
+        )
+    assert rows[0] == rows[1]
+    assert max(r[2] for r in rows[0]) <= until
 
 
 def test_recorded_conversations_are_shipped_and_timed_like_their_audio(demo: Tenant) -> None:

@@ -38,6 +38,10 @@
     return unit ? `${text} ${unit}` : text;
   }
 
+  // Height of one horizontal bar with its label, and of the value axis, legend and padding.
+  const BAR_ROW_PX = 22;
+  const AXES_PX = 60;
+
   function draw(canvas, spec) {
     const line = spec.type === "line";
     const datasets = spec.datasets.map((d) => ({
@@ -62,8 +66,17 @@
     const indexAxis = {
       stacked: Boolean(spec.stacked),
       title: { display: Boolean(spec.indexTitle), text: spec.indexTitle || "" },
-      ticks: { autoSkip: true, maxRotation: 0 },
+      // A horizontal bar without its label says nothing: every bar keeps it, and the chart
+      // grows instead (below). Time axes skip labels as they must.
+      ticks: { autoSkip: !spec.horizontal, maxRotation: 0 },
     };
+    const box = canvas.parentElement;
+    if (spec.horizontal && box) {
+      const needed = spec.labels.length * BAR_ROW_PX + AXES_PX;
+      if (needed > box.clientHeight) {
+        box.style.height = `${needed}px`;
+      }
+    }
     const scales = spec.horizontal ? { x: valueAxis, y: indexAxis } : { x: indexAxis, y: valueAxis };
 
     function linksOf(datasetIndex) {

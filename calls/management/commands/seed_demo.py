@@ -58,7 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="Random seed (1).")
         parser.add_argument(
             "--until",
-            help="End of the window: YYYY-MM-DD or ISO datetime (default: start of today, UTC).",
+            help="End of the window: YYYY-MM-DD or ISO datetime (default: now).",
         )
         parser.add_argument(
             "--batch",
