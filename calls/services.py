@@ -229,21 +229,36 @@ def _upsert(tenant: Tenant, parsed: list[_Parsed]) -> list[CallOutcome]:
     agents = _resolve_agents(tenant, [p.doc for p in parsed])
     workflows = _resolve_workflows(tenant, [p.doc for p in parsed])
     call_ids = {p.doc.call_id for p in parsed}
-    existing: dict[str, Call] = {
-        c.call_id: c
-        # Locked in call_id order, the same order in every concurrent batch.
-        for c in Call.objects.select_for_update()
+    # The stored document hash of each call, locked in call_id order (the same order in every
+    # concurrent batch). Only calls a document changes are then read whole: a resend, the
+    # commonest retry, reads one small column per call instead of every call's row.
+    stored_hashes: dict[str, str] = dict(
+        Call.objects.select_for_update()
         .filter(tenant=tenant, call_id__in=call_ids)
         .order_by("call_id")
-        .defer("prompt_variables", "judge_results")
-    }
-    pending = _Pending(leads_by_phone=_leads_by_phone(tenant, parsed))
+        .values_list("call_id", "document_hash")
+    )
+    to_change = [
+        p
+        for p in parsed
+        if p.doc.call_id not in stored_hashes or stored_hashes[p.doc.call_id] != p.hash
+    ]
+    changed_ids = {p.doc.call_id for p in to_change} & stored_hashes.keys()
+    # Read whole: a changed call is written back whole (``bulk_update`` of every column), so a
+    # deferred column would cost a query per call.
+    existing: dict[str, Call] = (
+        {c.call_id: c for c in Call.objects.filter(tenant=tenant, call_id__in=changed_ids)}
+        if changed_ids
+        else {}
+    )
+    pending = _Pending(leads_by_phone=_leads_by_phone(tenant, to_change))
     outcomes: list[CallOutcome] = []
     # Found while writing (the documents were valid); the transaction is rolled back.
     conflicts: list[dict[str, Any]] = []
     for index, item in enumerate(parsed):
         call = existing.get(item.doc.call_id)
-        if call is not None and call.document_hash == item.hash:
+        stored = call.document_hash if call is not None else stored_hashes.get(item.doc.call_id)
+        if stored == item.hash:
             outcomes.append(CallOutcome(item.doc.call_id, "unchanged"))
             continue
         created = call is None
@@ -531,7 +546,8 @@ def _call_events(
         handoff=call.handoff,
         intents=intents,
     )
-    return [spec.event(tenant_id=call.tenant_id, call=call, lead=call.lead) for spec in specs]
+    lead = call.lead
+    return [spec.event(tenant_id=call.tenant_id, call=call, lead=lead) for spec in specs]
 
 
 def _write(pending: _Pending) -> None:

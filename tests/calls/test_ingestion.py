@@ -6,7 +6,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from calls.models import (
     ActivityEvent,
@@ -21,6 +23,7 @@ from calls.models import (
     Workflow,
     rows_written,
 )
+from calls.services import ingest_call_documents
 from tests.calls.factories import SYNTHFLOW_DOC, call_doc
 
 URL = "/api/v1/calls"
@@ -153,6 +156,29 @@ def test_status_only_moves_forward(api_client):
     assert call.status == "completed"
     assert call.sentiment == "neutral"  # the rest of the document still applies
     assert response.json()["results"][0]["outcome"] == "updated"
+
+
+def test_a_resend_reads_only_the_stored_hashes_and_a_change_reads_the_changed_call(tenant):
+    ingest_call_documents(tenant=tenant, documents=[call_doc("c-1"), call_doc("c-2")])
+
+    def call_reads(documents: list[dict]) -> tuple[list[str], list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            outcomes = ingest_call_documents(tenant=tenant, documents=documents)
+        selects = [
+            q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "calls_call"')
+        ]
+        return [o.outcome for o in outcomes], selects
+
+    outcomes, selects = call_reads([call_doc("c-1"), call_doc("c-2")])
+    assert outcomes == ["unchanged", "unchanged"]
+    # One read of the hashes, locked; no call row read whole.
+    assert len(selects) == 1 and '"calls_call"."extra"' not in selects[0]
+
+    outcomes, selects = call_reads([call_doc("c-1"), call_doc("c-2", status="failed")])
+    assert outcomes == ["unchanged", "updated"]
+    # The hashes, then the changed call whole, and nothing per column.
+    assert len(selects) == 2 and '"calls_call"."extra"' in selects[1]
+    assert Call.objects.get(call_id="c-2").status == "failed"
 
 
 def test_backward_status_alone_is_unchanged(api_client):
