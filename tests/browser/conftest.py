@@ -41,6 +41,8 @@ LAUNCH_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# The password of the users the tests log in as (``superuser``, ``staff``).
+PASSWORD = "correct horse battery staple"
 RECORDINGS_HOST = "https://cdn.example.com/"
 
 
@@ -168,3 +170,23 @@ def artifacts() -> Path:
     """Where screenshots go (gitignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def superuser() -> Any:
+    """``root``, a superuser (sees every tenant)."""
+    from django.contrib.auth.models import User
+
+    return User.objects.create_superuser("root", "root@example.com", PASSWORD)
+
+
+@pytest.fixture
+def staff(acme: Any) -> Any:
+    """``ada``, staff of the test module's ``acme`` tenant only."""
+    from django.contrib.auth.models import User
+
+    from calls.models import TenantMembership
+
+    user = User.objects.create_user("ada", password=PASSWORD, is_staff=True)
+    TenantMembership.objects.create(tenant=acme, user=user)
+    return user

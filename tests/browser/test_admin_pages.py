@@ -19,14 +19,14 @@ from django.utils import timezone
 from calls.demo.catalogue import RECORDED_CONVERSATIONS
 from calls.demo.recordings import recording_url
 from calls.demo.writer import seed_demo
-from calls.models import Call, LatencySample, Tenant, TenantMembership, TranscriptTurn
+from calls.models import Call, LatencySample, Tenant, TranscriptTurn
 from tests.analytics.test_dashboard import seed_dashboard_data
+from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DASHBOARD = "/admin/analytics/dashboard/"
 CHARTS = ("volume", "latency", "end_reasons", "agents", "workflows", "funnel")
-PASSWORD = "correct horse battery staple"
 
 LogIn = Callable[[str, str, str], None]
 
@@ -43,18 +43,6 @@ def globex() -> Tenant:
     tenant = Tenant.objects.create(name="Globex", slug="globex", timezone="UTC")
     seed_dashboard_data(tenant, timezone.now(), scale=2)
     return tenant
-
-
-@pytest.fixture
-def staff(acme: Tenant) -> User:
-    user = User.objects.create_user("ada", password=PASSWORD, is_staff=True)
-    TenantMembership.objects.create(tenant=acme, user=user)
-    return user
-
-
-@pytest.fixture
-def superuser() -> User:
-    return User.objects.create_superuser("root", "root@example.com", PASSWORD)
 
 
 def listed_count(page: Any) -> int:

@@ -12,10 +12,9 @@ import pytest
 from django.contrib.auth.models import User
 
 from calls.models import ApiKey, Tenant, hash_api_key
+from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"
 
 
 def test_a_key_is_created_shown_once_and_a_reload_creates_nothing(

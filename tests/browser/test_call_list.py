@@ -16,14 +16,14 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from calls.models import Agent, Call, Tenant, TenantMembership, TranscriptTurn
+from calls.models import Agent, Call, Tenant, TranscriptTurn
 from tests.analytics.test_dashboard import seed_dashboard_data
+from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CALLS = "/admin/calls/call/"
 DASHBOARD = "/admin/analytics/dashboard/"
-PASSWORD = "correct horse battery staple"
 
 LogIn = Callable[[str, str, str], None]
 
@@ -62,18 +62,6 @@ def acme() -> Tenant:
 @pytest.fixture
 def globex() -> Tenant:
     return Tenant.objects.create(name="Globex International Holdings", slug="globex")
-
-
-@pytest.fixture
-def staff(acme: Tenant) -> User:
-    user = User.objects.create_user("ada", password=PASSWORD, is_staff=True)
-    TenantMembership.objects.create(tenant=acme, user=user)
-    return user
-
-
-@pytest.fixture
-def superuser() -> User:
-    return User.objects.create_superuser("root", "root@example.com", PASSWORD)
 
 
 def assert_fits(page: Any) -> None:

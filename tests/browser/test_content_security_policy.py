@@ -14,10 +14,10 @@ from django.utils import timezone
 from calls.models import Call, Tenant
 from config.urls import REDOC_LOGO
 from tests.analytics.test_dashboard import seed_dashboard_data
+from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"
 # Recorded in the page before any of its own scripts run; the browser fires this event for every
 # blocked script, style, image, connection or worker.
 RECORD_VIOLATIONS = """
@@ -33,11 +33,6 @@ def acme() -> Tenant:
     tenant = Tenant.objects.create(name="Acme", slug="acme", timezone="Europe/Berlin")
     seed_dashboard_data(tenant, timezone.now())
     return tenant
-
-
-@pytest.fixture
-def superuser() -> User:
-    return User.objects.create_superuser("root", "root@example.com", PASSWORD)
 
 
 @pytest.fixture

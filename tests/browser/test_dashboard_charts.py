@@ -15,11 +15,11 @@ from django.utils import timezone
 from calls.enums import KNOWN_END_CALL_REASONS
 from calls.models import Tenant
 from tests.analytics.conftest import call
+from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DASHBOARD = "/admin/analytics/dashboard/"
-PASSWORD = "correct horse battery staple"
 
 LogIn = Callable[[str, str, str], None]
 

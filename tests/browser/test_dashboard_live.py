@@ -18,11 +18,10 @@ from django.utils import timezone
 from calls.keys import create_api_key
 from calls.models import Tenant
 from tests.analytics.conftest import call
+from tests.browser.conftest import PASSWORD
 from tests.live.servers import daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"
 
 
 def ingest(host: str, key: str, document: dict[str, Any]) -> None:

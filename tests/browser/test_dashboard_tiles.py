@@ -15,11 +15,11 @@ from django.utils import timezone
 
 from calls.models import Tenant
 from tests.analytics.conftest import call
+from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DASHBOARD = "/admin/analytics/dashboard/"
-PASSWORD = "correct horse battery staple"
 WEEK = timedelta(days=7)
 
 LogIn = Callable[[str, str, str], None]
@@ -63,11 +63,6 @@ def arrow(page: Any, key: str) -> str:
             key,
         )
     )
-
-
-@pytest.fixture
-def superuser() -> User:
-    return User.objects.create_superuser("root", "root@example.com", PASSWORD)
 
 
 def test_tiles_name_their_ratio_and_show_changes_by_the_rules(
