@@ -479,3 +479,21 @@ def test_each_calls_first_sample_of_a_provider_is_marked(api_client, tenant):
         )
     )
     assert flags == [("c-1", True), ("c-1", False), ("c-1", True), ("c-1", True), ("c-2", True)]
+
+
+@pytest.mark.postgres
+def test_new_calls_written_with_copy_have_their_keys_times_and_children(tenant):
+    before = Call.objects.count()
+
+    ingest_call_documents(tenant=tenant, documents=[call_doc("c-1"), call_doc("c-2")])
+
+    calls = list(Call.objects.filter(tenant=tenant).order_by("call_id"))
+    assert Call.objects.count() == before + 2
+    assert [c.call_id for c in calls] == ["c-1", "c-2"]
+    for call in calls:
+        # What auto_now_add and auto_now set through save() or bulk_create.
+        assert call.created_at is not None and call.created_at == call.updated_at
+        assert call.turns.count() == call.turn_count > 0
+    # The keys came from the table's sequence: the next call takes a key after them.
+    ingest_call_documents(tenant=tenant, documents=[call_doc("c-3")])
+    assert Call.objects.get(tenant=tenant, call_id="c-3").pk > max(c.pk for c in calls)
