@@ -558,7 +558,7 @@ _CALL_INSERT_FIELDS = tuple(f.attname for f in Call._meta.concrete_fields if not
 def _insert_calls(calls: list[Call], writer: BulkWriter) -> None:
     """Inserts new calls and gives each its primary key. On PostgreSQL their rows are streamed
     with ``COPY`` under keys reserved from the sequence, as their children are: Django's
-    ``bulk_create`` prepares each of a call's fifty columns in Python, which was most of a new
+    ``bulk_create`` prepares each of a call's fifty columns in Python, a large part of a new
     batch's time. A call another writer inserted first is a unique violation, raised as
     Django's ``IntegrityError`` so that ``atomic_with_retry`` runs the batch again."""
     if not writer.uses_copy:
@@ -608,8 +608,8 @@ def _write(pending: _Pending) -> None:
         LatencySample.objects.filter(call=call).update(**copies.latency_copies())
         ExecutedAction.objects.filter(call=call).update(**copies.action_copies())
 
-    # Events built before their call was inserted pick up its primary key here (bulk_create
-    # reads the related object's pk).
+    # Events built before their call was inserted pick up its primary key here (``bulk_create``
+    # of the events reads the related call's pk, which ``_insert_calls`` set).
     save_events(pending.events)
 
 
