@@ -47,6 +47,11 @@ def _tenant_ids(model_admin: Any, request: HttpRequest) -> frozenset[int] | None
     return getter(request) if getter is not None else frozenset()
 
 
+# The query parameter of the tenant filter the ingested admins add for users who see several
+# tenants (``("tenant", ScopedRelatedFieldListFilter)``).
+TENANT_FILTER_PARAM = "tenant__id__exact"
+
+
 class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
     """A foreign-key filter (tenant, agent, workflow…) listing only rows of the user's tenants.
 

@@ -158,6 +158,10 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
             Q(expires_at__isnull=True) | Q(expires_at__gt=at)
         )
 
+    def expired(self, *, at: datetime | None = None) -> ApiKeyQuerySet:
+        """Keys not revoked whose expiry has come at ``at`` (default now)."""
+        return self.filter(revoked_at__isnull=True, expires_at__lte=at or timezone.now())
+
 
 class ApiKey(models.Model):
     """A tenant's API credential, stored only as a hash plus a short public prefix."""

@@ -450,13 +450,13 @@ class CallAdmin(IngestedAdmin):
         """Every call of the list as filtered and searched (``export.csv?<the list's query>``)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        # The list's queryset only: no page of it is read, counted or given snippets.
+        queryset = self.list_queryset(request, request.GET.urlencode())
+        if queryset is None:
+            url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
         with timezone.override(self.list_zone(request)):
-            try:
-                changelist = self.get_changelist_instance(request)
-            except IncorrectLookupParameters:
-                url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
-                return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
-            return self.stream_csv(changelist.queryset)
+            return self.stream_csv(queryset)
 
     # --- list columns -------------------------------------------------------------------------
 

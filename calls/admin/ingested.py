@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from calls.admin_filters import ScopedRelatedFieldListFilter
+from calls.admin_filters import TENANT_FILTER_PARAM, ScopedRelatedFieldListFilter
 from calls.models import Tenant
 from calls.paginators import EstimatedCountPaginator
 from config.admin.scoping import (
@@ -37,8 +37,14 @@ def pretty_json(value: Any) -> str:
 
 
 UTC_ZONE = zoneinfo.ZoneInfo("UTC")
-# The query parameter of the tenant filter (``IngestedAdmin.get_list_filter``).
-TENANT_FILTER_PARAM = "tenant__id__exact"
+
+
+def _zone(name: str | None) -> zoneinfo.ZoneInfo:
+    """A tenant's zone by its stored name; UTC when there is none (or it is no longer known)."""
+    try:
+        return zoneinfo.ZoneInfo(name) if name else UTC_ZONE
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return UTC_ZONE
 
 
 # The list's query parameters that do not change which rows it shows.
@@ -156,11 +162,7 @@ class IngestedAdmin(TenantScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):  #
         tenant = self.tenant_in_view(request)
         if tenant is None:
             return UTC_ZONE
-        name = Tenant.objects.filter(pk=tenant).values_list("timezone", flat=True).first()
-        try:
-            return zoneinfo.ZoneInfo(name) if name else UTC_ZONE
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            return UTC_ZONE
+        return _zone(Tenant.objects.filter(pk=tenant).values_list("timezone", flat=True).first())
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -186,9 +188,8 @@ class IngestedAdmin(TenantScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):  #
                 .order_by()
                 .values_list(f"{self.tenant_path}__timezone", flat=True)[:1]
             )
-            name = next(iter(found), None)
-            return zoneinfo.ZoneInfo(name) if name else UTC_ZONE
-        except (ValidationError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+            return _zone(next(iter(found), None))
+        except (ValidationError, ValueError):  # an object id that is no primary key
             return UTC_ZONE
 
     def change_view(

@@ -163,7 +163,7 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
         if self.value() == "active":
             return queryset.active()  # type: ignore[attr-defined]
         if self.value() == "expired":
-            return queryset.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+            return queryset.expired()  # type: ignore[attr-defined]
         if self.value() == "revoked":
             return queryset.filter(revoked_at__isnull=False)
         return queryset

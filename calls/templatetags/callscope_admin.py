@@ -31,6 +31,7 @@ from django.utils import formats, timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
+from calls.admin_filters import TENANT_FILTER_PARAM
 from config.api.params import parse_instant
 
 register = template.Library()
@@ -304,7 +305,7 @@ def drill_down_banner(cl: ChangeList) -> dict[str, Any]:
     window_params, start, end = _window(cl)
     if not window_params:
         return {"show": False}
-    tenant_params = {"tenant__id__exact"}
+    tenant_params = {TENANT_FILTER_PARAM}
     described: list[str] = []
     removed = list(window_params)
     handled = set(window_params) | set(IGNORED_PARAMS) | tenant_params
