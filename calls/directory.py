@@ -34,6 +34,7 @@ from django.db.models.functions import Lower
 
 from calls import counts
 from calls.models import Agent, Call, Workflow
+from calls.queries import sign_token, token_payload
 
 # Signs directory cursors; the kind and the tenant are appended, so a cursor verifies only for
 # the list and the tenant it was issued for.
@@ -74,12 +75,12 @@ class DirectoryCursor:
     previous: bool = False
 
     def token(self, *, kind: DirectoryKind[Any], tenant_id: int) -> str:
-        return _signer(kind, tenant_id).sign_object([self.name, self.key, self.previous])
+        return sign_token([self.name, self.key, self.previous], salt=_salt(kind, tenant_id))
 
     @classmethod
     def parse(cls, token: str, *, kind: DirectoryKind[Any], tenant_id: int) -> DirectoryCursor:
         try:
-            payload = _signer(kind, tenant_id).unsign_object(token)
+            payload = token_payload(token, salt=_salt(kind, tenant_id))
         except (signing.BadSignature, ValueError):
             raise DirectoryCursorError(
                 "not a cursor this API issued for this list and this key's tenant"
@@ -95,8 +96,8 @@ class DirectoryCursor:
         return cls(*payload)
 
 
-def _signer(kind: DirectoryKind[Any], tenant_id: int) -> signing.Signer:
-    return signing.Signer(salt=f"{DIRECTORY_CURSOR_SALT}:{kind.name}:{tenant_id}")
+def _salt(kind: DirectoryKind[Any], tenant_id: int) -> str:
+    return f"{DIRECTORY_CURSOR_SALT}:{kind.name}:{tenant_id}"
 
 
 @dataclass(frozen=True)

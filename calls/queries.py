@@ -815,8 +815,20 @@ class _CursorJSON:
         return json.loads(data.decode())
 
 
-def _cursor_signer(tenant_id: int) -> signing.Signer:
-    return signing.Signer(salt=f"{CURSOR_SALT}:{tenant_id}")
+def _cursor_salt(tenant_id: int) -> str:
+    return f"{CURSOR_SALT}:{tenant_id}"
+
+
+def sign_token(payload: Any, *, salt: str) -> str:
+    """``payload`` (JSON) as an opaque signed token: the call list's cursors and the agent and
+    workflow lists' (``calls.directory``), each salted with what it is valid for."""
+    return signing.Signer(salt=salt).sign_object(payload, serializer=_CursorJSON)
+
+
+def token_payload(token: str, *, salt: str) -> Any:
+    """The payload ``sign_token`` signed with ``salt``; ``signing.BadSignature`` or
+    ``ValueError`` for a token it did not sign."""
+    return signing.Signer(salt=salt).unsign_object(token, serializer=_CursorJSON)
 
 
 @dataclass(frozen=True)
@@ -846,14 +858,14 @@ class Cursor:
             "p": self.previous,
             "i": self.inclusive,
         }
-        return _cursor_signer(tenant_id).sign_object(payload, serializer=_CursorJSON)
+        return sign_token(payload, salt=_cursor_salt(tenant_id))
 
     @classmethod
     def parse(cls, token: str, *, ordering: Ordering, tenant_id: int) -> Cursor:
         """The cursor ``token`` stands for, if it was issued to tenant ``tenant_id`` for
         ``ordering``; ``CursorError`` otherwise."""
         try:
-            payload = _cursor_signer(tenant_id).unsign_object(token, serializer=_CursorJSON)
+            payload = token_payload(token, salt=_cursor_salt(tenant_id))
         except (signing.BadSignature, ValueError):
             raise CursorError("not a cursor this API issued to this key's tenant") from None
         if not isinstance(payload, dict) or set(payload) != {"o", "v", "c", "p", "i"}:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.core import signing
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -351,3 +352,19 @@ def test_a_workflow_name_given_for_a_slug_is_a_400(
     assert "slug 'daily-call'" in detail
     assert "workflows are listed at /api/v1/workflows" in detail
     assert len(api_client.get("/api/v1/calls", {"workflow": "daily-call"}).json()["results"]) == 1
+
+
+def test_a_cursor_of_a_non_ascii_name_round_trips_as_compactly_as_the_call_lists(
+    tenant: Tenant,
+) -> None:
+    cursor = directory.DirectoryCursor("Zoë Müller-Łukasiewicz", "agent-zoë")
+
+    token = cursor.token(kind=directory.AGENTS, tenant_id=tenant.pk)
+
+    # Signed like the call list's cursors: compact UTF-8 JSON, shorter than signing's default
+    # encoding, which escapes every non-ASCII character as \\uXXXX.
+    escaped = signing.Signer(salt="any").sign_object([cursor.name, cursor.key, False])
+    assert len(token) < len(escaped)
+    assert directory.DirectoryCursor.parse(token, kind=directory.AGENTS, tenant_id=tenant.pk) == (
+        cursor
+    )
