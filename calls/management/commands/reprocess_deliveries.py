@@ -10,14 +10,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from calls.management.commands.create_api_key import find_tenant
 from calls.platform_ingest import reprocess_deliveries
 from calls.platforms import PLATFORMS
+from config.api.params import QueryValueError, parse_instant
 
 
 def _since(text: str) -> datetime:
+    """``--since``: an ISO 8601 datetime (UTC unless it carries an offset) or date (00:00 UTC),
+    read as every query-string instant is."""
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"--since {text[:40]!r} is not an ISO 8601 date or datetime.") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return parse_instant(text, UTC)
+    except QueryValueError as exc:
+        raise CommandError(f"--since: {exc}") from None
 
 
 class Command(BaseCommand):
