@@ -7,9 +7,10 @@ Runs the documented production layout on PostgreSQL (``BENCH_DATABASE_URL``) and
 1. Creates ``--tenants`` tenants (``live-bench-<n>``) with an API key each.
 2. Opens ``--subscribers`` connections to ``/ws/v1/calls``, spread evenly over the tenants, and
    reads daphne's resident memory before and after (memory per connection).
-3. Posts ``--rate`` calls per second for ``--seconds`` seconds to ``POST /api/v1/calls`` (one
-   call per request, tenants in turn) from a pool of threads, and notes when each response
-   arrived.
+3. Posts ``--rate`` calls per second for ``--seconds`` seconds to ``POST /api/v1/calls`` from a
+   pool of threads, ``--batch`` calls of one tenant per request (default 1: one call per
+   request, as a platform's webhook delivers them), tenants in turn, and notes when each
+   response arrived.
 4. Every subscriber notes when each ``call.started`` event arrived. Latency is the event's
    arrival minus its ingest response's (negative when the event beat the response: it is
    published when the write commits, before the response is sent). Lost messages are the events
@@ -145,16 +146,20 @@ async def subscribe(
         results.subscriber_errors.append(f"{index}: {exc!r}")
 
 
-def ingest_one(port: int, key: str, call_id: str, results: Results) -> None:
-    started = datetime.now(UTC) - timedelta(seconds=5)
-    body = json.dumps(
+def ingest(port: int, key: str, call_ids: list[str], results: Results) -> None:
+    """Posts the calls ``call_ids`` of the tenant of ``key`` in one request: one call as a
+    document of its own, several as a batch."""
+    started = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+    documents = [
         {
             "call_id": call_id,
             "status": "in-progress",
-            "start_time": started.isoformat(),
+            "start_time": started,
             "agent": {"model_id": "bench-agent", "name": "Bench"},
         }
-    )
+        for call_id in call_ids
+    ]
+    body = json.dumps(documents[0] if len(documents) == 1 else {"calls": documents})
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         connection.request(
@@ -168,12 +173,12 @@ def ingest_one(port: int, key: str, call_id: str, results: Results) -> None:
         done = time.monotonic()
         with results.lock:
             if response.status in (200, 201):
-                results.responses[call_id] = done
+                results.responses.update(dict.fromkeys(call_ids, done))
             else:
-                results.ingest_errors += 1
+                results.ingest_errors += len(call_ids)
     except OSError:
         with results.lock:
-            results.ingest_errors += 1
+            results.ingest_errors += len(call_ids)
     finally:
         connection.close()
 
@@ -240,20 +245,27 @@ async def run(args: argparse.Namespace, tenants: list[tuple[int, str]]) -> dict[
         await asyncio.sleep(1.0)
         rss_after = rss_kib(daphne.pid)
 
-        # Ingest at the rate, tenants in turn, from a pool of threads.
+        # Ingest at the rate, ``--batch`` calls of one tenant per request, tenants in turn, from
+        # a pool of threads.
         total = int(args.rate * args.seconds)
         run_id = f"{int(time.time())}"
-        calls = [(f"lb-{run_id}-{n:07d}", tenants[n % len(tenants)]) for n in range(total)]
+        calls = [
+            (f"lb-{run_id}-{n:07d}", tenants[(n // args.batch) % len(tenants)])
+            for n in range(total)
+        ]
         loop = asyncio.get_running_loop()
         pool = ThreadPoolExecutor(max_workers=args.clients)
         started = time.monotonic()
         futures = []
-        for n, (call_id, (_tenant_id, key)) in enumerate(calls):
+        for n in range(0, total, args.batch):
             due = started + n / args.rate
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            futures.append(loop.run_in_executor(pool, ingest_one, http_port, key, call_id, results))
+            batch = calls[n : n + args.batch]
+            key = batch[0][1][1]
+            ids = [call_id for call_id, _ in batch]
+            futures.append(loop.run_in_executor(pool, ingest, http_port, key, ids, results))
         await asyncio.gather(*futures)
         ingest_seconds = time.monotonic() - started
         await asyncio.sleep(args.grace)
@@ -315,6 +327,9 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=500)
     parser.add_argument("--tenants", type=int, default=50)
     parser.add_argument("--rate", type=float, default=200.0, help="calls per second")
+    parser.add_argument(
+        "--batch", type=int, default=1, help="calls per request, all of one tenant (default 1)"
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--clients", type=int, default=32, help="ingesting threads")
@@ -333,6 +348,8 @@ def main() -> None:
         "(this one, or an earlier one without the live streams, to compare)",
     )
     args = parser.parse_args()
+    if args.batch < 1:
+        parser.error("--batch must be 1 or more")
     setup_django(bench_database_url())
     ensure_database()
     print_machine_info("live streams")
@@ -352,7 +369,8 @@ def main() -> None:
         return
     print(
         f"parameters: {args.subscribers} subscribers over {args.tenants} tenants, "
-        f"{args.rate:g} calls/s for {args.seconds:g} s, gunicorn {args.workers} workers, "
+        f"{args.rate:g} calls/s for {args.seconds:g} s in requests of {args.batch} "
+        f"call{'s' if args.batch != 1 else ''}, gunicorn {args.workers} workers, "
         f"{args.clients} ingesting threads, Redis {args.redis_url}"
     )
     figures = asyncio.run(run(args, make_tenants(args.tenants)))

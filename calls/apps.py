@@ -11,6 +11,9 @@ class CallsConfig(AppConfig):
         # or a roll of its analytics, has committed.
         from calls import counts, live
         from calls.models import answers_changed, rows_written
+        from config import postgres
+
+        postgres.install()
 
         rows_written.connect(counts.on_rows_written, dispatch_uid="calls.counts.rows_written")
         answers_changed.connect(

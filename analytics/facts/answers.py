@@ -157,25 +157,32 @@ def _add_to(
 
 
 def call_hour_facts(
-    *, scope: FactScope, filters: CallFilters = NO_CALL_FILTERS
+    *,
+    scope: FactScope,
+    filters: CallFilters = NO_CALL_FILTERS,
+    measures: tuple[str, ...] = CALL_MEASURES,
 ) -> dict[datetime, CallTotals]:
     """Call totals keyed by the UTC start of each local hour of the scope's zone (see
     ``raw.call_hour_facts``). Hour rollups serve the UTC hours that are local hours (every hour
     but in zones whose offset is not a whole number of hours), from the smallest stored grouping
     holding the filtered columns; unfiltered, hours of any age (their call totals are kept past
-    the hour horizon)."""
+    the hour horizon). Only ``measures`` are computed (the others stay 0): a year of hours is
+    8,760 rows, each measure a value to read."""
     grouping = rolled.call_grouping(filters, ())
     split = plan.split_window(
         scope=scope, usable=grouping is not None, keyed_by="hour", totals_only=grouping == TOTALS
     )
     facts: dict[datetime, CallTotals] = {}
     if split.raw:
-        facts = raw.call_hour_facts(scope=scope, windows=split.raw, filters=filters)
+        facts = raw.call_hour_facts(
+            scope=scope, windows=split.raw, filters=filters, measures=measures
+        )
     if split.hours and grouping is not None:
-        for hour, *measures in rolled.call_hour_rows(
-            scope=scope, split=split, grouping=grouping, filters=filters
+        for hour, *values in rolled.call_hour_rows(
+            scope=scope, split=split, grouping=grouping, filters=filters, measures=measures
         ):
-            facts.setdefault(hour.astimezone(UTC), CallTotals()).add(CallTotals(*measures))
+            totals = CallTotals(**dict(zip(measures, values, strict=True)))
+            facts.setdefault(hour.astimezone(UTC), CallTotals()).add(totals)
     return facts
 
 

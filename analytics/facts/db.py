@@ -1,6 +1,7 @@
 """Database helpers of the fact reads and the rollup writes: reading rows without Django's
 per-value converters, the session settings of an answer and of a roll (PostgreSQL), and
-``INSERT … SELECT`` of grouped rows that never pass through Python.
+``INSERT … SELECT`` of grouped rows that never pass through Python. Reads of a fixed shape are
+compiled once (``config.statements``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model, QuerySet
+
+from config.statements import Statement, run
 
 # --- Reading ----------------------------------------------------------------------------------
 
@@ -69,6 +72,17 @@ def sum_rows(
     """
     if not parts:
         return []
+    return summed(run(sum_statement(parts, keys, sums, floats=floats)), keys)
+
+
+def sum_statement(
+    parts: Sequence[QuerySet[Any]],
+    keys: Sequence[str],
+    sums: Sequence[str],
+    *,
+    floats: Collection[str] = (),
+) -> Statement:
+    """The statement of ``sum_rows`` (``parts`` not empty)."""
     quote = connection.ops.quote_name
     columns = ", ".join(map(quote, (*keys, *sums)))
     union: list[str] = []
@@ -78,17 +92,19 @@ def sum_rows(
         sql, part_params = part.order_by().query.sql_with_params()
         union.append(f"SELECT {columns} FROM ({sql}) part{i}")
         params.extend(part_params)
-    summed = [
+    sum_columns = [
         f"SUM({quote(s)})" if s in floats else f"CAST(SUM({quote(s)}) AS BIGINT)" for s in sums
     ]
     group = f" GROUP BY {', '.join(map(quote, keys))}" if keys else ""
     statement = (
-        f"SELECT {', '.join([*map(quote, keys), *summed])} "
+        f"SELECT {', '.join([*map(quote, keys), *sum_columns])} "
         f"FROM ({' UNION ALL '.join(union)}) parts{group}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return statement, params
+
+
+def summed(rows: list[tuple[Any, ...]], keys: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The rows of a ``sum_statement`` as ``sum_rows`` gives them."""
     if not keys:
         return [] if rows[0][0] is None else rows
     if connection.vendor != "postgresql" and "day" in keys:

@@ -26,11 +26,11 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db.models import Q
 
-from analytics.facts.db import fetch_tuples
 from analytics.facts.vocabulary import FactScope, hour_horizon
 from analytics.models import RollupDay, RollupHour
 from analytics.windows import HOUR, Window, date_range, day_start, local_date, utc_hour
 from calls.models import Tenant
+from config.statements import Statement, compiled, queryset_statement, run
 
 _TICK = timedelta(microseconds=1)
 
@@ -71,23 +71,40 @@ def _clean_days(tenant: Tenant, first: date, last: date) -> frozenset[date]:
     if seen is not None and key in seen:
         clean: frozenset[date] = seen[key]
         return clean
-    rows = fetch_tuples(
-        RollupDay.objects.filter(
-            tenant=tenant,
-            day__gte=first,
-            day__lte=last,
-            rolled_at__isnull=False,
-            dirty_since__isnull=True,
-            timezone=tenant.timezone,
+
+    def build(values: Sequence[Any]) -> Statement:
+        tenant_id, first, last, zone = values
+        return queryset_statement(
+            RollupDay.objects.filter(
+                tenant_id=tenant_id,
+                day__gte=first,
+                day__lte=last,
+                rolled_at__isnull=False,
+                dirty_since__isnull=True,
+                timezone=zone,
+            )
+            .order_by()
+            .values("day")
         )
-        .order_by()
-        .values("day"),
-        ("day",),
-    )
-    clean = frozenset(day for (day,) in rows)
+
+    rows = run(compiled("plan.clean_days", build, [tenant.pk, first, last, tenant.timezone]))
+    clean = frozenset(_day(day) for (day,) in rows)
     if seen is not None:
         seen[key] = clean
     return clean
+
+
+def _day(value: Any) -> date:
+    """A day as the driver returns it: a date on PostgreSQL, text on SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _instant(value: Any) -> datetime:
+    """An instant as the driver returns it, in UTC: aware on PostgreSQL, text on SQLite."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _hour_after(instant: datetime) -> datetime:
@@ -113,18 +130,23 @@ def _clean_hours(
     if seen is not None and key in seen:
         clean: tuple[datetime, ...] = seen[key]
         return clean
-    within = Q()
-    for first, last in spans:
-        within |= Q(hour__gte=first, hour__lte=last)
-    rows = fetch_tuples(
-        RollupHour.objects.filter(
-            within, tenant=tenant, rolled_at__isnull=False, dirty_since__isnull=True
+
+    def build(values: Sequence[Any]) -> Statement:
+        runs = tuple(zip(values[1::2], values[2::2], strict=True))
+        return queryset_statement(
+            RollupHour.objects.filter(
+                in_runs("hour", runs),
+                tenant_id=values[0],
+                rolled_at__isnull=False,
+                dirty_since__isnull=True,
+            )
+            .order_by()
+            .values("hour")
         )
-        .order_by()
-        .values("hour"),
-        ("hour",),
-    )
-    clean = tuple(sorted(hour.astimezone(UTC) for (hour,) in rows))
+
+    bounds = [bound for span in spans for bound in span]
+    rows = run(compiled(("plan.clean_hours", len(spans)), build, [tenant.pk, *bounds]))
+    clean = tuple(sorted(_instant(hour) for (hour,) in rows))
     if seen is not None:
         seen[key] = clean
     return clean
@@ -149,19 +171,26 @@ class Split:
         """The rolled days as ``(first, last)`` runs of consecutive days."""
         return tuple(_runs(self.days, timedelta(days=1)))
 
+    @cached_property
+    def hour_runs(self) -> tuple[tuple[datetime, datetime], ...]:
+        """The rolled hours as ``(first, last)`` runs of consecutive hours."""
+        return tuple(_runs(self.hours, HOUR))
+
     def day_q(self, prefix: str = "") -> Q:
         """``day`` within the rolled days, as few ranges as possible."""
-        q = Q()
-        for first, last in self.runs:
-            q |= Q(**{f"{prefix}day__gte": first, f"{prefix}day__lte": last})
-        return q
+        return in_runs(f"{prefix}day", self.runs)
 
     def hour_q(self) -> Q:
         """``hour`` within the rolled hours, as few ranges as possible."""
-        q = Q()
-        for first, last in _runs(self.hours, HOUR):
-            q |= Q(hour__gte=first, hour__lte=last)
-        return q
+        return in_runs("hour", self.hour_runs)
+
+
+def in_runs(column: str, runs: Sequence[tuple[Any, Any]]) -> Q:
+    """``column`` within any of ``runs`` (``(first, last)``, both included)."""
+    q = Q()
+    for first, last in runs:
+        q |= Q(**{f"{column}__gte": first, f"{column}__lte": last})
+    return q
 
 
 def _runs(items: Sequence[Any], step: timedelta) -> Iterator[tuple[Any, Any]]:

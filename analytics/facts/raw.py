@@ -70,6 +70,13 @@ from calls.models import (
 )
 
 # --- Calls ------------------------------------------------------------------------------------
+from config.statements import (
+    Statement,
+    aggregate_statement,
+    compiled,
+    queryset_statement,
+    run_rows,
+)
 
 
 def call_aggregates(measures: Sequence[str] = CALL_MEASURES) -> dict[str, Aggregate]:
@@ -131,14 +138,50 @@ def call_rows(
 ) -> list[dict[str, Any]]:
     """Raw calls started in ``windows``, grouped by ``keys`` (``day`` in the scope's zone and
     Call columns) with ``call_aggregates(measures)``: one row per group."""
-    if not keys:  # one total (values() without names would group by every column)
-        row = _calls_in(scope.tenant, windows, filters).aggregate(**call_aggregates(measures))
-        return [row] if row["calls"] else []
-    return fetch_rows(
-        _grouped_calls(keys, scope.zone.key, measures)
-        .filter(within("start_time", windows), tenant=scope.tenant)
-        .filter(filters.q())
-    )
+    if connection.vendor != "postgresql":
+        if not keys:  # one total (values() without names would group by every column)
+            row = _calls_in(scope.tenant, windows, filters).aggregate(**call_aggregates(measures))
+            return [row] if row["calls"] else []
+        return fetch_rows(
+            _grouped_calls(keys, scope.zone.key, measures)
+            .filter(within("start_time", windows), tenant=scope.tenant)
+            .filter(filters.q())
+        )
+    given = filters.given()
+    zone = scope.zone.key
+
+    def build(values: Sequence[Any]) -> Statement:
+        tenant_id, pieces, filtered = _unpack(values, len(windows), given)
+        calls = Call.objects.filter(within("start_time", pieces), tenant_id=tenant_id)
+        if not keys:  # one total (values() without names would group by every column)
+            return aggregate_statement(
+                calls.filter(filtered.q()).order_by(), call_aggregates(measures)
+            )
+        grouped = _grouped_calls(keys, zone, measures)
+        return queryset_statement(
+            grouped.filter(within("start_time", pieces), tenant_id=tenant_id).filter(filtered.q())
+        )
+
+    shape = ("raw.call_rows", keys, zone, measures, len(windows), given)
+    rows = run_rows(compiled(shape, build, _pack(scope.tenant.pk, windows, filters)))
+    return rows if keys or rows[0]["calls"] else []
+
+
+def _pack(tenant_id: int, windows: Sequence[Window], filters: CallFilters) -> list[Any]:
+    """The values of a raw read of calls: its tenant, its windows' bounds, its filters'
+    values (``compiled``)."""
+    bounds = [bound for window in windows for bound in (window.start, window.end)]
+    return [tenant_id, *bounds, *filters.values()]
+
+
+def _unpack(
+    values: Sequence[Any], windows: int, given: tuple[str, ...]
+) -> tuple[int, list[Window], CallFilters]:
+    """``_pack``'s values back as the tenant id, the windows and the filters ``given``."""
+    bounds = values[1 : 1 + 2 * windows]
+    pieces = [Window(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
+    filters = CallFilters(**dict(zip(given, values[1 + 2 * windows :], strict=True)))
+    return values[0], pieces, filters
 
 
 @lru_cache(maxsize=256)
@@ -161,8 +204,10 @@ def call_hour_facts(
     scope: FactScope,
     windows: Sequence[Window],
     filters: CallFilters = NO_CALL_FILTERS,
+    measures: tuple[str, ...] = CALL_MEASURES,
 ) -> dict[datetime, CallTotals]:
-    """Call totals keyed by the UTC start of each local hour of the scope's zone.
+    """Call totals (``measures`` of them) keyed by the UTC start of each local hour of the
+    scope's zone.
 
     Rows are grouped by UTC hour; in a zone whose hours do not start on UTC hours (India,
     Nepal, …) by UTC quarter-hour, since every zone's offset is a multiple of 15 minutes; the
@@ -187,9 +232,9 @@ def call_hour_facts(
         )
         group.append("quarter")
     facts: dict[datetime, CallTotals] = defaultdict(CallTotals)
-    for row in queryset.values(*group).annotate(**call_aggregates()):
+    for row in queryset.values(*group).annotate(**call_aggregates(measures)):
         slot = row["hour"].astimezone(UTC) + timedelta(minutes=15 * row.get("quarter", 0))
-        facts[hour_floor(slot, zone)].add(totals_from_row(row))
+        facts[hour_floor(slot, zone)].add(totals_from_row(row, measures))
     return dict(facts)
 
 

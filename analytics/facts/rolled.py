@@ -8,17 +8,19 @@ query.
 
 from __future__ import annotations
 
+import zoneinfo
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from django.db.models import BigIntegerField, FloatField, Model, QuerySet, Sum
 from django.db.models.functions import Cast, TruncDate
 
-from analytics.facts.db import fetch_rows, fetch_tuples, sum_rows
-from analytics.facts.plan import Split
+from analytics.facts.db import fetch_rows, fetch_tuples, sum_statement, summed
+from analytics.facts.plan import Split, in_runs
 from analytics.facts.vocabulary import (
     CALL_GROUPINGS,
     CALL_MEASURES,
@@ -44,33 +46,80 @@ from analytics.models import (
     LeadDayRollup,
 )
 from analytics.windows import week_start
+from config.statements import Statement, compiled, run
 
 
-def _parts(
-    day_model: type[Model],
-    hour_model: type[Model],
+@dataclass(frozen=True)
+class _Rolled:
+    """What a compiled rollup read varies by: the tenant and the runs of rolled days and hours
+    (``Split.runs``, ``Split.hour_runs``), the rest of its values after them."""
+
+    tenant_id: int
+    days: tuple[tuple[date, date], ...]
+    hours: tuple[tuple[datetime, datetime], ...]
+    rest: tuple[Any, ...]
+
+    def parts(
+        self,
+        day_model: type[Model],
+        hour_model: type[Model],
+        *,
+        zone: zoneinfo.ZoneInfo,
+        per_day: bool,
+        **conditions: Any,
+    ) -> list[QuerySet[Any]]:
+        """The rows (matching ``conditions``) of the rolled days in ``day_model`` and of the
+        rolled hours in ``hour_model``, one queryset per table that has rows to read; with
+        ``per_day``, hour rows carry ``day``, their local day in ``zone``."""
+        parts: list[QuerySet[Any]] = []
+        if self.days:
+            parts.append(
+                day_model._default_manager.filter(
+                    in_runs("day", self.days), tenant_id=self.tenant_id, **conditions
+                )
+            )
+        if self.hours:
+            hours = hour_model._default_manager.filter(
+                in_runs("hour", self.hours), tenant_id=self.tenant_id, **conditions
+            )
+            if per_day:
+                hours = hours.annotate(day=TruncDate("hour", tzinfo=zone))
+            parts.append(hours)
+        return parts
+
+
+def _compiled(
+    shape: tuple[Any, ...],
     *,
     scope: FactScope,
     split: Split,
-    per_day: bool,
-    **conditions: Any,
-) -> list[QuerySet[Any]]:
-    """The rows (matching ``conditions``) of the rolled days in ``day_model`` and of the rolled
-    hours in ``hour_model``, one queryset per table that has rows to read; with ``per_day``,
-    hour rows carry ``day``, their local day in the scope's zone."""
-    parts: list[QuerySet[Any]] = []
-    if split.days:
-        parts.append(
-            day_model._default_manager.filter(split.day_q(), tenant=scope.tenant, **conditions)
+    build: Callable[[_Rolled], Statement],
+    rest: Sequence[Any] = (),
+) -> Statement:
+    """``build``'s statement for the scope's tenant and the split's rolled days and hours, with
+    ``rest`` (text or numbers ``build`` passes through as parameters), compiled once per
+    ``shape`` and number of runs (``analytics.facts.db.compiled``)."""
+    days, hours = split.runs, split.hour_runs
+    values = [
+        scope.tenant.pk,
+        *(bound for run in days for bound in run),
+        *(bound for run in hours for bound in run),
+        *rest,
+    ]
+
+    def unpacked(values: Sequence[Any]) -> Statement:
+        day_bounds = values[1 : 1 + 2 * len(days)]
+        hour_bounds = values[1 + 2 * len(days) : 1 + 2 * (len(days) + len(hours))]
+        return build(
+            _Rolled(
+                tenant_id=values[0],
+                days=tuple(zip(day_bounds[::2], day_bounds[1::2], strict=True)),
+                hours=tuple(zip(hour_bounds[::2], hour_bounds[1::2], strict=True)),
+                rest=tuple(values[1 + 2 * (len(days) + len(hours)) :]),
+            )
         )
-    if split.hours:
-        hours = hour_model._default_manager.filter(
-            split.hour_q(), tenant=scope.tenant, **conditions
-        )
-        if per_day:
-            hours = hours.annotate(day=TruncDate("hour", tzinfo=scope.zone))
-        parts.append(hours)
-    return parts
+
+    return compiled((*shape, scope.zone.key, len(days), len(hours)), unpacked, values)
 
 
 def _measure_sums(measures: Sequence[str]) -> dict[str, Any]:
@@ -115,20 +164,27 @@ def call_rows(
     tuples of the key values, then ``measures`` (fields of ``CallTotals``, by default all of
     them, in order)."""
     if split.hours:
-        parts = _parts(
-            CallDayRollup,
-            CallHourRollup,
-            scope=scope,
-            split=split,
-            per_day="day" in keys,
-            grouping=grouping,
-        )
-        return sum_rows(
-            [_restricted(part, filters).values(*keys, *measures) for part in parts],
-            keys,
-            measures,
-            floats=_FLOAT_MEASURES,
-        )
+        given = filters.given()
+
+        def build(rolled: _Rolled) -> Statement:
+            parts = rolled.parts(
+                CallDayRollup,
+                CallHourRollup,
+                zone=scope.zone,
+                per_day="day" in keys,
+                grouping=grouping,
+            )
+            restrict = CallFilters(**dict(zip(given, rolled.rest, strict=True)))
+            return sum_statement(
+                [_restricted(part, restrict).values(*keys, *measures) for part in parts],
+                keys,
+                measures,
+                floats=_FLOAT_MEASURES,
+            )
+
+        shape = ("rolled.call_rows", grouping, tuple(keys), measures, given)
+        statement = _compiled(shape, scope=scope, split=split, build=build, rest=filters.values())
+        return summed(run(statement), keys)
     names = (*keys, *measures)
     queryset: QuerySet[CallDayRollup, Any]
     if "day" in keys and set(keys) == {"day", *CALL_GROUPINGS[grouping]}:
@@ -169,16 +225,21 @@ def _restricted(queryset: QuerySet[Any], filters: CallFilters) -> QuerySet[Any]:
 
 
 def call_hour_rows(
-    *, scope: FactScope, split: Split, grouping: str, filters: CallFilters
+    *,
+    scope: FactScope,
+    split: Split,
+    grouping: str,
+    filters: CallFilters,
+    measures: tuple[str, ...] = CALL_MEASURES,
 ) -> list[tuple[Any, ...]]:
     """Call measures per rolled UTC hour, from the rows of ``grouping`` restricted to
-    ``filters``: tuples of the hour, then ``CALL_MEASURES``."""
+    ``filters``: tuples of the hour, then ``measures``."""
     hours = CallHourRollup.objects.filter(
         split.hour_q(), tenant=scope.tenant, grouping=grouping
     ).order_by()
     return fetch_tuples(
-        _restricted(hours, filters).values("hour").annotate(**_measure_sums(CALL_MEASURES)),
-        ("hour", *CALL_MEASURES),
+        _restricted(hours, filters).values("hour").annotate(**_measure_sums(measures)),
+        ("hour", *measures),
     )
 
 
@@ -187,25 +248,29 @@ def action_rows(
 ) -> list[tuple[Any, ...]]:
     """Executed actions of the rolled days and hours, counted per ``(day, name)`` (per name
     without ``per_day``): tuples of the keys, then the count."""
-    unfiltered = filters.agent_model_id is None and filters.type_of_call is None
+    # Action rollups hold the calls' agent and type, no other call column.
+    held = CallFilters(agent_model_id=filters.agent_model_id, type_of_call=filters.type_of_call)
+    given = held.given()
     keys = ("day", "name") if per_day else ("name",)
-    parts = _parts(
-        ActionDayRollup,
-        ActionHourRollup,
-        scope=scope,
-        split=split,
-        per_day=per_day,
-        grouping="name" if unfiltered else "full",
-    )
-    restricted = [
-        part.filter(
-            CallFilters(
-                agent_model_id=filters.agent_model_id, type_of_call=filters.type_of_call
-            ).q()
-        ).values(*keys, "count")
-        for part in parts
-    ]
-    return sum_rows(restricted, keys, ("count",))
+
+    def build(rolled: _Rolled) -> Statement:
+        parts = rolled.parts(
+            ActionDayRollup,
+            ActionHourRollup,
+            zone=scope.zone,
+            per_day=per_day,
+            grouping="full" if given else "name",
+        )
+        restrict = CallFilters(**dict(zip(given, rolled.rest, strict=True)))
+        return sum_statement(
+            [part.filter(restrict.q()).values(*keys, "count") for part in parts], keys, ("count",)
+        )
+
+    if not split.rolled:
+        return []
+    shape = ("rolled.action_rows", keys, given)
+    statement = _compiled(shape, scope=scope, split=split, build=build, rest=held.values())
+    return summed(run(statement), keys)
 
 
 def lead_rows(
@@ -239,13 +304,21 @@ def lead_rows(
 def event_rows(*, scope: FactScope, split: Split, types: Sequence[str]) -> list[tuple[Any, ...]]:
     """Activity events of the rolled days and hours (of ``types``, if any), counted per ``(day,
     type)``: tuples of the day, the type and the count."""
-    conditions = {"type__in": types} if types else {}
-    parts = _parts(
-        EventDayRollup, EventHourRollup, scope=scope, split=split, per_day=True, **conditions
+    keys = ("day", "type")
+
+    def build(rolled: _Rolled) -> Statement:
+        conditions = {"type__in": list(rolled.rest)} if rolled.rest else {}
+        parts = rolled.parts(
+            EventDayRollup, EventHourRollup, zone=scope.zone, per_day=True, **conditions
+        )
+        return sum_statement([part.values(*keys, "count") for part in parts], keys, ("count",))
+
+    if not split.rolled:
+        return []
+    statement = _compiled(
+        ("rolled.event_rows", len(types)), scope=scope, split=split, build=build, rest=types
     )
-    return sum_rows(
-        [part.values("day", "type", "count") for part in parts], ("day", "type"), ("count",)
-    )
+    return summed(run(statement), keys)
 
 
 def error_count(*, scope: FactScope, split: Split, service: str | None, level: str | None) -> int:
@@ -254,23 +327,50 @@ def error_count(*, scope: FactScope, split: Split, service: str | None, level: s
     conditions = {
         name: value for name, value in (("service", service), ("level", level)) if value is not None
     }
-    parts = _parts(
-        ErrorDayRollup, ErrorHourRollup, scope=scope, split=split, per_day=False, **conditions
+    given = tuple(conditions)
+
+    def build(rolled: _Rolled) -> Statement:
+        parts = rolled.parts(
+            ErrorDayRollup,
+            ErrorHourRollup,
+            zone=scope.zone,
+            per_day=False,
+            **dict(zip(given, rolled.rest, strict=True)),
+        )
+        return sum_statement([part.values("count") for part in parts], (), ("count",))
+
+    if not split.rolled:
+        return 0
+    statement = _compiled(
+        ("rolled.error_count", given),
+        scope=scope,
+        split=split,
+        build=build,
+        rest=list(conditions.values()),
     )
-    rows = sum_rows([part.values("count") for part in parts], (), ("count",))
+    rows = summed(run(statement), ())
     return int(rows[0][0]) if rows else 0
 
 
 def latency_rows(*, scope: FactScope, split: Split, keys: Sequence[str]) -> list[tuple[Any, ...]]:
     """Sample counts and sums of the rolled days and hours per ``keys`` (``day`` and provider
     columns): tuples of the keys, then samples, latency sum and calls."""
-    parts = _parts(
-        LatencyDayRollup, LatencyHourRollup, scope=scope, split=split, per_day="day" in keys
-    )
     sums = ("samples", "latency_sum", "calls")
-    return sum_rows(
-        [part.values(*keys, *sums) for part in parts], keys, sums, floats=("latency_sum",)
+
+    def build(rolled: _Rolled) -> Statement:
+        parts = rolled.parts(
+            LatencyDayRollup, LatencyHourRollup, zone=scope.zone, per_day="day" in keys
+        )
+        return sum_statement(
+            [part.values(*keys, *sums) for part in parts], keys, sums, floats=("latency_sum",)
+        )
+
+    if not split.rolled:
+        return []
+    statement = _compiled(
+        ("rolled.latency_rows", tuple(keys)), scope=scope, split=split, build=build
     )
+    return summed(run(statement), keys)
 
 
 # The columns of a latency rollup row (day, week or month) per provider: totals, then histogram.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -72,6 +72,14 @@ class CallFilters:
             conditions[f"{prefix}lead__source"] = self.lead_source
         return Q(**conditions)
 
+    def given(self) -> tuple[str, ...]:
+        """The names of the filters that restrict (a statement's shape)."""
+        return tuple(f.name for f in fields(self) if getattr(self, f.name) is not None)
+
+    def values(self) -> list[str]:
+        """The values of ``given()``, in its order."""
+        return [getattr(self, name) for name in self.given()]
+
     def columns(self) -> set[str]:
         """The call rollup columns these filters restrict."""
         return {
@@ -112,6 +120,8 @@ NO_LEAD_FILTERS = LeadFilters()
 # The additive measures of every call fact and call rollup row, in order: the fields of the
 # rollup model's ``CallMeasures``, which ``CallTotals`` mirrors field for field.
 CALL_MEASURES: tuple[str, ...] = tuple(f.name for f in CallMeasures._meta.fields)
+# What a call-volume bucket shows: calls, and of them completed and failed.
+VOLUME_MEASURES: tuple[str, ...] = ("calls", "completed", "failed")
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from analytics.facts import (
     LEAD_STAGE_COLUMNS,
     LEAD_STAGES,
     NO_CALL_FILTERS,
+    VOLUME_MEASURES,
     CallFilters,
     CallTotals,
     FactScope,
@@ -235,7 +236,7 @@ def _numbers(
 
 
 def _hours(scope: FactScope, filters: CallFilters) -> list[HourVolume]:
-    facts = call_hour_facts(scope=scope, filters=filters)
+    facts = call_hour_facts(scope=scope, filters=filters, measures=VOLUME_MEASURES)
     hours = []
     for start in hour_starts(scope.window, scope.zone):
         totals = facts.get(start, CallTotals())

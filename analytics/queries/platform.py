@@ -11,6 +11,7 @@ from typing import Any
 
 from analytics.definitions import PERCENTILES, mean, percent
 from analytics.facts import (
+    VOLUME_MEASURES,
     CallTotals,
     FactScope,
     LatencyTotals,
@@ -176,7 +177,7 @@ def call_volume(
     scope = FactScope(tenant=tenant, window=window, zone=zone)
     buckets: list[tuple[datetime, CallTotals]]
     if interval == "hour":
-        facts = call_hour_facts(scope=scope)
+        facts = call_hour_facts(scope=scope, measures=VOLUME_MEASURES)
         buckets = [(start, facts.get(start, CallTotals())) for start in hour_starts(window, zone)]
     else:
         daily = folds.per_day(call_facts(scope=scope))

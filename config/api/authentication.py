@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.db import connection
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -17,6 +18,7 @@ from rest_framework.request import Request
 
 from calls.models import API_KEY_PREFIX, ApiKey, Tenant, hash_api_key
 from config.api.exemptions import without_statement_limit
+from config.statements import compiled, queryset_statement, run
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,44 @@ def api_key_from_header(authorization: bytes) -> ApiKey:
         raise exceptions.AuthenticationFailed("Malformed API key.")
 
     with without_statement_limit():
-        key = ApiKey.objects.select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
+        key = key_with_tenant(hash_api_key(raw_key))
     if key is None or key.revoked_at is not None:
         # Unknown and revoked keys are indistinguishable to the caller.
         raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
     if key.is_expired:
         # Said plainly: the caller holds the key, and an expiry is scheduled, not a verdict.
         raise exceptions.AuthenticationFailed("API key expired.")
+    return key
+
+
+def _keys_by_hash(key_hash: str) -> QuerySet[ApiKey]:
+    return ApiKey.objects.select_related("tenant").filter(key_hash=key_hash).order_by()[:1]
+
+
+# The columns of the statement of ``_keys_by_hash``, in order: the key's, then its tenant's.
+_KEY_COLUMNS = [field.attname for field in ApiKey._meta.concrete_fields]
+_TENANT_COLUMNS = [field.attname for field in Tenant._meta.concrete_fields]
+
+
+def key_with_tenant(key_hash: str) -> ApiKey | None:
+    """The key whose hash is ``key_hash``, with its tenant, or ``None``.
+
+    Every API request and stream asks this once. On PostgreSQL its statement is compiled once
+    (``config.statements``) and the two objects are made from its row, as Django's
+    ``select_related`` would make them (none of their columns has a converter on PostgreSQL).
+    """
+    if connection.vendor != "postgresql":
+        return next(iter(_keys_by_hash(key_hash)), None)
+    rows = run(
+        compiled(
+            "api_key_with_tenant", lambda v: queryset_statement(_keys_by_hash(v[0])), [key_hash]
+        )
+    )
+    if not rows:
+        return None
+    row, split = rows[0], len(_KEY_COLUMNS)
+    key = ApiKey.from_db(connection.alias, _KEY_COLUMNS, row[:split])
+    key.tenant = Tenant.from_db(connection.alias, _TENANT_COLUMNS, row[split:])
     return key
 
 
