@@ -126,5 +126,16 @@ def run_rows(statement: Statement) -> list[dict[str, Any]]:
     sql, params = statement
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        names = [column.name for column in cursor.description]
+        names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def values_rows(
+    key: Hashable, build: Callable[[Sequence[Any]], QuerySet[Any]], values: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """The rows of the ``values_list()`` queryset ``build(values)``, compiled once per ``key``
+    on PostgreSQL (see ``compiled``; for columns PostgreSQL returns as Python values, which have
+    no converter there); elsewhere through the ORM, which converts SQLite's text."""
+    if connection.vendor != "postgresql":
+        return list(build(values))
+    return run(compiled(key, lambda v: queryset_statement(build(v)), values))

@@ -256,15 +256,28 @@ def action_facts(
 ) -> dict[tuple[date | None, str], int]:
     """Executed actions of the calls started in ``windows``, counted by ``(local day, name)``
     (``(None, name)`` without ``per_day``)."""
-    # Actions carry their call's agent and type; other filters go through the call.
-    own = CallFilters(agent_model_id=filters.agent_model_id, type_of_call=filters.type_of_call)
-    through_call = replace(filters, agent_model_id=None, type_of_call=None)
-    actions = actions_in(scope.tenant, windows).filter(own.q(), through_call.q("call__"))
-    if per_day:
-        actions = actions.annotate(day=TruncDate("start_time", tzinfo=scope.zone))
-    rows = fetch_rows(
-        actions.values(*(("day",) if per_day else ()), "name").annotate(n=Count("pk"))
-    )
+    zone, given = scope.zone, filters.given()
+
+    def build(values: Sequence[Any]) -> Statement:
+        tenant_id, pieces, filtered = _unpack(values, len(windows), given)
+        # Actions carry their call's agent and type; other filters go through the call.
+        own = CallFilters(
+            agent_model_id=filtered.agent_model_id, type_of_call=filtered.type_of_call
+        )
+        through_call = replace(filtered, agent_model_id=None, type_of_call=None)
+        actions = ExecutedAction.objects.filter(
+            within("start_time", pieces), tenant_id=tenant_id
+        ).filter(own.q(), through_call.q("call__"))
+        if per_day:
+            actions = actions.annotate(day=TruncDate("start_time", tzinfo=zone))
+        keys = ("day", "name") if per_day else ("name",)
+        return queryset_statement(actions.order_by().values(*keys).annotate(n=Count("pk")))
+
+    shape = ("raw.action_facts", zone.key, per_day, len(windows), given)
+    rows = run_rows(compiled(shape, build, _pack(scope.tenant.pk, windows, filters)))
+    if connection.vendor != "postgresql" and per_day:  # SQLite returns days as text
+        for row in rows:
+            row["day"] = date.fromisoformat(row["day"])
     return {(row.get("day"), row["name"]): row["n"] for row in rows}
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.db.models import QuerySet
+
 from analytics.definitions import percent, percent_change
 from analytics.facts import (
     CallFilters,
@@ -23,6 +25,7 @@ from analytics.facts import (
 from analytics.queries import folds
 from analytics.windows import Window, iso_utc, local_days
 from calls.models import Agent, Call, Tenant
+from config.statements import values_rows
 
 # Keys every day of the status and end-reason series carries (the published Synthflow schema),
 # whether or not any call had them; other values seen in the window are added after these.
@@ -489,31 +492,37 @@ def recent_calls(
     *, tenant: Tenant, window: Window, filters: CallFilters, limit: int = RECENT_CALLS
 ) -> list[SynthflowRecentCall]:
     """The ``limit`` newest calls started in ``window`` (Synthflow's ``recent_call_history``)."""
-    calls = (
-        Call.objects.filter(tenant=tenant, start_time__gte=window.start, start_time__lt=window.end)
-        .filter(filters.q())
-        .select_related("agent")
-        .only(
-            "call_id",
-            "status",
-            "duration",
-            "lead_phone_number",
-            "start_time",
-            "agent",
-            "agent__model_id",
-            "agent__name",
+    given = filters.given()
+
+    def build(values: Sequence[Any]) -> QuerySet[Call, tuple[Any, ...]]:
+        tenant_id, start, end, *filtered = values
+        return (
+            Call.objects.filter(tenant_id=tenant_id, start_time__gte=start, start_time__lt=end)
+            .filter(CallFilters(**dict(zip(given, filtered, strict=True))).q())
+            .order_by("-start_time", "-id")
+            .values_list(
+                "call_id",
+                "status",
+                "duration",
+                "agent__name",
+                "agent__model_id",
+                "lead_phone_number",
+                "start_time",
+            )[:limit]
         )
-        .order_by("-start_time", "-id")[:limit]
-    )
+
+    values = [tenant.pk, window.start, window.end, *filters.values()]
     return [
         SynthflowRecentCall(
-            call_id=call.call_id,
-            call_status=call.status,
-            duration=call.duration,
-            agent_name=call.agent.name if call.agent else None,
-            model_id=call.agent.model_id if call.agent else None,
-            lead_phone_number=call.lead_phone_number or None,
-            created_at=iso_utc(call.start_time),
+            call_id=call_id,
+            call_status=status,
+            duration=duration,
+            agent_name=agent_name,
+            model_id=model_id,
+            lead_phone_number=phone or None,
+            created_at=iso_utc(started),
         )
-        for call in calls
+        for call_id, status, duration, agent_name, model_id, phone, started in values_rows(
+            ("recent_calls", given, limit), build, values
+        )
     ]
