@@ -392,12 +392,18 @@ def start_server(
     program = Path(sys.executable).parent / command[0]
     if not program.exists():
         raise SystemExit(f"{program} is missing: install the project (make install).")
+    # BENCH_SERVER_LOGS=<folder>: each server's output in <folder>/<program>-<port>.log.
+    logs = os.environ.get("BENCH_SERVER_LOGS")
+    output: Any = subprocess.DEVNULL
+    if logs:
+        Path(logs).mkdir(parents=True, exist_ok=True)
+        output = (Path(logs) / f"{command[0]}-{port}.log").open("ab")
     process = subprocess.Popen(
         [str(program), *command[1:]],
         cwd=root,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
         start_new_session=True,
     )
     deadline = time.monotonic() + 60

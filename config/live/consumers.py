@@ -31,6 +31,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.api.params import unknown_parameters
 from config.live import limits
@@ -76,6 +77,17 @@ class TenantStreamConsumer(AsyncJsonWebsocketConsumer):
 
     principal: LivePrincipal
     zone: zoneinfo.ZoneInfo
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except RedisTimeoutError:
+            # Once the client has gone, Channels cancels the consumer's pending read of the
+            # channel layer; redis-py reports that cancellation as its own TimeoutError, which
+            # daphne would log as a crash of the application (and answer 1011 to a client still
+            # closing). A stream already closed has nothing left to do; any other is a failure.
+            if not getattr(self, "_closed", False):
+                raise
 
     async def connect(self) -> None:
         self._joined: list[str] = []

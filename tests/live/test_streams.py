@@ -3,14 +3,17 @@ heartbeats, the connection limit, and nothing for a rolled-back write."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, channel_layers
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.test import APIClient
 
 from analytics.api.params import PLATFORM_PERIODS
@@ -370,5 +373,30 @@ def test_connections_asking_the_same_summary_share_its_computation(
         assert 1 <= len(computed) <= 2
         for stream in streams:
             await stream.disconnect()
+
+    run(body)
+
+
+class _CancelSaysTimeout(InMemoryChannelLayer):
+    """A layer whose pending read, cancelled, raises what redis-py raises then."""
+
+    async def receive(self, channel: str) -> Any:
+        try:
+            return await super().receive(channel)
+        except asyncio.CancelledError:
+            raise RedisTimeoutError("Timeout reading from socket") from None
+
+
+def test_a_closed_stream_ends_quietly_when_its_cancelled_read_says_timeout(
+    connect: Any, tenant: Tenant, settings: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}._CancelSaysTimeout"}}
+    key = raw_key(tenant)
+
+    async def body() -> None:
+        communicator = await connect("/ws/v1/calls", key=key)
+        assert (await communicator.receive_json_from())["type"] == "subscribed"
+        await communicator.disconnect()  # raises if the application ended with an error
+        assert isinstance(channel_layers["default"], _CancelSaysTimeout)
 
     run(body)
