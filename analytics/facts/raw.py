@@ -375,8 +375,12 @@ def samples_in(tenant: Tenant, windows: Sequence[Window]) -> QuerySet[LatencySam
     # Naming every provider type (ingestion accepts no other) lets PostgreSQL range-scan the
     # (tenant, provider_type, start_time) index once per type instead of reading the table.
     return LatencySample.objects.filter(
-        within("start_time", windows), tenant=tenant, provider_type__in=ProviderType.values
+        within("start_time", windows), tenant=tenant, provider_type__in=PROVIDER_TYPES
     ).order_by()
+
+
+# Every provider type, named in each raw read of samples (see ``samples_in``).
+PROVIDER_TYPES = tuple(ProviderType.values)
 
 
 # Distinct calls among samples: each call has exactly one first sample per provider.
@@ -402,12 +406,24 @@ def latency_facts(
     }
     if with_calls:
         aggregates["calls"] = CALLS_WITH_SAMPLES
-    rows = fetch_rows(
-        samples_in(scope.tenant, windows)
-        .annotate(day=TruncDate("start_time", tzinfo=scope.zone))
-        .values(*keys)
-        .annotate(**aggregates)
-    )
+    zone = scope.zone
+
+    def build(values: Sequence[Any]) -> Statement:
+        tenant_id, pieces, _ = _unpack(values, len(windows), ())
+        samples = LatencySample.objects.filter(
+            within("start_time", pieces), tenant_id=tenant_id, provider_type__in=PROVIDER_TYPES
+        ).order_by()
+        return queryset_statement(
+            samples.annotate(day=TruncDate("start_time", tzinfo=zone))
+            .values(*keys)
+            .annotate(**aggregates)
+        )
+
+    shape = ("raw.latency_facts", zone.key, keys, with_calls, len(windows))
+    rows = run_rows(compiled(shape, build, _pack(scope.tenant.pk, windows, NO_CALL_FILTERS)))
+    if connection.vendor != "postgresql" and per_day:  # SQLite returns days as text
+        for row in rows:
+            row["day"] = date.fromisoformat(row["day"])
     return {
         tuple(row[k] for k in keys): LatencyTotals(
             samples=row["samples"],
