@@ -333,7 +333,13 @@ def stale_after() -> timedelta:
 
 def active_q(at: datetime) -> Q:
     """Calls active at ``at``: in a live status and started less than ``stale_after()`` ago."""
-    return Q(status__in=ACTIVE_STATUSES, start_time__gt=at - stale_after())
+    return started_live_after(at - stale_after())
+
+
+def started_live_after(instant: datetime) -> Q:
+    """Calls in a live status started after ``instant``: ``active_q`` of ``instant +
+    stale_after()``, for a read that passes the instant itself as a value."""
+    return Q(status__in=ACTIVE_STATUSES, start_time__gt=instant)
 
 
 class CallQuerySet(models.QuerySet["Call"]):

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+
+from django.db import connection
+from django.db.models import Count, QuerySet
 
 from analytics.definitions import PERCENTILES, mean, percent
 from analytics.facts import (
@@ -34,7 +38,8 @@ from analytics.windows import (
     week_start,
 )
 from calls.enums import ProviderType
-from calls.models import Call, ErrorLog, Tenant, Workflow
+from calls.models import Call, ErrorLog, Tenant, Workflow, stale_after, started_live_after
+from config.statements import aggregate_statement, compiled, run
 
 PROVIDER_ORDER = {value: index for index, value in enumerate(ProviderType.values)}
 
@@ -132,11 +137,20 @@ class PlatformActiveCalls:
 
 def active_call_count(*, tenant: Tenant, window: Window, now: datetime) -> int:
     """Calls started in ``window`` that are active at ``now`` (``CallQuerySet.active``)."""
-    return (
-        Call.objects.filter(tenant=tenant, start_time__gte=window.start, start_time__lt=window.end)
-        .active(at=now)
-        .count()
+
+    def calls(values: Sequence[Any]) -> QuerySet[Call]:
+        tenant_id, start, end, since = values
+        return Call.objects.filter(
+            tenant_id=tenant_id, start_time__gte=start, start_time__lt=end
+        ).filter(started_live_after(since))
+
+    values = [tenant.pk, window.start, window.end, now - stale_after()]
+    if connection.vendor != "postgresql":
+        return calls(values).count()
+    counted = compiled(
+        "active_call_count", lambda v: aggregate_statement(calls(v), {"n": Count("pk")}), values
     )
+    return int(run(counted)[0][0])
 
 
 def platform_summary(
