@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     bench_database_url,
+    drop_tenant,
     ensure_database,
     free_port,
     make_documents,
@@ -108,55 +109,6 @@ def post_batches(
 
 
 # --- Tenants --------------------------------------------------------------------------------
-
-
-def drop_tenant(slug: str) -> None:
-    """Deletes a benchmark tenant and every row that points at it with plain SQL (the ORM's
-    cascade would load every row): calls' children, calls and leads first, then every other
-    table with a foreign key to the tenant."""
-    from django.apps import apps
-    from django.db import connection, models, transaction
-
-    from calls.bulk import BulkWriter
-    from calls.models import Tenant
-
-    tenant = Tenant.objects.filter(slug=slug).first()
-    if tenant is None:
-        return
-    existing = set(connection.introspection.table_names())
-    calls_of = "SELECT id FROM calls_call WHERE tenant_id = %s"
-    ordered = [
-        ("calls_activityevent", "tenant_id = %s"),
-        ("calls_errorlog", "tenant_id = %s"),
-        ("calls_latencysample", "tenant_id = %s"),
-        ("calls_transcriptturn", f"call_id IN ({calls_of})"),
-        ("calls_collectedvariable", f"call_id IN ({calls_of})"),
-        ("calls_executedaction", f"call_id IN ({calls_of})"),
-        ("calls_call", "tenant_id = %s"),
-        ("calls_lead", "tenant_id = %s"),
-    ]
-    done = {table for table, _ in ordered}
-    for model in apps.get_models():
-        table = model._meta.db_table
-        for field in model._meta.concrete_fields:
-            if (
-                isinstance(field, models.ForeignKey)
-                and field.related_model is Tenant
-                and table not in done
-            ):
-                ordered.append((table, f"{connection.ops.quote_name(field.column)} = %s"))
-                done.add(table)
-    # Every row pointing at the tenant's calls and leads is deleted here, so the per-row
-    # foreign-key checks at commit (minutes for a million calls) can be skipped.
-    with (
-        transaction.atomic(),
-        BulkWriter().foreign_key_checks_skipped(),
-        connection.cursor() as cursor,
-    ):
-        for table, where in ordered:
-            if table in existing:
-                cursor.execute(f"DELETE FROM {table} WHERE {where}", [tenant.pk])
-        cursor.execute("DELETE FROM calls_tenant WHERE id = %s", [tenant.pk])
 
 
 def print_sizes(title: str) -> None:

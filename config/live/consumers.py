@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import zoneinfo
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -37,6 +39,8 @@ from config.api.params import unknown_parameters
 from config.live import limits
 from config.live.auth import LiveAuth, LivePrincipal
 from config.live.publish import group_name
+
+logger = logging.getLogger(__name__)
 
 BAD_REQUEST = 4400
 UNAUTHORIZED = 4401
@@ -88,6 +92,17 @@ class TenantStreamConsumer(AsyncJsonWebsocketConsumer):
             # closing). A stream already closed has nothing left to do; any other is a failure.
             if not getattr(self, "_closed", False):
                 raise
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            # Logged here: Channels then cancels the consumer's pending channel-layer read, and
+            # redis-py's TimeoutError for that cancellation replaces this error in daphne's log.
+            logger.exception("live stream handler failed: %s", message.get("type"))
+            raise
 
     async def connect(self) -> None:
         self._joined: list[str] = []

@@ -4,6 +4,7 @@ client, and a call ingested over HTTP by this process (as gunicorn would in prod
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -46,6 +47,9 @@ def test_an_http_ingest_reaches_a_websocket_client_of_another_process(
         ):
             assert json.loads(stream.recv(timeout=10))["type"] == "subscribed"
             assert json.loads(elsewhere.recv(timeout=10))["type"] == "subscribed"
+            # Idle past the channel layer's blocking pop (5 s) and redis-py's default read
+            # timeout (5 s): the streams stay open and still get the event.
+            time.sleep(7)
             response = client.post("/api/v1/calls", document("c-http"), format="json")
             assert response.status_code in (200, 201)
             assert publish.wait_until_sent()
