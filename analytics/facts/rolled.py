@@ -88,17 +88,21 @@ class _Rolled:
         return parts
 
 
-def _compiled(
+def _summed(
     shape: tuple[Any, ...],
     *,
     scope: FactScope,
     split: Split,
+    keys: Sequence[str],
     build: Callable[[_Rolled], Statement],
     rest: Sequence[Any] = (),
-) -> Statement:
-    """``build``'s statement for the scope's tenant and the split's rolled days and hours, with
-    ``rest`` (text or numbers ``build`` passes through as parameters), compiled once per
-    ``shape`` and number of runs (``analytics.facts.db.compiled``)."""
+) -> list[tuple[Any, ...]]:
+    """The rows of ``build``'s ``sum_statement`` (keyed by ``keys``) for the scope's tenant and
+    the split's rolled days and hours, with ``rest`` (text or numbers ``build`` passes through
+    as parameters), compiled once per ``shape`` and number of runs
+    (``config.statements.compiled``); none when the split has no rolled day or hour."""
+    if not split.rolled:
+        return []
     days, hours = split.runs, split.hour_runs
     values = [
         scope.tenant.pk,
@@ -119,7 +123,8 @@ def _compiled(
             )
         )
 
-    return compiled((*shape, scope.zone.key, len(days), len(hours)), unpacked, values)
+    shape = (*shape, scope.zone.key, len(days), len(hours))
+    return summed(run(compiled(shape, unpacked, values)), keys)
 
 
 def _measure_sums(measures: Sequence[str]) -> dict[str, Any]:
@@ -183,8 +188,9 @@ def call_rows(
             )
 
         shape = ("rolled.call_rows", grouping, tuple(keys), measures, given)
-        statement = _compiled(shape, scope=scope, split=split, build=build, rest=filters.values())
-        return summed(run(statement), keys)
+        return _summed(
+            shape, scope=scope, split=split, keys=keys, build=build, rest=filters.values()
+        )
     names = (*keys, *measures)
     queryset: QuerySet[CallDayRollup, Any]
     if "day" in keys and set(keys) == {"day", *CALL_GROUPINGS[grouping]}:
@@ -266,11 +272,8 @@ def action_rows(
             [part.filter(restrict.q()).values(*keys, "count") for part in parts], keys, ("count",)
         )
 
-    if not split.rolled:
-        return []
     shape = ("rolled.action_rows", keys, given)
-    statement = _compiled(shape, scope=scope, split=split, build=build, rest=held.values())
-    return summed(run(statement), keys)
+    return _summed(shape, scope=scope, split=split, keys=keys, build=build, rest=held.values())
 
 
 def lead_rows(
@@ -313,12 +316,8 @@ def event_rows(*, scope: FactScope, split: Split, types: Sequence[str]) -> list[
         )
         return sum_statement([part.values(*keys, "count") for part in parts], keys, ("count",))
 
-    if not split.rolled:
-        return []
-    statement = _compiled(
-        ("rolled.event_rows", len(types)), scope=scope, split=split, build=build, rest=types
-    )
-    return summed(run(statement), keys)
+    shape = ("rolled.event_rows", len(types))
+    return _summed(shape, scope=scope, split=split, keys=keys, build=build, rest=types)
 
 
 def error_count(*, scope: FactScope, split: Split, service: str | None, level: str | None) -> int:
@@ -339,16 +338,9 @@ def error_count(*, scope: FactScope, split: Split, service: str | None, level: s
         )
         return sum_statement([part.values("count") for part in parts], (), ("count",))
 
-    if not split.rolled:
-        return 0
-    statement = _compiled(
-        ("rolled.error_count", given),
-        scope=scope,
-        split=split,
-        build=build,
-        rest=list(conditions.values()),
-    )
-    rows = summed(run(statement), ())
+    shape = ("rolled.error_count", given)
+    rest = list(conditions.values())
+    rows = _summed(shape, scope=scope, split=split, keys=(), build=build, rest=rest)
     return int(rows[0][0]) if rows else 0
 
 
@@ -365,12 +357,8 @@ def latency_rows(*, scope: FactScope, split: Split, keys: Sequence[str]) -> list
             [part.values(*keys, *sums) for part in parts], keys, sums, floats=("latency_sum",)
         )
 
-    if not split.rolled:
-        return []
-    statement = _compiled(
-        ("rolled.latency_rows", tuple(keys)), scope=scope, split=split, build=build
-    )
-    return summed(run(statement), keys)
+    shape = ("rolled.latency_rows", tuple(keys))
+    return _summed(shape, scope=scope, split=split, keys=keys, build=build)
 
 
 # The columns of a latency rollup row (day, week or month) per provider: totals, then histogram.
