@@ -1,4 +1,4 @@
-"""Statements compiled once per shape (``analytics.facts.db.compiled``) read what a fresh
+"""Statements compiled once per shape (``config.statements.compiled``) read what a fresh
 compilation of the same read would."""
 
 from __future__ import annotations
