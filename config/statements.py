@@ -112,6 +112,18 @@ def aggregate_statement(queryset: QuerySet[Any], aggregates: dict[str, Any]) -> 
     return sql, list(params)
 
 
+def day_of(value: Any) -> date:
+    """A day as the driver returns it: a date on PostgreSQL, text on SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def instant_of(value: Any) -> datetime:
+    """An instant as the driver returns it, in UTC: aware on PostgreSQL, UTC text on SQLite."""
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def run(statement: Statement) -> list[tuple[Any, ...]]:
     """The rows of ``statement``, as tuples."""
     sql, params = statement

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 
-from config.statements import Statement, run
+from config.statements import Statement, day_of
 
 # --- Reading ----------------------------------------------------------------------------------
 
@@ -54,27 +53,6 @@ def fetch_tuples(queryset: QuerySet[Any], names: Sequence[str]) -> list[tuple[An
         return cursor.fetchall()
 
 
-def sum_rows(
-    parts: Sequence[QuerySet[Any]],
-    keys: Sequence[str],
-    sums: Sequence[str],
-    *,
-    floats: Collection[str] = (),
-) -> list[tuple[Any, ...]]:
-    """``SELECT keys, SUM(…) … GROUP BY keys`` over the rows of all of ``parts``: ``values()``
-    querysets (not aggregated) of the columns ``keys`` and ``sums``, typically the rows of a day
-    rollup table and of its hour table, folded together by the database in one query.
-
-    Tuples of the key values, then the sums in order; without ``keys`` one total, or none when
-    there was no row. Sums other than ``floats`` are cast back to integers (PostgreSQL sums
-    ``bigint`` as ``numeric``). A ``day`` key arrives as a date on SQLite too (which returns
-    dates as text).
-    """
-    if not parts:
-        return []
-    return summed(run(sum_statement(parts, keys, sums, floats=floats)), keys)
-
-
 def sum_statement(
     parts: Sequence[QuerySet[Any]],
     keys: Sequence[str],
@@ -82,7 +60,11 @@ def sum_statement(
     *,
     floats: Collection[str] = (),
 ) -> Statement:
-    """The statement of ``sum_rows`` (``parts`` not empty)."""
+    """``SELECT keys, SUM(…) … GROUP BY keys`` over the rows of all of ``parts`` (at least one):
+    ``values()`` querysets (not aggregated) of the columns ``keys`` and ``sums``, typically the
+    rows of a day rollup table and of its hour table, folded together by the database in one
+    query. Sums other than ``floats`` are cast back to integers (PostgreSQL sums ``bigint`` as
+    ``numeric``)."""
     quote = connection.ops.quote_name
     columns = ", ".join(map(quote, (*keys, *sums)))
     union: list[str] = []
@@ -104,17 +86,14 @@ def sum_statement(
 
 
 def summed(rows: list[tuple[Any, ...]], keys: Sequence[str]) -> list[tuple[Any, ...]]:
-    """The rows of a ``sum_statement`` as ``sum_rows`` gives them."""
+    """The rows of a ``sum_statement`` keyed by ``keys``: tuples of the key values, then the sums
+    in order; without ``keys`` one total, or none when there was no row. A ``day`` key arrives as
+    a date on SQLite too (which returns dates as text)."""
     if not keys:
         return [] if rows[0][0] is None else rows
-    if connection.vendor != "postgresql" and "day" in keys:
+    if "day" in keys:
         at = list(keys).index("day")
-        rows = [
-            (*row[:at], date.fromisoformat(row[at]), *row[at + 1 :])
-            if isinstance(row[at], str)
-            else row
-            for row in rows
-        ]
+        rows = [(*row[:at], day_of(row[at]), *row[at + 1 :]) for row in rows]
     return rows
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
@@ -30,7 +30,14 @@ from analytics.facts.vocabulary import FactScope, hour_horizon
 from analytics.models import RollupDay, RollupHour
 from analytics.windows import HOUR, Window, date_range, day_start, local_date, utc_hour
 from calls.models import Tenant
-from config.statements import Statement, compiled, queryset_statement, run
+from config.statements import (
+    Statement,
+    compiled,
+    day_of,
+    instant_of,
+    queryset_statement,
+    run,
+)
 
 _TICK = timedelta(microseconds=1)
 
@@ -88,23 +95,10 @@ def _clean_days(tenant: Tenant, first: date, last: date) -> frozenset[date]:
         )
 
     rows = run(compiled("plan.clean_days", build, [tenant.pk, first, last, tenant.timezone]))
-    clean = frozenset(_day(day) for (day,) in rows)
+    clean = frozenset(day_of(day) for (day,) in rows)
     if seen is not None:
         seen[key] = clean
     return clean
-
-
-def _day(value: Any) -> date:
-    """A day as the driver returns it: a date on PostgreSQL, text on SQLite."""
-    return value if isinstance(value, date) else date.fromisoformat(value)
-
-
-def _instant(value: Any) -> datetime:
-    """An instant as the driver returns it, in UTC: aware on PostgreSQL, text on SQLite."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def _hour_after(instant: datetime) -> datetime:
@@ -146,7 +140,7 @@ def _clean_hours(
 
     bounds = [bound for span in spans for bound in span]
     rows = run(compiled(("plan.clean_hours", len(spans)), build, [tenant.pk, *bounds]))
-    clean = tuple(sorted(_instant(hour) for (hour,) in rows))
+    clean = tuple(sorted(instant_of(hour) for (hour,) in rows))
     if seen is not None:
         seen[key] = clean
     return clean

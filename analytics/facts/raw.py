@@ -68,15 +68,16 @@ from calls.models import (
     Lead,
     Tenant,
 )
-
-# --- Calls ------------------------------------------------------------------------------------
 from config.statements import (
     Statement,
     aggregate_statement,
     compiled,
+    day_of,
     queryset_statement,
     run_rows,
 )
+
+# --- Calls ------------------------------------------------------------------------------------
 
 
 def call_aggregates(measures: Sequence[str] = CALL_MEASURES) -> dict[str, Aggregate]:
@@ -138,15 +139,6 @@ def call_rows(
 ) -> list[dict[str, Any]]:
     """Raw calls started in ``windows``, grouped by ``keys`` (``day`` in the scope's zone and
     Call columns) with ``call_aggregates(measures)``: one row per group."""
-    if connection.vendor != "postgresql":
-        if not keys:  # one total (values() without names would group by every column)
-            row = _calls_in(scope.tenant, windows, filters).aggregate(**call_aggregates(measures))
-            return [row] if row["calls"] else []
-        return fetch_rows(
-            _grouped_calls(keys, scope.zone.key, measures)
-            .filter(within("start_time", windows), tenant=scope.tenant)
-            .filter(filters.q())
-        )
     given = filters.given()
     zone = scope.zone.key
 
@@ -163,7 +155,7 @@ def call_rows(
         )
 
     shape = ("raw.call_rows", keys, zone, measures, len(windows), given)
-    rows = run_rows(compiled(shape, build, _pack(scope.tenant.pk, windows, filters)))
+    rows = _with_days(run_rows(compiled(shape, build, _pack(scope.tenant.pk, windows, filters))))
     return rows if keys or rows[0]["calls"] else []
 
 
@@ -172,6 +164,14 @@ def _pack(tenant_id: int, windows: Sequence[Window], filters: CallFilters) -> li
     values (``compiled``)."""
     bounds = [bound for window in windows for bound in (window.start, window.end)]
     return [tenant_id, *bounds, *filters.values()]
+
+
+def _with_days(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of a compiled read with their ``day``, if any, as a date (SQLite returns text)."""
+    for row in rows:
+        if "day" in row:
+            row["day"] = day_of(row["day"])
+    return rows
 
 
 def _unpack(
@@ -274,10 +274,7 @@ def action_facts(
         return queryset_statement(actions.order_by().values(*keys).annotate(n=Count("pk")))
 
     shape = ("raw.action_facts", zone.key, per_day, len(windows), given)
-    rows = run_rows(compiled(shape, build, _pack(scope.tenant.pk, windows, filters)))
-    if connection.vendor != "postgresql" and per_day:  # SQLite returns days as text
-        for row in rows:
-            row["day"] = date.fromisoformat(row["day"])
+    rows = _with_days(run_rows(compiled(shape, build, _pack(scope.tenant.pk, windows, filters))))
     return {(row.get("day"), row["name"]): row["n"] for row in rows}
 
 
@@ -370,6 +367,10 @@ def error_count(
 # --- Provider latency -------------------------------------------------------------------------
 
 
+# Every provider type, named in each raw read of samples (see ``samples_in``).
+PROVIDER_TYPES = tuple(ProviderType.values)
+
+
 def samples_in(tenant: Tenant, windows: Sequence[Window]) -> QuerySet[LatencySample]:
     """Latency samples of the calls started in ``windows``."""
     # Naming every provider type (ingestion accepts no other) lets PostgreSQL range-scan the
@@ -377,10 +378,6 @@ def samples_in(tenant: Tenant, windows: Sequence[Window]) -> QuerySet[LatencySam
     return LatencySample.objects.filter(
         within("start_time", windows), tenant=tenant, provider_type__in=PROVIDER_TYPES
     ).order_by()
-
-
-# Every provider type, named in each raw read of samples (see ``samples_in``).
-PROVIDER_TYPES = tuple(ProviderType.values)
 
 
 # Distinct calls among samples: each call has exactly one first sample per provider.
@@ -420,10 +417,8 @@ def latency_facts(
         )
 
     shape = ("raw.latency_facts", zone.key, keys, with_calls, len(windows))
-    rows = run_rows(compiled(shape, build, _pack(scope.tenant.pk, windows, NO_CALL_FILTERS)))
-    if connection.vendor != "postgresql" and per_day:  # SQLite returns days as text
-        for row in rows:
-            row["day"] = date.fromisoformat(row["day"])
+    values = _pack(scope.tenant.pk, windows, NO_CALL_FILTERS)
+    rows = _with_days(run_rows(compiled(shape, build, values)))
     return {
         tuple(row[k] for k in keys): LatencyTotals(
             samples=row["samples"],

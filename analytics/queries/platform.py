@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, QuerySet
 
 from analytics.definitions import PERCENTILES, mean, percent
@@ -145,8 +144,6 @@ def active_call_count(*, tenant: Tenant, window: Window, now: datetime) -> int:
         ).filter(started_live_after(since))
 
     values = [tenant.pk, window.start, window.end, now - stale_after()]
-    if connection.vendor != "postgresql":
-        return calls(values).count()
     counted = compiled(
         "active_call_count", lambda v: aggregate_statement(calls(v), {"n": Count("pk")}), values
     )

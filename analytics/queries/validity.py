@@ -23,7 +23,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from django.db import connection
@@ -32,6 +32,7 @@ from django.db.models import Model
 from analytics.windows import HOUR, Drift, Window, hour_floor, utc_hour
 from calls.enums import ACTIVE_STATUSES
 from calls.models import ActivityEvent, Call, ErrorLog, Tenant, stale_after
+from config.statements import instant_of
 
 # The rows whose timestamps decide what a window holds, by the name views use for them. Every
 # row a call carries (actions, latency samples) is placed by its call's start.
@@ -119,17 +120,9 @@ def _to_rows(tenant: Tenant, probes: list[_Probe]) -> list[timedelta | None]:
         cursor.execute(f"SELECT {', '.join(selects)}", params)
         found = cursor.fetchone()
     return [
-        None if value is None else (_instant(value) - probe.bound) / probe.speed
+        None if value is None else (instant_of(value) - probe.bound) / probe.speed
         for value, probe in zip(found, probes, strict=True)
     ]
-
-
-def _instant(value: Any) -> datetime:
-    """A timestamp as the driver returns it: aware on PostgreSQL, UTC text on SQLite."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _to_boundary(bound: datetime, speed: int, zone: zoneinfo.ZoneInfo) -> timedelta:
